@@ -1,0 +1,217 @@
+/*
+ * dwvd.h — the one public header of dwvd, an embeddable storage engine with bounded
+ * memory, bounded latency and deterministic output.
+ *
+ * Everything a user calls is declared here with the dw_ prefix; everything else stays
+ * inside the library. Calls that can fail return 0 or a negative dw_error code, and those
+ * that can fail on user input also fill a dw_diag with a message that names the file, the
+ * key, the block or the limit involved and says what to do about it.
+ *
+ * This header must never expose an internal struct layout a user does not fill in
+ * themselves: the handles that later issues add are opaque.
+ */
+#ifndef DWVD_H
+#define DWVD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DW_API __attribute__((visibility("default")))
+#else
+#define DW_API
+#endif
+
+/* ------------------------------------------------------------------------------------
+ * Version
+ * ---------------------------------------------------------------------------------- */
+
+#define DW_VERSION_MAJOR 0
+#define DW_VERSION_MINOR 1
+#define DW_VERSION_PATCH 0
+#define DW_VERSION_STRING "0.1.0"
+/* One comparable number: 0.1.0 is 100, 1.2.3 is 10203. */
+#define DW_VERSION_NUMBER (DW_VERSION_MAJOR * 10000 + DW_VERSION_MINOR * 100 + DW_VERSION_PATCH)
+
+/* The version of the library actually linked, as "MAJOR.MINOR.PATCH". Compare it with
+ * DW_VERSION_STRING to catch a header/library mismatch. */
+DW_API const char *dw_version(void);
+
+/* ------------------------------------------------------------------------------------
+ * Errors
+ * ---------------------------------------------------------------------------------- */
+
+/* Every call that can fail returns DW_OK or one of these negative codes. */
+enum dw_error {
+    DW_OK = 0,
+    DW_EINVAL = -1,         /* an argument is invalid (NULL, out of range, malformed) */
+    DW_ECONFIG = -2,        /* the configuration has problems; see the problem list */
+    DW_EIO = -3,            /* the device or file system reported an I/O error */
+    DW_ENOENT = -4,         /* a file or object does not exist */
+    DW_EPERM = -5,          /* the operating system denied access */
+};
+
+/* The lowest (most negative) code defined above; codes below it are unknown. */
+#define DW_ERROR_MIN DW_EPERM
+
+/* A short, stable description of an error code ("I/O error"). Never NULL; an unknown
+ * code gives "unknown error". */
+DW_API const char *dw_strerror(int err);
+
+/* The enumerator's name as a string ("DW_EIO"), for logs and JSON. Never NULL. */
+DW_API const char *dw_error_name(int err);
+
+/* ------------------------------------------------------------------------------------
+ * Diagnostics: the human side of an error
+ * ---------------------------------------------------------------------------------- */
+
+#define DW_DIAG_MESSAGE_MAX 512
+#define DW_DIAG_HINT_MAX 256
+
+/* Filled by every call that can fail on user input. `message` says what went wrong with
+ * its context (file, line, key, block, limit); `hint` says what to do about it and may be
+ * empty. A caller may pass NULL where it does not want the text. */
+typedef struct dw_diag {
+    int code;
+    char message[DW_DIAG_MESSAGE_MAX];
+    char hint[DW_DIAG_HINT_MAX];
+} dw_diag;
+
+/* Resets a diag to DW_OK with empty texts. */
+DW_API void dw_diag_clear(dw_diag *diag);
+
+/* ------------------------------------------------------------------------------------
+ * Configuration: every limit the engine may use, declared before it opens anything
+ * ---------------------------------------------------------------------------------- */
+
+typedef enum dw_log_level {
+    DW_LOG_TRACE = 0,
+    DW_LOG_DEBUG = 1,
+    DW_LOG_INFO = 2,
+    DW_LOG_WARN = 3,
+    DW_LOG_ERROR = 4,
+} dw_log_level;
+
+#define DW_CONFIG_PATH_MAX 1024
+
+/* Units go last in names: *_bytes, *_count, *_max. The defaults are those of
+ * dw_config_defaults() and are listed, with their ranges, in docs/CONFIG.md. */
+typedef struct dw_config {
+    /* [vde] */
+    uint32_t block_size;            /* bytes; a power of two, 512 .. 65536 */
+
+    /* [memory] */
+    uint64_t memory_ceiling_bytes;  /* every byte the engine may take, all components */
+    uint32_t buffer_count;          /* I/O buffers of block_size bytes in the fixed pool */
+    uint32_t cache_pages;           /* key-index pages of block_size bytes kept in memory */
+    uint32_t pressure_percent;      /* share of the ceiling at which shrink callbacks run */
+    bool memory_lock;               /* mlock the arena so it is never paged out */
+
+    /* [io] */
+    uint32_t queue_depth;           /* I/Os in flight at once */
+
+    /* [limits] */
+    uint32_t key_length_max;        /* bytes */
+    uint64_t value_size_max;        /* bytes */
+    uint32_t iterators_max;         /* open iterators at once */
+    uint64_t transaction_size_max;  /* bytes written by one transaction */
+
+    /* [sched] */
+    uint32_t worker_cores;          /* 0 = the online cores, rounded down to a power of two */
+
+    /* [log] */
+    dw_log_level log_level;
+    char log_file[DW_CONFIG_PATH_MAX]; /* empty = standard error */
+} dw_config;
+
+/* What kind of mistake a configuration problem is. */
+typedef enum dw_config_problem_kind {
+    DW_CONFIG_SYNTAX = 0,           /* the line is not `key = value`, `[section]` or a comment */
+    DW_CONFIG_UNKNOWN_KEY = 1,      /* no such section or key */
+    DW_CONFIG_WRONG_TYPE = 2,       /* the value is not of the key's type */
+    DW_CONFIG_OUT_OF_RANGE = 3,     /* the value is of the right type but outside its range */
+    DW_CONFIG_INCONSISTENT = 4,     /* valid alone, impossible together with another key */
+    DW_CONFIG_MISSING_PATH = 5,     /* a file or directory the value names does not exist */
+    DW_CONFIG_DUPLICATE = 6,        /* the key is set twice in the same source */
+} dw_config_problem_kind;
+
+#define DW_CONFIG_PROBLEMS_MAX 32
+#define DW_CONFIG_SOURCE_MAX 256
+#define DW_CONFIG_KEY_MAX 64
+#define DW_CONFIG_VALUE_MAX 128
+#define DW_CONFIG_DETAIL_MAX 256
+
+/* One mistake, with where it is (source and line; line 0 for the command line or the
+ * environment), the key as `section.key`, the value as written, and what is allowed. */
+typedef struct dw_config_problem {
+    dw_config_problem_kind kind;
+    uint32_t line;
+    char source[DW_CONFIG_SOURCE_MAX];
+    char key[DW_CONFIG_KEY_MAX];
+    char value[DW_CONFIG_VALUE_MAX];
+    char detail[DW_CONFIG_DETAIL_MAX];
+} dw_config_problem;
+
+/* Where each key's value came from, so that `dw config show` and the problems that
+ * involve two keys can say it. Internal bookkeeping; read it through the functions. */
+#define DW_CONFIG_KEYS_MAX 32
+#define DW_CONFIG_SOURCES_MAX 8
+
+typedef struct dw_config_origin {
+    uint8_t source_index;           /* 0 = default, else index + 1 into sources */
+    uint32_t line;
+} dw_config_origin;
+
+/* Everything found while loading and validating, in one pass: a caller sees all the
+ * problems at once, not the first one. Holds up to DW_CONFIG_PROBLEMS_MAX problems;
+ * `problem_count` counts all of them, including any that did not fit. */
+typedef struct dw_config_report {
+    uint32_t problem_count;
+    dw_config_problem problems[DW_CONFIG_PROBLEMS_MAX];
+    uint32_t source_count;
+    char sources[DW_CONFIG_SOURCES_MAX][DW_CONFIG_SOURCE_MAX];
+    dw_config_origin origins[DW_CONFIG_KEYS_MAX];
+} dw_config_report;
+
+/* Fills every field with its documented default and clears the report's origins. */
+DW_API void dw_config_defaults(dw_config *config);
+DW_API void dw_config_report_init(dw_config_report *report);
+
+/* Reads an INI file and applies each key it sets. Returns DW_OK, DW_ECONFIG when the
+ * file had problems (all of them are in the report), or DW_ENOENT / DW_EPERM / DW_EIO
+ * when the file cannot be read (then diag says which and why). Keys without problems are
+ * applied even when others have problems, so that later checks see as much as possible. */
+DW_API int dw_config_load_file(dw_config *config, const char *path, dw_config_report *report,
+                               dw_diag *diag);
+
+/* Applies one `section.key=value` assignment, as given on a command line; `source` names
+ * where it came from in messages ("command line", "environment DW_LOG_LEVEL"). */
+DW_API int dw_config_set(dw_config *config, const char *assignment, const char *source,
+                         dw_config_report *report);
+
+/* Checks the combinations of keys and the paths they name; appends what is wrong to the
+ * report. Returns DW_OK or DW_ECONFIG. */
+DW_API int dw_config_validate(const dw_config *config, dw_config_report *report);
+
+/* Formats problem `index` of the report as one line, `file:line: key = value: detail`,
+ * into `buffer`. Returns the length it wanted (as snprintf). */
+DW_API int dw_config_problem_format(const dw_config_report *report, uint32_t index,
+                                    char *buffer, size_t buffer_size);
+
+/* The name of a problem kind ("out of range"). */
+DW_API const char *dw_config_problem_kind_name(dw_config_problem_kind kind);
+
+/* Bytes of memory the configuration needs at least for its fixed pools, so that a
+ * ceiling below it can be refused before anything is opened. */
+DW_API uint64_t dw_config_memory_floor_bytes(const dw_config *config);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DWVD_H */

@@ -1,0 +1,43 @@
+#!/bin/sh
+# test.sh [--long] — build and run the whole suite twice, optimised and under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrent parts a third time
+# under ThreadSanitizer. Ends with one line: `tests: N passed, N failed`, counting test
+# cases. --long scales the randomised tests up (DW_TEST_SCALE, default 100).
+set -u
+cd "$(dirname "$0")/.."
+
+scale=1
+if [ "${1:-}" = "--long" ]; then
+    scale=${DW_TEST_SCALE:-100}
+fi
+export DW_TEST_SCALE="$scale"
+# A sanitizer report must fail the test that caused it.
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+
+cc=${CC:-cc}
+compiler=$(basename "${cc%% *}")
+directories=""
+build_failures=""
+for variant in release asan tsan; do
+    dir="build/$compiler/$variant"
+    if ! scripts/build.sh "$variant"; then
+        build_failures="$build_failures $variant"
+        continue
+    fi
+    suite=unit
+    multiplier=1
+    case "$variant" in
+    asan) multiplier=3 ;;
+    tsan) suite=concurrent; multiplier=5 ;;
+    esac
+    echo "== $variant: meson test --suite $suite"
+    meson test -C "$dir" --suite "$suite" --print-errorlogs --timeout-multiplier "$multiplier" \
+        >"$dir/test-output.log" 2>&1
+    grep -E '^ *[0-9]+/[0-9]+ ' "$dir/test-output.log" || true
+    directories="$directories $dir"
+done
+
+# shellcheck disable=SC2086 # the list is meant to split into words
+exec python3 scripts/test-summary.py --build-failures "$build_failures" $directories

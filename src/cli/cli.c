@@ -1,0 +1,452 @@
+/*
+ * cli.c — `dw`: global options, command dispatch, help, and the helpers every command
+ * shares (error lines with hints, configuration loading).
+ *
+ * Usage errors always exit 2 with one line saying what is wrong and a hint saying what
+ * to type instead; nothing here ever calls exit() or prints a stack of messages.
+ */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/config.h"
+#include "core/text.h"
+
+static int run_help(dw_cli *cli, int argument_count, char **arguments);
+static int run_version(dw_cli *cli, int argument_count, char **arguments);
+
+static const dw_cli_command command_help = {
+    .noun = "help",
+    .synopsis = "dw help [COMMAND [VERB]]",
+    .summary = "show the manual of dw or of one command",
+    .help = "DESCRIPTION\n"
+            "    Prints the same text as 'dw COMMAND [VERB] --help'.\n"
+            "\n"
+            "EXAMPLES\n"
+            "    dw help\n"
+            "    dw help config check\n",
+    .run = run_help,
+};
+
+static const dw_cli_command command_version = {
+    .noun = "version",
+    .synopsis = "dw version",
+    .summary = "print the version of dw and of the dwvd library",
+    .help = "DESCRIPTION\n"
+            "    Prints the version of this program and of the dwvd library it runs on;\n"
+            "    'dw --version' does the same.\n",
+    .run = run_version,
+};
+
+/* Every command, in the order the manual lists them. */
+static const dw_cli_command *const commands[] = {
+    &dw_command_config_check,
+    &dw_command_config_show,
+    &dw_command_demo,
+    &command_help,
+    &command_version,
+};
+
+static const char exit_status_text[] =
+    "EXIT STATUS\n"
+    "    0   success\n"
+    "    1   operational error: a file could not be read or written, a resource ran out\n"
+    "    2   usage error or invalid configuration: nothing was done\n"
+    "    3   a verification ran and found problems (verification commands)\n";
+
+static const char global_options_text[] =
+    "GLOBAL OPTIONS\n"
+    "    -c, --config FILE\n"
+    "        Read the configuration from FILE (INI) instead of the built-in defaults.\n"
+    "    -s, --set SECTION.KEY=VALUE\n"
+    "        Override one key, after the file and the environment; may be repeated.\n"
+    "    -h, --help\n"
+    "        Show the manual of dw, or of the command named before it.\n"
+    "    -V, --version\n"
+    "        Print the version and exit.\n";
+
+static void print_main_help(FILE *out)
+{
+    (void)fprintf(out,
+                  "NAME\n"
+                  "    dw - operate dwvd, the deterministic embeddable storage engine\n"
+                  "\n"
+                  "SYNOPSIS\n"
+                  "    dw [GLOBAL OPTIONS] COMMAND [VERB] [ARGUMENTS]\n"
+                  "    dw --help | --version\n"
+                  "\n"
+                  "DESCRIPTION\n"
+                  "    dwvd keeps named objects in one crash-safe, checksummed file (a VDE),\n"
+                  "    with all memory taken at open against a declared ceiling and every I/O\n"
+                  "    scheduled by deadline. dw checks configurations and runs the engine's\n"
+                  "    tools. Global options may appear anywhere on the command line.\n"
+                  "\n"
+                  "COMMANDS\n");
+    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
+        char name[48];
+        dw_format(name, sizeof name, "%s%s%s", commands[i]->noun,
+                       commands[i]->verb != NULL ? " " : "",
+                       commands[i]->verb != NULL ? commands[i]->verb : "");
+        (void)fprintf(out, "    %-16s %s\n", name, commands[i]->summary);
+    }
+    (void)fprintf(out,
+                  "\n%s\n%s\n"
+                  "ENVIRONMENT\n"
+                  "    DW_LOG_LEVEL\n"
+                  "        Overrides log.level: trace, debug, info, warn or error. --set wins\n"
+                  "        over it; it wins over the configuration file.\n"
+                  "\n"
+                  "FILES\n"
+                  "    Configuration files are INI: [section] headers and key = value lines;\n"
+                  "    'dw config show' prints every key with its default and range, and\n"
+                  "    docs/CONFIG.md describes them.\n"
+                  "\n"
+                  "EXAMPLES\n"
+                  "    dw config check /etc/dwvd/recorder.ini\n"
+                  "    dw --set io.queue_depth=64 config show /etc/dwvd/recorder.ini\n"
+                  "    dw demo\n"
+                  "    dw config check --help\n",
+                  global_options_text, exit_status_text);
+}
+
+static void print_command_help(FILE *out, const dw_cli_command *command)
+{
+    (void)fprintf(out, "NAME\n    dw %s%s%s - %s\n\nSYNOPSIS\n    %s\n\n%s\n%s", command->noun,
+                  command->verb != NULL ? " " : "", command->verb != NULL ? command->verb : "",
+                  command->summary, command->synopsis, command->help, exit_status_text);
+    (void)fprintf(out, "\nGlobal options (--config, --set, --help) apply too; see 'dw --help'.\n");
+}
+
+/* The manual of a noun with verbs: the verbs and their summaries. */
+static void print_noun_help(FILE *out, const char *noun)
+{
+    (void)fprintf(out, "NAME\n    dw %s - the %s commands\n\nSYNOPSIS\n", noun, noun);
+    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
+        if (strcmp(commands[i]->noun, noun) == 0) {
+            (void)fprintf(out, "    %s\n", commands[i]->synopsis);
+        }
+    }
+    (void)fprintf(out, "\nVERBS\n");
+    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
+        if (strcmp(commands[i]->noun, noun) == 0) {
+            (void)fprintf(out, "    %-8s %s\n", commands[i]->verb, commands[i]->summary);
+        }
+    }
+    (void)fprintf(out, "\nRun 'dw %s VERB --help' for the manual of one verb.\n\n%s", noun,
+                  exit_status_text);
+}
+
+void dw_cli_error(const dw_cli *cli, const char *hint, const char *format, ...)
+{
+    va_list arguments;
+    va_start(arguments, format);
+    (void)fputs("dw: ", cli->err);
+    (void)vfprintf(cli->err, format, arguments);
+    (void)fputc('\n', cli->err);
+    va_end(arguments);
+    if (hint != NULL && hint[0] != '\0') {
+        (void)fprintf(cli->err, "hint: %s\n", hint);
+    }
+}
+
+void dw_cli_error_diag(const dw_cli *cli, const dw_diag *diag)
+{
+    dw_cli_error(cli, diag->hint, "%s", diag->message);
+}
+
+int dw_cli_usage_error(const dw_cli *cli, const dw_cli_command *command, const char *format, ...)
+{
+    char message[512];
+    va_list arguments;
+    va_start(arguments, format);
+    (void)vsnprintf(message, sizeof message, format, arguments);
+    va_end(arguments);
+    char hint[128];
+    dw_format(hint, sizeof hint, "run 'dw %s%s%s --help' for its usage", command->noun,
+                   command->verb != NULL ? " " : "", command->verb != NULL ? command->verb : "");
+    dw_cli_error(cli, hint, "%s", message);
+    return DW_EXIT_USAGE;
+}
+
+void dw_cli_print_problems(const dw_cli *cli, const dw_config_report *report)
+{
+    /* The report stores the first DW_CONFIG_PROBLEMS_MAX problems and counts the rest. */
+    uint32_t stored = report->problem_count;
+    if (stored > DW_CONFIG_PROBLEMS_MAX) {
+        stored = DW_CONFIG_PROBLEMS_MAX;
+    }
+    for (uint32_t i = 0; i < stored; i++) {
+        char line[1024];
+        (void)dw_config_problem_format(report, i, line, sizeof line);
+        (void)fprintf(cli->err, "%s\n", line);
+    }
+    if (report->problem_count > stored) {
+        (void)fprintf(cli->err, "... and %u more problems not shown; fix these first\n",
+                      report->problem_count - stored);
+    }
+}
+
+int dw_cli_finish_config(const dw_cli *cli, dw_config *config, dw_config_report *report)
+{
+    const char *level = getenv("DW_LOG_LEVEL");
+    if (level != NULL && level[0] != '\0') {
+        char assignment[DW_CONFIG_VALUE_MAX + 16];
+        dw_format(assignment, sizeof assignment, "log.level=%s", level);
+        (void)dw_config_set(config, assignment, "environment DW_LOG_LEVEL", report);
+    }
+    for (int i = 0; i < cli->set_count; i++) {
+        (void)dw_config_set(config, cli->sets[i], "--set", report);
+    }
+    /* Combinations are checked even after problems with single keys, so that one run
+     * lists everything; a key that failed keeps its previous value meanwhile. */
+    (void)dw_config_validate(config, report);
+    if (report->problem_count > 0) {
+        dw_cli_print_problems(cli, report);
+        return DW_EXIT_USAGE;
+    }
+    return DW_EXIT_OK;
+}
+
+int dw_cli_load_config(const dw_cli *cli, const char *file, dw_config *config,
+                       dw_config_report *report)
+{
+    dw_config_defaults(config);
+    dw_config_report_init(report);
+    if (file != NULL) {
+        dw_diag diag;
+        dw_diag_clear(&diag);
+        int result = dw_config_load_file(config, file, report, &diag);
+        if (result != DW_OK && result != DW_ECONFIG) {
+            dw_cli_error_diag(cli, &diag);
+            /* A path that names nothing usable is a usage error; a file that exists but
+             * cannot be read is an operational one. */
+            return result == DW_EINVAL || result == DW_ENOENT ? DW_EXIT_USAGE : DW_EXIT_FAILURE;
+        }
+    }
+    return dw_cli_finish_config(cli, config, report);
+}
+
+static const dw_cli_command *find_command(const char *noun, const char *verb)
+{
+    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
+        const dw_cli_command *command = commands[i];
+        if (strcmp(command->noun, noun) != 0) {
+            continue;
+        }
+        if (command->verb == NULL || (verb != NULL && strcmp(command->verb, verb) == 0)) {
+            return command;
+        }
+    }
+    return NULL;
+}
+
+static bool noun_exists(const char *noun, bool *has_verbs)
+{
+    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
+        if (strcmp(commands[i]->noun, noun) == 0) {
+            *has_verbs = commands[i]->verb != NULL;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int unknown_command(const dw_cli *cli, const char *noun)
+{
+    const char *suggestion = NULL;
+    for (size_t i = 0; i < DW_ARRAY_COUNT(commands) && suggestion == NULL; i++) {
+        if (dw_is_close_word(noun, commands[i]->noun)) {
+            suggestion = commands[i]->noun;
+        }
+    }
+    char hint[160];
+    if (suggestion != NULL) {
+        dw_format(hint, sizeof hint, "did you mean 'dw %s'? Run 'dw --help' for the commands",
+                       suggestion);
+    } else {
+        dw_format(hint, sizeof hint, "run 'dw --help' for the list of commands");
+    }
+    dw_cli_error(cli, hint, "unknown command '%s'", noun);
+    return DW_EXIT_USAGE;
+}
+
+static int unknown_verb(const dw_cli *cli, const char *noun, const char *verb)
+{
+    char verbs[160] = "";
+    const char *suggestion = NULL;
+    size_t used = 0;
+    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
+        if (strcmp(commands[i]->noun, noun) == 0 && commands[i]->verb != NULL &&
+            used + 1 < sizeof verbs) {
+            dw_format(verbs + used, sizeof verbs - used, "%s%s", used > 0 ? ", " : "",
+                      commands[i]->verb);
+            used = strlen(verbs);
+            if (verb != NULL && dw_is_close_word(verb, commands[i]->verb)) {
+                suggestion = commands[i]->verb;
+            }
+        }
+    }
+    char hint[256];
+    if (suggestion != NULL) {
+        dw_format(hint, sizeof hint, "did you mean 'dw %s %s'? The verbs are: %s", noun,
+                       suggestion, verbs);
+    } else {
+        dw_format(hint, sizeof hint, "the verbs of '%s' are: %s (see 'dw %s --help')", noun,
+                       verbs, noun);
+    }
+    if (verb == NULL) {
+        dw_cli_error(cli, hint, "'dw %s' needs a verb", noun);
+    } else {
+        dw_cli_error(cli, hint, "unknown verb '%s' for 'dw %s'", verb, noun);
+    }
+    return DW_EXIT_USAGE;
+}
+
+static int run_version(dw_cli *cli, int argument_count, char **arguments)
+{
+    if (argument_count > 0) {
+        return dw_cli_usage_error(cli, &command_version, "unexpected argument '%s'", arguments[0]);
+    }
+    (void)fprintf(cli->out, "dw (dwvd) %s\nlibrary %s\n", DW_VERSION_STRING, dw_version());
+    return DW_EXIT_OK;
+}
+
+static int show_help_for(dw_cli *cli, const char *noun, const char *verb)
+{
+    bool has_verbs = false;
+    if (noun == NULL) {
+        print_main_help(cli->out);
+        return DW_EXIT_OK;
+    }
+    if (!noun_exists(noun, &has_verbs)) {
+        return unknown_command(cli, noun);
+    }
+    if (has_verbs && verb == NULL) {
+        print_noun_help(cli->out, noun);
+        return DW_EXIT_OK;
+    }
+    const dw_cli_command *command = find_command(noun, verb);
+    if (command == NULL) {
+        return unknown_verb(cli, noun, verb);
+    }
+    print_command_help(cli->out, command);
+    return DW_EXIT_OK;
+}
+
+static int run_help(dw_cli *cli, int argument_count, char **arguments)
+{
+    if (argument_count > 2) {
+        return dw_cli_usage_error(cli, &command_help, "too many arguments");
+    }
+    return show_help_for(cli, argument_count > 0 ? arguments[0] : NULL,
+                         argument_count > 1 ? arguments[1] : NULL);
+}
+
+typedef struct parsed_arguments {
+    bool help;
+    bool version;
+    int rest_count;
+    char *rest[DW_CLI_ARGUMENTS_MAX];
+} parsed_arguments;
+
+/* Takes the global options out of argv wherever they are; what remains, in order, is
+ * the command, its verb and its own arguments. Everything after "--" is left as is. */
+static int parse_global_options(dw_cli *cli, int argc, char **argv, parsed_arguments *parsed)
+{
+    bool options_ended = false;
+    for (int i = 1; i < argc; i++) {
+        char *argument = argv[i];
+        const char **value_slot = NULL;
+        const char *option_value = NULL;
+        if (!options_ended && strcmp(argument, "--") == 0) {
+            options_ended = true;
+            continue;
+        }
+        if (!options_ended && (strcmp(argument, "-h") == 0 || strcmp(argument, "--help") == 0)) {
+            parsed->help = true;
+            continue;
+        }
+        if (!options_ended &&
+            (strcmp(argument, "-V") == 0 || strcmp(argument, "--version") == 0)) {
+            parsed->version = true;
+            continue;
+        }
+        bool is_config = strcmp(argument, "-c") == 0 || strcmp(argument, "--config") == 0;
+        bool is_set = strcmp(argument, "-s") == 0 || strcmp(argument, "--set") == 0;
+        if (!options_ended && strncmp(argument, "--config=", 9) == 0) {
+            is_config = true;
+            option_value = argument + 9;
+        } else if (!options_ended && strncmp(argument, "--set=", 6) == 0) {
+            is_set = true;
+            option_value = argument + 6;
+        }
+        if (!options_ended && (is_config || is_set)) {
+            if (option_value == NULL) {
+                if (i + 1 >= argc) {
+                    dw_cli_error(cli, "run 'dw --help' for the global options",
+                                 "option '%s' needs a value", argument);
+                    return DW_EXIT_USAGE;
+                }
+                option_value = argv[++i];
+            }
+            if (is_set && cli->set_count == DW_CLI_SETS_MAX) {
+                dw_cli_error(cli, "put the settings in a configuration file instead",
+                             "more than %d --set options", DW_CLI_SETS_MAX);
+                return DW_EXIT_USAGE;
+            }
+            value_slot = is_config ? &cli->config_path : &cli->sets[cli->set_count++];
+            *value_slot = option_value;
+            continue;
+        }
+        if (parsed->rest_count == DW_CLI_ARGUMENTS_MAX) {
+            dw_cli_error(cli, NULL, "more than %d arguments", DW_CLI_ARGUMENTS_MAX);
+            return DW_EXIT_USAGE;
+        }
+        parsed->rest[parsed->rest_count++] = argument;
+    }
+    return DW_EXIT_OK;
+}
+
+int dw_cli_main(int argc, char **argv, FILE *out, FILE *err)
+{
+    DW_ASSERT(argc >= 1 && argv != NULL && out != NULL && err != NULL);
+    dw_cli cli = {.out = out, .err = err};
+    parsed_arguments parsed = {0};
+    int exit_code = parse_global_options(&cli, argc, argv, &parsed);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    if (parsed.version) {
+        return run_version(&cli, 0, NULL);
+    }
+    const char *noun = parsed.rest_count > 0 ? parsed.rest[0] : NULL;
+    if (noun != NULL && noun[0] == '-') {
+        dw_cli_error(&cli, "run 'dw --help' for the global options", "unknown option '%s'", noun);
+        return DW_EXIT_USAGE;
+    }
+    if (noun == NULL) {
+        if (parsed.help) {
+            return show_help_for(&cli, NULL, NULL);
+        }
+        dw_cli_error(&cli, "run 'dw --help' for the commands, e.g. 'dw config check FILE'",
+                     "no command given");
+        return DW_EXIT_USAGE;
+    }
+    bool has_verbs = false;
+    if (!noun_exists(noun, &has_verbs)) {
+        return unknown_command(&cli, noun);
+    }
+    const char *verb = has_verbs && parsed.rest_count > 1 ? parsed.rest[1] : NULL;
+    if (parsed.help) {
+        return show_help_for(&cli, noun, verb);
+    }
+    const dw_cli_command *command = find_command(noun, verb);
+    if (command == NULL) {
+        return unknown_verb(&cli, noun, verb);
+    }
+    int consumed = has_verbs ? 2 : 1;
+    return command->run(&cli, parsed.rest_count - consumed, parsed.rest + consumed);
+}

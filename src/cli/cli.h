@@ -1,0 +1,81 @@
+/*
+ * cli.h — the `dw` command: dispatch, shared option handling, and the command table.
+ *
+ * The whole command runs inside dw_cli_main with its output streams passed in, so tests
+ * drive it in-process (and under the sanitizers) exactly as a user would from a shell.
+ * Commands never call exit(); they return one of the documented exit codes.
+ */
+#ifndef DW_CLI_CLI_H
+#define DW_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/error.h"
+#include "dwvd.h"
+
+/* The documented exit codes of `dw`. */
+enum dw_exit {
+    DW_EXIT_OK = 0,          /* the command did what was asked */
+    DW_EXIT_FAILURE = 1,     /* an operational error: I/O, permissions, resources */
+    DW_EXIT_USAGE = 2,       /* wrong usage or an invalid configuration */
+    DW_EXIT_PROBLEMS = 3,    /* a verification ran and found problems */
+};
+
+/* At most this many --set options on one command line. */
+#define DW_CLI_SETS_MAX 64
+/* At most this many words and options left for a command after the global ones. */
+#define DW_CLI_ARGUMENTS_MAX 64
+
+typedef struct dw_cli {
+    FILE *out;
+    FILE *err;
+    const char *config_path;                  /* --config FILE, or NULL */
+    const char *sets[DW_CLI_SETS_MAX];        /* --set SECTION.KEY=VALUE, in order */
+    int set_count;
+} dw_cli;
+
+typedef struct dw_cli_command {
+    const char *noun;        /* "config" */
+    const char *verb;        /* "check", or NULL for a one-word command */
+    const char *synopsis;    /* "dw config check [OPTIONS] FILE" */
+    const char *summary;     /* one line for the command list */
+    const char *help;        /* DESCRIPTION, OPTIONS and EXAMPLES, man-page style */
+    int (*run)(dw_cli *cli, int argument_count, char **arguments);
+} dw_cli_command;
+
+/* Runs `dw` with argv as a shell would pass it; returns the exit code. */
+int dw_cli_main(int argc, char **argv, FILE *out, FILE *err);
+
+/* Prints "dw: MESSAGE" and, when hint is not NULL, "hint: HINT" to standard error. */
+void dw_cli_error(const dw_cli *cli, const char *hint, const char *format, ...) DW_PRINTF(3, 4);
+
+/* Prints a dw_diag as an error line and its hint. */
+void dw_cli_error_diag(const dw_cli *cli, const dw_diag *diag);
+
+/* Reports wrong usage of `command` (an unknown option, a missing argument) with a hint
+ * pointing at its --help, and returns DW_EXIT_USAGE. */
+int dw_cli_usage_error(const dw_cli *cli, const dw_cli_command *command, const char *format, ...)
+    DW_PRINTF(3, 4);
+
+/* Builds the effective configuration in order: defaults, the FILE (when not NULL), the
+ * environment (DW_LOG_LEVEL), then each --set; then checks combinations. Every problem
+ * found is printed to standard error. Returns DW_EXIT_OK, DW_EXIT_USAGE (problems) or
+ * DW_EXIT_FAILURE (the file exists but could not be read). */
+int dw_cli_load_config(const dw_cli *cli, const char *file, dw_config *config,
+                       dw_config_report *report);
+
+/* The second half of dw_cli_load_config, for a caller that loaded its base
+ * configuration from elsewhere (an embedded default): the environment, --set, and the
+ * check of combinations; problems are printed. Returns DW_EXIT_OK or DW_EXIT_USAGE. */
+int dw_cli_finish_config(const dw_cli *cli, dw_config *config, dw_config_report *report);
+
+/* Prints every problem of a report, one per line, and a count of those not stored. */
+void dw_cli_print_problems(const dw_cli *cli, const dw_config_report *report);
+
+/* The commands, defined in their own files. */
+extern const dw_cli_command dw_command_config_check;
+extern const dw_cli_command dw_command_config_show;
+extern const dw_cli_command dw_command_demo;
+
+#endif /* DW_CLI_CLI_H */

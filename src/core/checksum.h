@@ -1,0 +1,20 @@
+/*
+ * checksum.h — thin wrappers over libxxhash.
+ *
+ * XXH64 protects every block on disk (seeded with the block's own address, so a write
+ * that lands at the wrong address fails to verify); XXH3 is for in-memory hashing where
+ * speed matters more than a long-fixed format (replay logs, hash tables).
+ */
+#ifndef DW_CORE_CHECKSUM_H
+#define DW_CORE_CHECKSUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* XXH64 of `length` bytes with `seed`; its value is part of the on-disk format. */
+uint64_t dw_xxh64(const void *data, size_t length, uint64_t seed);
+
+/* XXH3, 64-bit result, with `seed`. */
+uint64_t dw_xxh3_64(const void *data, size_t length, uint64_t seed);
+
+#endif /* DW_CORE_CHECKSUM_H */

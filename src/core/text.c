@@ -1,0 +1,79 @@
+/*
+ * text.c — edit distance for "did you mean" hints, and trimming.
+ *
+ * The distance uses two rows on the stack, bounded by DW_EDIT_WORD_MAX, so it never
+ * allocates and its cost is bounded whatever the input.
+ */
+#include "core/text.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/assert.h"
+
+bool dw_format(char *buffer, size_t buffer_size, const char *format, ...)
+{
+    DW_ASSERT(buffer != NULL && buffer_size > 0);
+    va_list arguments;
+    va_start(arguments, format);
+    int length = vsnprintf(buffer, buffer_size, format, arguments);
+    va_end(arguments);
+    if (length < 0) {
+        buffer[0] = '\0';
+        return false;
+    }
+    return (size_t)length < buffer_size;
+}
+
+size_t dw_edit_distance(const char *a, const char *b)
+{
+    DW_ASSERT(a != NULL && b != NULL);
+    size_t a_length = strlen(a);
+    size_t b_length = strlen(b);
+    if (a_length > DW_EDIT_WORD_MAX || b_length > DW_EDIT_WORD_MAX) {
+        return SIZE_MAX;
+    }
+    size_t previous[DW_EDIT_WORD_MAX + 1];
+    size_t current[DW_EDIT_WORD_MAX + 1];
+    for (size_t j = 0; j <= b_length; j++) {
+        previous[j] = j;
+    }
+    for (size_t i = 1; i <= a_length; i++) {
+        current[0] = i;
+        for (size_t j = 1; j <= b_length; j++) {
+            int same = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
+            size_t substitute = previous[j - 1] + (same ? 0 : 1);
+            size_t delete = previous[j] + 1;
+            size_t insert = current[j - 1] + 1;
+            size_t best = substitute < delete ? substitute : delete;
+            current[j] = best < insert ? best : insert;
+        }
+        memcpy(previous, current, (b_length + 1) * sizeof previous[0]);
+    }
+    return previous[b_length];
+}
+
+bool dw_is_close_word(const char *typed, const char *candidate)
+{
+    size_t distance = dw_edit_distance(typed, candidate);
+    size_t length = strlen(typed);
+    /* One edit for short words, up to a third of the word for longer ones. */
+    size_t allowed = length < 6 ? 1 : length / 3;
+    return distance != 0 && distance <= allowed;
+}
+
+char *dw_trim(char *text)
+{
+    DW_ASSERT(text != NULL);
+    while (*text != '\0' && isspace((unsigned char)*text)) {
+        text++;
+    }
+    size_t length = strlen(text);
+    while (length > 0 && isspace((unsigned char)text[length - 1])) {
+        text[--length] = '\0';
+    }
+    return text;
+}

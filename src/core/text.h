@@ -1,0 +1,32 @@
+/*
+ * text.h — small string helpers shared by the config loader and the CLI.
+ */
+#ifndef DW_CORE_TEXT_H
+#define DW_CORE_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/compiler.h"
+
+/* Formats into `buffer` like snprintf, always NUL-terminated, and returns true when the
+ * whole text fit. Used wherever cutting a message to a fixed buffer is intended (a
+ * diagnostic, a problem detail): it keeps those call sites short and tells the compiler
+ * the truncation is deliberate. */
+bool dw_format(char *buffer, size_t buffer_size, const char *format, ...)
+    DW_PRINTF(3, 4);
+
+/* Words longer than this are never considered close to anything. */
+#define DW_EDIT_WORD_MAX 64
+
+/* Levenshtein distance between `a` and `b`, case-insensitive; SIZE_MAX when either is
+ * longer than DW_EDIT_WORD_MAX. */
+size_t dw_edit_distance(const char *a, const char *b);
+
+/* True when `typed` is close enough to `candidate` to suggest it as "did you mean". */
+bool dw_is_close_word(const char *typed, const char *candidate);
+
+/* Removes leading and trailing white space in place; returns the start of the result. */
+char *dw_trim(char *text);
+
+#endif /* DW_CORE_TEXT_H */
