@@ -54,10 +54,13 @@ enum dw_error {
     DW_EIO = -3,            /* the device or file system reported an I/O error */
     DW_ENOENT = -4,         /* a file or object does not exist */
     DW_EPERM = -5,          /* the operating system denied access */
+    DW_ENOMEM_BUDGET = -6,  /* a reservation would exceed the declared memory ceiling */
+    DW_ENOMEM = -7,         /* the operating system refused memory (only while opening) */
+    DW_EBUSY = -8,          /* a bounded resource is exhausted now; retry later */
 };
 
 /* The lowest (most negative) code defined above; codes below it are unknown. */
-#define DW_ERROR_MIN DW_EPERM
+#define DW_ERROR_MIN DW_EBUSY
 
 /* A short, stable description of an error code ("I/O error"). Never NULL; an unknown
  * code gives "unknown error". */

@@ -1,17 +1,20 @@
 #!/bin/sh
-# bench.sh — run every benchmark this build has, on the optimised build, and print the
-# results. Benchmarks never run inside `make test`: tests do not measure speed.
+# bench.sh — run every benchmark this build has, on the optimised build, print the tables
+# and keep the JSON in build/bench/. Benchmarks never run inside `make test`: tests do not
+# measure speed. The figures in docs/BENCHMARKS.md come from this script's output.
 set -eu
 cd "$(dirname "$0")/.."
 cc=${CC:-cc}
 compiler=$(basename "${cc%% *}")
 dw="build/$compiler/release/src/cli/dw"
 [ -x "$dw" ] || { echo "bench.sh: $dw is not built; run 'make build'" >&2; exit 1; }
+results="build/bench"
+mkdir -p "$results"
 
-# Each line: a name and the dw command that runs it. Later work adds pool, I/O, EDF and
-# the peer comparisons (fio, LMDB, SQLite, RocksDB).
-benchmarks=""
-if [ -z "$benchmarks" ]; then
-    echo "bench.sh: no benchmarks in this build yet"
-    exit 0
-fi
+echo "== machine"
+echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, kernel $(uname -r), $("${cc%% *}" --version | head -n 1)"
+
+echo "== dw bench pool (buffer pool against malloc/free)"
+"$dw" bench pool
+"$dw" bench pool --json >"$results/pool.json"
+echo "(JSON in $results/pool.json)"

@@ -2,7 +2,8 @@
 """test-summary.py — count test cases across the builds of one `make test` run.
 
 Reads meson-logs/testlog.json of each build directory. A TAP test (every cmocka
-program) counts its `ok` and `not ok` lines; cases its plan announced but never
+program) counts its `ok` and `not ok` lines (an `ok # SKIP` is neither passed nor
+failed, and is listed); cases its plan announced but never
 reported (the program crashed) count as failed, and so does a program that failed
 after all its cases passed (a sanitizer report at exit). Other tests count as one case.
 Prints the failures, one line per build, and last `tests: N passed, N failed`.
@@ -13,19 +14,23 @@ import sys
 
 
 def count_tap(stdout):
+    """Returns (passed, skipped, failed names, cases never reported)."""
     plan = 0
     passed = 0
+    skipped = 0
     failed_names = []
     for line in stdout.splitlines():
         match = re.match(r"^1\.\.(\d+)", line)
         if match:
             plan = int(match.group(1))
+        elif re.match(r"^(not )?ok\b", line) and re.search(r"#\s*SKIP", line, re.IGNORECASE):
+            skipped += 1  # cmocka 1.1 writes a skip as "not ok N # SKIP name"
         elif re.match(r"^ok\b", line):
             passed += 1
         elif re.match(r"^not ok\b", line) and not line.startswith("not ok - "):
             failed_names.append(line[len("not ok"):].strip())
-    missing = max(0, plan - passed - len(failed_names))
-    return passed, failed_names, missing
+    missing = max(0, plan - passed - skipped - len(failed_names))
+    return passed, skipped, failed_names, missing
 
 
 def main(arguments):
@@ -38,7 +43,7 @@ def main(arguments):
     for variant in build_failures:
         print(f"FAILED build of {variant}")
     for directory in arguments:
-        passed = failed = programs = 0
+        passed = failed = skipped = programs = 0
         try:
             log = open(f"{directory}/meson-logs/testlog.json", encoding="utf-8")
         except OSError as error:
@@ -52,7 +57,8 @@ def main(arguments):
                 ok = test["result"] in ("OK", "EXPECTEDFAIL", "SKIP")
                 stdout = test.get("stdout") or ""
                 if re.search(r"^1\.\.\d+", stdout, re.MULTILINE):
-                    case_passed, failed_names, missing = count_tap(stdout)
+                    case_passed, case_skipped, failed_names, missing = count_tap(stdout)
+                    skipped += case_skipped
                     case_failed = len(failed_names) + missing
                     for name in failed_names:
                         print(f"FAILED {directory} {test['name']}: {name}")
@@ -69,7 +75,8 @@ def main(arguments):
                         print(f"FAILED {directory} {test['name']}: {test['result']}")
                 passed += case_passed
                 failed += case_failed
-        print(f"{directory}: {passed} passed, {failed} failed ({programs} programs)")
+        skipped_text = f", {skipped} skipped" if skipped else ""
+        print(f"{directory}: {passed} passed, {failed} failed{skipped_text} ({programs} programs)")
         total_passed += passed
         total_failed += failed
     print(f"tests: {total_passed} passed, {total_failed} failed")

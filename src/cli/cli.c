@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ static const dw_cli_command *const commands[] = {
     &dw_command_config_check,
     &dw_command_config_show,
     &dw_command_demo,
+    &dw_command_bench_pool,
     &command_help,
     &command_version,
 };
@@ -227,6 +229,33 @@ int dw_cli_load_config(const dw_cli *cli, const char *file, dw_config *config,
         }
     }
     return dw_cli_finish_config(cli, config, report);
+}
+
+int dw_cli_parse_number(const dw_cli *cli, const dw_cli_command *command, const char *option,
+                        const char *text, uint64_t minimum, uint64_t maximum, uint64_t *value)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long parsed = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || parsed < minimum ||
+        parsed > maximum) {
+        return dw_cli_usage_error(cli, command, "%s takes a whole number from %llu to %llu, not '%s'",
+                                  option, (unsigned long long)minimum,
+                                  (unsigned long long)maximum, text);
+    }
+    *value = (uint64_t)parsed;
+    return DW_EXIT_OK;
+}
+
+const char *dw_cli_option_value(const dw_cli *cli, const dw_cli_command *command,
+                                int argument_count, char **arguments, int *index)
+{
+    if (*index + 1 >= argument_count) {
+        (void)dw_cli_usage_error(cli, command, "option '%s' needs a value", arguments[*index]);
+        return NULL;
+    }
+    *index += 1;
+    return arguments[*index];
 }
 
 static const dw_cli_command *find_command(const char *noun, const char *verb)

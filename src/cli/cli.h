@@ -9,6 +9,7 @@
 #define DW_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/error.h"
@@ -73,9 +74,20 @@ int dw_cli_finish_config(const dw_cli *cli, dw_config *config, dw_config_report 
 /* Prints every problem of a report, one per line, and a count of those not stored. */
 void dw_cli_print_problems(const dw_cli *cli, const dw_config_report *report);
 
+/* Parses a whole number for `option` in minimum..maximum; on failure reports a usage
+ * error naming the option and the range, and returns DW_EXIT_USAGE. */
+int dw_cli_parse_number(const dw_cli *cli, const dw_cli_command *command, const char *option,
+                        const char *text, uint64_t minimum, uint64_t maximum, uint64_t *value);
+
+/* The value of option `arguments[*index]`: the next argument, which must exist. Advances
+ * *index past it. Reports a usage error and returns NULL when it is missing. */
+const char *dw_cli_option_value(const dw_cli *cli, const dw_cli_command *command,
+                                int argument_count, char **arguments, int *index);
+
 /* The commands, defined in their own files. */
 extern const dw_cli_command dw_command_config_check;
 extern const dw_cli_command dw_command_config_show;
 extern const dw_cli_command dw_command_demo;
+extern const dw_cli_command dw_command_bench_pool;
 
 #endif /* DW_CLI_CLI_H */

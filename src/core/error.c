@@ -27,6 +27,9 @@ static const struct error_text error_texts[] = {
     {DW_EIO, "DW_EIO", "I/O error"},
     {DW_ENOENT, "DW_ENOENT", "no such file or object"},
     {DW_EPERM, "DW_EPERM", "permission denied"},
+    {DW_ENOMEM_BUDGET, "DW_ENOMEM_BUDGET", "memory ceiling would be exceeded"},
+    {DW_ENOMEM, "DW_ENOMEM", "out of memory"},
+    {DW_EBUSY, "DW_EBUSY", "resource busy or exhausted"},
 };
 
 DW_STATIC_ASSERT(DW_ARRAY_COUNT(error_texts) == (size_t)(-DW_ERROR_MIN) + 1,

@@ -192,23 +192,42 @@ static bool json_string(json_cursor *c)
     return true;
 }
 
-static bool json_number(json_cursor *c)
+static bool json_digits(json_cursor *c)
 {
     const unsigned char *start = c->at;
+    while (c->at < c->end && *c->at >= '0' && *c->at <= '9') {
+        c->at++;
+    }
+    return c->at > start;
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number(json_cursor *c)
+{
     if (c->at < c->end && *c->at == '-') {
         c->at++;
     }
-    if (c->at >= c->end || *c->at < '0' || *c->at > '9') {
+    if (c->at < c->end && *c->at == '0') {
+        c->at++;
+    } else if (c->at >= c->end || *c->at < '1' || *c->at > '9' || !json_digits(c)) {
         return false;
     }
-    if (*c->at == '0') {
+    if (c->at < c->end && *c->at == '.') {
         c->at++;
-    } else {
-        while (c->at < c->end && *c->at >= '0' && *c->at <= '9') {
-            c->at++;
+        if (!json_digits(c)) {
+            return false;
         }
     }
-    return c->at > start;
+    if (c->at < c->end && (*c->at == 'e' || *c->at == 'E')) {
+        c->at++;
+        if (c->at < c->end && (*c->at == '+' || *c->at == '-')) {
+            c->at++;
+        }
+        if (!json_digits(c)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool json_value(json_cursor *c);

@@ -16,6 +16,19 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+/* True in AddressSanitizer and ThreadSanitizer builds, whose runtimes replace some
+ * system calls (mlock becomes a no-op that succeeds). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DW_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DW_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef DW_TEST_SANITIZED
+#define DW_TEST_SANITIZED 0
+#endif
+
 typedef struct dw_test_dir {
     char path[256];
 } dw_test_dir;

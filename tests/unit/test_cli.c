@@ -286,7 +286,8 @@ static void demo_runs_and_logs_json(void **state)
     assert_contains(run->out, "built-in demo configuration: valid");
     assert_contains(run->out, "a misdirected write is caught");
     assert_contains(run->out, "corruption is caught");
-    assert_contains(run->out, "3 JSON lines written to");
+    assert_contains(run->out, "4 JSON lines written to");
+    assert_contains(run->out, "rents and give-backs of 256 pooled buffers: 0 allocations");
     char text[8192];
     dw_test_read_file(log_path, text, sizeof text);
     size_t lines = 0;
@@ -297,7 +298,7 @@ static void demo_runs_and_logs_json(void **state)
         lines++;
         line = newline + 1;
     }
-    assert_int_equal(lines, 3);
+    assert_int_equal(lines, 4);
     assert_contains(text, "\"msg\":\"demo started\"");
     assert_contains(text, "\"msg\":\"demo finished\"");
 
@@ -306,6 +307,41 @@ static void demo_runs_and_logs_json(void **state)
     assert_contains(run->err, "memory.ceiling = '1MiB': inconsistent");
     run = run_dw("demo", "extra", NULL);
     assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+}
+
+static void bench_pool_reports_zero_allocations_and_double_handouts(void **state)
+{
+    (void)state;
+    const cli_run *run = run_dw("bench", "pool", "--json", "--threads", "1,2", "--operations",
+                                "20000", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_contains(run->out, "\"allocations_after_init\":0,");
+    assert_contains(run->out, "\"double_handouts\":0,");
+    assert_contains(run->out, "\"dirty_rents\":0,");
+    assert_contains(run->out, "{\"threads\":1,\"pool_ns_per_op\":");
+    assert_contains(run->out, "{\"threads\":2,\"pool_ns_per_op\":");
+    assert_contains(run->out, "\"malloc_ns_per_op\":");
+    assert_contains(run->out, "\"checked_operations\":60000,");
+
+    run = run_dw("bench", "pool", "--threads", "1", "--operations", "1000", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "threads  pool ns/op  malloc ns/op");
+    assert_contains(run->out, "double hand-outs        0\n");
+    assert_contains(run->out, "allocations after init  0 (counted by ");
+
+    run = run_dw("bench", "pool", "--threads", "0", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "--threads takes a whole number from 1 to 64, not '0'");
+    run = run_dw("bench", "pool", "--operations", "many", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    run = run_dw("bench", "pool", "--operations", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "option '--operations' needs a value");
+    run = run_dw("bench", "pool", "--set", "memory.buffer_count=2", "--set", "io.queue_depth=1",
+                 "--threads", "4", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "cannot run 4 threads on a pool of 2 buffers");
 }
 
 /* Runs the real `dw` binary and returns its exit status. */
@@ -350,6 +386,7 @@ int main(void)
         CLI_TEST(config_check_without_a_usable_file),
         CLI_TEST(config_show_prints_a_loadable_configuration),
         CLI_TEST(demo_runs_and_logs_json),
+        cmocka_unit_test(bench_pool_reports_zero_allocations_and_double_handouts),
         cmocka_unit_test(the_program_returns_the_documented_exit_codes),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "mem/alloc_count.h"
 
 #define EPOCH_2026 (UINT64_C(1795257963) * DW_NS_PER_S)
 
@@ -199,6 +200,23 @@ static void random_lines_are_always_valid_json(void **state)
     }
 }
 
+static void logging_never_allocates(void **state)
+{
+    log_fixture *fixture = *state;
+    char long_message[DW_LOG_LINE_MAX * 2];
+    memset(long_message, 'x', sizeof long_message - 1);
+    long_message[sizeof long_message - 1] = '\0';
+    dw_alloc_counts before = dw_alloc_counts_now();
+    for (int i = 0; i < 1000; i++) {
+        DW_LOG(&fixture->log, DW_LOG_INFO, "io", "completion", DW_LOG_UINT("id", (uint64_t)i),
+               DW_LOG_STRING("file", "a.dwvd"), DW_LOG_INT("result", -5), DW_LOG_BOOL("ok", false));
+        DW_LOG(&fixture->log, DW_LOG_DEBUG, "io", "filtered", DW_LOG_UINT("id", (uint64_t)i));
+        dw_log_write(&fixture->log, DW_LOG_WARN, "io", long_message, NULL, 0);
+    }
+    assert_int_equal(dw_alloc_counts_since(before), 0);
+    assert_int_equal(fixture->log.lines_written, 2000);
+}
+
 static void level_names_parse_and_print(void **state)
 {
     (void)state;
@@ -327,6 +345,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(random_lines_are_always_valid_json, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(logging_never_allocates, fixture_setup, fixture_teardown),
         cmocka_unit_test(level_names_parse_and_print),
         cmocka_unit_test(log_file_is_appended_and_a_bad_path_is_explained),
         cmocka_unit_test(empty_path_logs_to_standard_error),

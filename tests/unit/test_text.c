@@ -55,6 +55,25 @@ static void trim_removes_surrounding_space(void **state)
     assert_string_equal(dw_trim(plain), "x");
 }
 
+static void the_test_json_validator_is_strict(void **state)
+{
+    (void)state;
+    const char *valid[] = {"{}", "[]", "0", "-1.5e+3", "12.25", "\"a\\u00e9\\n\"", "true",
+                           "{\"a\":[1,2,{\"b\":null}],\"c\":false}", " {\"k\" : 1 } "};
+    const char *invalid[] = {"", "{", "{\"a\":1,}", "[1,]", "01", "1.", ".5", "1e", "-",
+                             "\"\\x\"", "\"\x01\"", "\"\xff\"", "{} {}", "{a:1}", "tru"};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        if (!dw_test_json_valid(valid[i], strlen(valid[i]))) {
+            fail_msg("refused valid JSON: %s", valid[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        if (dw_test_json_valid(invalid[i], strlen(invalid[i]))) {
+            fail_msg("accepted invalid JSON: %s", invalid[i]);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -62,6 +81,7 @@ int main(void)
         cmocka_unit_test(edit_distance_refuses_long_words),
         cmocka_unit_test(close_words_are_suggested_far_ones_are_not),
         cmocka_unit_test(trim_removes_surrounding_space),
+        cmocka_unit_test(the_test_json_validator_is_strict),
     };
     return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
