@@ -57,10 +57,12 @@ enum dw_error {
     DW_ENOMEM_BUDGET = -6,  /* a reservation would exceed the declared memory ceiling */
     DW_ENOMEM = -7,         /* the operating system refused memory (only while opening) */
     DW_EBUSY = -8,          /* a bounded resource is exhausted now; retry later */
+    DW_ENOSPC = -9,         /* the device or file system is full */
+    DW_ECORRUPT = -10,      /* data failed a checksum or structural check */
 };
 
 /* The lowest (most negative) code defined above; codes below it are unknown. */
-#define DW_ERROR_MIN DW_EBUSY
+#define DW_ERROR_MIN DW_ECORRUPT
 
 /* A short, stable description of an error code ("I/O error"). Never NULL; an unknown
  * code gives "unknown error". */
@@ -100,6 +102,14 @@ typedef enum dw_log_level {
     DW_LOG_ERROR = 4,
 } dw_log_level;
 
+/* Which I/O backend serves a VDE (io.backend). */
+typedef enum dw_io_backend {
+    DW_IO_BACKEND_AUTO = 0,     /* io_uring when the kernel allows it, else psync */
+    DW_IO_BACKEND_IO_URING = 1,
+    DW_IO_BACKEND_PSYNC = 2,    /* pread/pwrite/fdatasync, any POSIX system */
+    DW_IO_BACKEND_SIM = 3,      /* the in-memory simulated disk, for tests */
+} dw_io_backend;
+
 #define DW_CONFIG_PATH_MAX 1024
 
 /* Units go last in names: *_bytes, *_count, *_max. The defaults are those of
@@ -117,6 +127,9 @@ typedef struct dw_config {
 
     /* [io] */
     uint32_t queue_depth;           /* I/Os in flight at once */
+    dw_io_backend io_backend;
+    bool io_direct;                 /* O_DIRECT where the file system allows it */
+    bool io_sqpoll;                 /* an io_uring kernel thread polls the submission queue */
 
     /* [limits] */
     uint32_t key_length_max;        /* bytes */

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "core/config.h"
+#include "core/text.h"
 
 static int run_config_check(dw_cli *cli, int argument_count, char **arguments);
 static int run_config_show(dw_cli *cli, int argument_count, char **arguments);

@@ -37,6 +37,7 @@ typedef enum key_type {
     KEY_BOOL,
     KEY_LOG_LEVEL,
     KEY_PATH,       /* a file path; its directory must exist */
+    KEY_CHOICE,     /* one of a list of names, stored as the enum value of its index */
 } key_type;
 
 typedef struct config_key {
@@ -51,47 +52,59 @@ typedef struct config_key {
     bool power_of_two;
     bool zero_means_auto;
     const char *summary;
+    const char *const *choices;     /* KEY_CHOICE: the names, NULL-terminated */
 } config_key;
 
 #define FIELD(field) offsetof(dw_config, field), sizeof(((dw_config *)0)->field)
+
+/* In the order of enum dw_io_backend. */
+static const char *const io_backend_names[] = {"auto", "io_uring", "psync", "sim", NULL};
 
 /* The single source of every key, its default and its range. docs/CONFIG.md documents the
  * same table, and a unit test checks that the two name the same keys. */
 static const config_key config_keys[] = {
     {"vde", "block_size", FIELD(block_size), 4 * KIB, 512, 64 * KIB, KEY_SIZE, true, false,
-     "bytes in every block of a VDE, its 16-byte trailer included"},
+     "bytes in every block of a VDE, its 16-byte trailer included", NULL},
     {"memory", "ceiling", FIELD(memory_ceiling_bytes), 64 * MIB, MIB, TIB, KEY_SIZE, false, false,
-     "every byte the engine may take, all components together"},
+     "every byte the engine may take, all components together", NULL},
     {"memory", "buffer_count", FIELD(buffer_count), 1024, 1, 1u << 20, KEY_COUNT, false, false,
-     "I/O buffers of one block each in the fixed pool"},
+     "I/O buffers of one block each in the fixed pool", NULL},
     {"memory", "cache_pages", FIELD(cache_pages), 256, 8, 1u << 24, KEY_COUNT, false, false,
-     "key-index pages of one block each kept in memory"},
+     "key-index pages of one block each kept in memory", NULL},
     {"memory", "pressure_percent", FIELD(pressure_percent), 85, 50, 99, KEY_PERCENT, false, false,
-     "share of the ceiling in use at which components are asked to shrink"},
+     "share of the ceiling in use at which components are asked to shrink", NULL},
     {"memory", "lock", FIELD(memory_lock), 0, 0, 1, KEY_BOOL, false, false,
-     "mlock all engine memory so it is never paged out (needs RLIMIT_MEMLOCK)"},
+     "mlock all engine memory so it is never paged out (needs RLIMIT_MEMLOCK)", NULL},
     {"io", "queue_depth", FIELD(queue_depth), 32, 1, 4096, KEY_COUNT, false, false,
-     "I/Os in flight at once; each holds one buffer"},
+     "I/Os in flight at once; each holds one buffer", NULL},
+    {"io", "backend", FIELD(io_backend), DW_IO_BACKEND_AUTO, 0, 3, KEY_CHOICE, false, false,
+     "auto (io_uring, else psync), io_uring, psync or sim", io_backend_names},
+    {"io", "direct", FIELD(io_direct), 1, 0, 1, KEY_BOOL, false, false,
+     "open data files with O_DIRECT where the file system allows it", NULL},
+    {"io", "sqpoll", FIELD(io_sqpoll), 0, 0, 1, KEY_BOOL, false, false,
+     "an io_uring kernel thread polls for submissions (costs a core)", NULL},
     {"limits", "key_length_max", FIELD(key_length_max), 255, 1, 16384, KEY_COUNT, false, false,
-     "longest key, in bytes"},
+     "longest key, in bytes", NULL},
     {"limits", "value_size_max", FIELD(value_size_max), 16 * MIB, 1, 4 * GIB, KEY_SIZE, false,
-     false, "largest value, in bytes"},
+     false, "largest value, in bytes", NULL},
     {"limits", "iterators_max", FIELD(iterators_max), 16, 0, 4096, KEY_COUNT, false, false,
-     "iterators open at once"},
+     "iterators open at once", NULL},
     {"limits", "transaction_size_max", FIELD(transaction_size_max), 64 * MIB, 4 * KIB, 64 * GIB,
-     KEY_SIZE, false, false, "bytes one transaction may write"},
+     KEY_SIZE, false, false, "bytes one transaction may write", NULL},
     {"sched", "worker_cores", FIELD(worker_cores), 0, 1, 256, KEY_COUNT, true, true,
-     "cores running CPU work; auto = the online cores rounded down to a power of two"},
+     "cores running CPU work; auto = the online cores rounded down to a power of two", NULL},
     {"log", "level", FIELD(log_level), DW_LOG_INFO, DW_LOG_TRACE, DW_LOG_ERROR, KEY_LOG_LEVEL,
-     false, false, "lowest level written: trace, debug, info, warn or error"},
+     false, false, "lowest level written: trace, debug, info, warn or error", NULL},
     {"log", "file", FIELD(log_file), 0, 0, DW_CONFIG_PATH_MAX - 1, KEY_PATH, false, false,
-     "file the JSON-lines log is appended to; empty = standard error"},
+     "file the JSON-lines log is appended to; empty = standard error", NULL},
 };
 
 enum { CONFIG_KEY_COUNT = DW_ARRAY_COUNT(config_keys) };
 DW_STATIC_ASSERT(CONFIG_KEY_COUNT <= DW_CONFIG_KEYS_MAX, "the report tracks an origin per key");
 
 static const char *const config_sections[] = {"vde", "memory", "io", "limits", "sched", "log"};
+DW_STATIC_ASSERT(DW_ARRAY_COUNT(io_backend_names) == DW_IO_BACKEND_SIM + 2,
+                 "a name for every I/O backend, and the NULL that ends the list");
 
 /* Indexes into config_keys used by the checks of combinations. */
 enum {
@@ -100,10 +113,12 @@ enum {
     KEY_INDEX_BUFFER_COUNT = 2,
     KEY_INDEX_CACHE_PAGES = 3,
     KEY_INDEX_QUEUE_DEPTH = 6,
-    KEY_INDEX_KEY_LENGTH_MAX = 7,
-    KEY_INDEX_VALUE_SIZE_MAX = 8,
-    KEY_INDEX_TRANSACTION_SIZE_MAX = 10,
-    KEY_INDEX_LOG_FILE = 13,
+    KEY_INDEX_IO_BACKEND = 7,
+    KEY_INDEX_IO_SQPOLL = 9,
+    KEY_INDEX_KEY_LENGTH_MAX = 10,
+    KEY_INDEX_VALUE_SIZE_MAX = 11,
+    KEY_INDEX_TRANSACTION_SIZE_MAX = 13,
+    KEY_INDEX_LOG_FILE = 16,
 };
 
 size_t dw_config_key_count(void)
@@ -130,74 +145,6 @@ const char *dw_config_key_name(size_t index)
 static bool is_power_of_two(uint64_t value)
 {
     return value != 0 && (value & (value - 1)) == 0;
-}
-
-/* Parses decimal digits at *cursor; false on no digits or overflow. */
-static bool parse_digits(const char **cursor, uint64_t *value)
-{
-    const char *text = *cursor;
-    uint64_t result = 0;
-    if (*text < '0' || *text > '9') {
-        return false;
-    }
-    while (*text >= '0' && *text <= '9') {
-        uint64_t digit = (uint64_t)(*text - '0');
-        if (result > (UINT64_MAX - digit) / 10) {
-            return false;
-        }
-        result = result * 10 + digit;
-        text++;
-    }
-    *cursor = text;
-    *value = result;
-    return true;
-}
-
-int dw_parse_size(const char *text, uint64_t *value)
-{
-    DW_ASSERT(text != NULL && value != NULL);
-    static const struct {
-        const char *suffix;
-        uint64_t multiplier;
-    } suffixes[] = {
-        {"", 1},     {"b", 1},     {"k", KIB}, {"kib", KIB}, {"m", MIB},
-        {"mib", MIB}, {"g", GIB},  {"gib", GIB}, {"t", TIB},  {"tib", TIB},
-    };
-    const char *cursor = text;
-    uint64_t number = 0;
-    if (!parse_digits(&cursor, &number)) {
-        return DW_EINVAL;
-    }
-    while (*cursor == ' ') {
-        cursor++;
-    }
-    for (size_t i = 0; i < DW_ARRAY_COUNT(suffixes); i++) {
-        if (strcasecmp(cursor, suffixes[i].suffix) == 0) {
-            if (number > UINT64_MAX / suffixes[i].multiplier) {
-                return DW_EINVAL;
-            }
-            *value = number * suffixes[i].multiplier;
-            return DW_OK;
-        }
-    }
-    return DW_EINVAL;
-}
-
-const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size)
-{
-    static const struct {
-        const char *suffix;
-        uint64_t multiplier;
-    } units[] = {{"TiB", TIB}, {"GiB", GIB}, {"MiB", MIB}, {"KiB", KIB}};
-    for (size_t i = 0; i < DW_ARRAY_COUNT(units); i++) {
-        if (bytes >= units[i].multiplier && bytes % units[i].multiplier == 0) {
-            dw_format(buffer, buffer_size, "%llu%s",
-                           (unsigned long long)(bytes / units[i].multiplier), units[i].suffix);
-            return buffer;
-        }
-    }
-    dw_format(buffer, buffer_size, "%llu", (unsigned long long)bytes);
-    return buffer;
 }
 
 static int parse_bool(const char *text, uint64_t *value)
@@ -233,8 +180,20 @@ static const char *type_expectation(const config_key *key)
         return "expected one of trace, debug, info, warn, error";
     case KEY_PATH:
         return "expected a file path";
+    case KEY_CHOICE:
+        return "expected one of the names listed for this key";
     default:
         DW_UNREACHABLE();
+    }
+}
+
+/* "expected one of auto, io_uring, psync, sim". */
+static void choice_expectation(const config_key *key, char *text, size_t text_size)
+{
+    dw_format(text, text_size, "expected one of");
+    for (size_t i = 0; key->choices[i] != NULL; i++) {
+        size_t used = strlen(text);
+        dw_format(text + used, text_size - used, "%s %s", i > 0 ? "," : "", key->choices[i]);
     }
 }
 
@@ -275,10 +234,10 @@ static int parse_value(const config_key *key, const char *text, uint64_t *value,
             *value = 0;
             return DW_OK;
         }
-        result = parse_digits(&cursor, value) && *cursor == '\0' ? DW_OK : DW_EINVAL;
+        result = dw_parse_digits(&cursor, value) && *cursor == '\0' ? DW_OK : DW_EINVAL;
         break;
     case KEY_PERCENT:
-        result = parse_digits(&cursor, value) && (strcmp(cursor, "%") == 0 || *cursor == '\0')
+        result = dw_parse_digits(&cursor, value) && (strcmp(cursor, "%") == 0 || *cursor == '\0')
                      ? DW_OK
                      : DW_EINVAL;
         break;
@@ -293,6 +252,20 @@ static int parse_value(const config_key *key, const char *text, uint64_t *value,
     }
     case KEY_PATH:
         *value = strlen(text);
+        break;
+    case KEY_CHOICE:
+        result = DW_EINVAL;
+        for (size_t i = 0; key->choices[i] != NULL; i++) {
+            if (strcasecmp(text, key->choices[i]) == 0) {
+                *value = i;
+                result = DW_OK;
+            }
+        }
+        if (result != DW_OK) {
+            *kind = DW_CONFIG_WRONG_TYPE;
+            choice_expectation(key, detail, detail_size);
+            return DW_EINVAL;
+        }
         break;
     default:
         DW_UNREACHABLE();
@@ -325,6 +298,11 @@ static void field_store(dw_config *config, const config_key *key, uint64_t value
     } else if (key->type == KEY_LOG_LEVEL) {
         dw_log_level level = (dw_log_level)value;
         memcpy(field, &level, sizeof level);
+    } else if (key->type == KEY_CHOICE) {
+        /* Choice fields are enums, which have the size of an int on every supported ABI. */
+        DW_ASSERT(key->width == sizeof(int));
+        int index = (int)value;
+        memcpy(field, &index, sizeof index);
     } else if (key->width == sizeof(uint32_t)) {
         DW_ASSERT(value <= UINT32_MAX);
         uint32_t narrow = (uint32_t)value;
@@ -349,6 +327,11 @@ static uint64_t field_load(const dw_config *config, const config_key *key)
         return (uint64_t)level;
     }
     DW_ASSERT(key->type != KEY_PATH);
+    if (key->type == KEY_CHOICE) {
+        int index = 0;
+        memcpy(&index, field, sizeof index);
+        return (uint64_t)index;
+    }
     if (key->width == sizeof(uint32_t)) {
         uint32_t narrow = 0;
         memcpy(&narrow, field, sizeof narrow);
@@ -377,6 +360,9 @@ static void field_format(const dw_config *config, const config_key *key, char *t
         break;
     case KEY_LOG_LEVEL:
         dw_format(text, text_size, "%s", dw_log_level_name((dw_log_level)value));
+        break;
+    case KEY_CHOICE:
+        dw_format(text, text_size, "%s", key->choices[value]);
         break;
     default:
         if (key->zero_means_auto && value == 0) {
@@ -935,6 +921,18 @@ static void validate_memory(const dw_config *config, dw_config_report *report)
     }
 }
 
+static void validate_io(const dw_config *config, dw_config_report *report)
+{
+    if (config->io_sqpoll && (config->io_backend == DW_IO_BACKEND_PSYNC ||
+                              config->io_backend == DW_IO_BACKEND_SIM)) {
+        char other[DW_CONFIG_VALUE_MAX + DW_CONFIG_SOURCE_MAX];
+        char detail[DW_CONFIG_DETAIL_MAX];
+        key_with_origin(report, config, KEY_INDEX_IO_BACKEND, other, sizeof other);
+        dw_format(detail, sizeof detail, "needs an io_uring backend, but %s", other);
+        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, KEY_INDEX_IO_SQPOLL, detail);
+    }
+}
+
 static void validate_limits(const dw_config *config, dw_config_report *report)
 {
     char detail[DW_CONFIG_DETAIL_MAX];
@@ -994,6 +992,7 @@ DW_API int dw_config_validate(const dw_config *config, dw_config_report *report)
     DW_ASSERT(config != NULL && report != NULL);
     uint32_t problems_before = report->problem_count;
     validate_memory(config, report);
+    validate_io(config, report);
     validate_limits(config, report);
     validate_paths(config, report);
     return report->problem_count == problems_before ? DW_OK : DW_ECONFIG;
@@ -1021,7 +1020,7 @@ void dw_config_print(const dw_config *config, const dw_config_report *report, FI
         char origin[DW_CONFIG_SOURCE_MAX + 16];
         field_format(config, key, value, sizeof value);
         origin_text(report, i, origin, sizeof origin);
-        if (key->type == KEY_BOOL || key->type == KEY_LOG_LEVEL) {
+        if (key->type == KEY_BOOL || key->type == KEY_LOG_LEVEL || key->type == KEY_CHOICE) {
             range[0] = '\0';
         } else {
             range_text(key, range, sizeof range);

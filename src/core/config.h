@@ -28,12 +28,4 @@ size_t dw_config_key_count(void);
 const char *dw_config_key_section(size_t index);
 const char *dw_config_key_name(size_t index);
 
-/* Parses a size such as "4096", "64KiB", "16 MiB", "1G" (binary multiples only).
- * Returns DW_OK or DW_EINVAL for malformed text or a value past UINT64_MAX. */
-int dw_parse_size(const char *text, uint64_t *value);
-
-/* Formats a byte count in the largest binary unit that divides it: "64MiB", "4KiB",
- * "1000". Returns `buffer`. */
-const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size);
-
 #endif /* DW_CORE_CONFIG_H */

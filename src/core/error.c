@@ -30,6 +30,8 @@ static const struct error_text error_texts[] = {
     {DW_ENOMEM_BUDGET, "DW_ENOMEM_BUDGET", "memory ceiling would be exceeded"},
     {DW_ENOMEM, "DW_ENOMEM", "out of memory"},
     {DW_EBUSY, "DW_EBUSY", "resource busy or exhausted"},
+    {DW_ENOSPC, "DW_ENOSPC", "no space left on device"},
+    {DW_ECORRUPT, "DW_ECORRUPT", "data corrupted"},
 };
 
 DW_STATIC_ASSERT(DW_ARRAY_COUNT(error_texts) == (size_t)(-DW_ERROR_MIN) + 1,

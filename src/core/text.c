@@ -11,8 +11,15 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/assert.h"
+#include "dwvd.h"
+
+#define KIB (UINT64_C(1) << 10)
+#define MIB (UINT64_C(1) << 20)
+#define GIB (UINT64_C(1) << 30)
+#define TIB (UINT64_C(1) << 40)
 
 bool dw_format(char *buffer, size_t buffer_size, const char *format, ...)
 {
@@ -77,3 +84,71 @@ char *dw_trim(char *text)
     }
     return text;
 }
+
+bool dw_parse_digits(const char **cursor, uint64_t *value)
+{
+    const char *text = *cursor;
+    uint64_t result = 0;
+    if (*text < '0' || *text > '9') {
+        return false;
+    }
+    while (*text >= '0' && *text <= '9') {
+        uint64_t digit = (uint64_t)(*text - '0');
+        if (result > (UINT64_MAX - digit) / 10) {
+            return false;
+        }
+        result = result * 10 + digit;
+        text++;
+    }
+    *cursor = text;
+    *value = result;
+    return true;
+}
+
+int dw_parse_size(const char *text, uint64_t *value)
+{
+    DW_ASSERT(text != NULL && value != NULL);
+    static const struct {
+        const char *suffix;
+        uint64_t multiplier;
+    } suffixes[] = {
+        {"", 1},     {"b", 1},     {"k", KIB}, {"kib", KIB}, {"m", MIB},
+        {"mib", MIB}, {"g", GIB},  {"gib", GIB}, {"t", TIB},  {"tib", TIB},
+    };
+    const char *cursor = text;
+    uint64_t number = 0;
+    if (!dw_parse_digits(&cursor, &number)) {
+        return DW_EINVAL;
+    }
+    while (*cursor == ' ') {
+        cursor++;
+    }
+    for (size_t i = 0; i < DW_ARRAY_COUNT(suffixes); i++) {
+        if (strcasecmp(cursor, suffixes[i].suffix) == 0) {
+            if (number > UINT64_MAX / suffixes[i].multiplier) {
+                return DW_EINVAL;
+            }
+            *value = number * suffixes[i].multiplier;
+            return DW_OK;
+        }
+    }
+    return DW_EINVAL;
+}
+
+const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t multiplier;
+    } units[] = {{"TiB", TIB}, {"GiB", GIB}, {"MiB", MIB}, {"KiB", KIB}};
+    for (size_t i = 0; i < DW_ARRAY_COUNT(units); i++) {
+        if (bytes >= units[i].multiplier && bytes % units[i].multiplier == 0) {
+            dw_format(buffer, buffer_size, "%llu%s",
+                           (unsigned long long)(bytes / units[i].multiplier), units[i].suffix);
+            return buffer;
+        }
+    }
+    dw_format(buffer, buffer_size, "%llu", (unsigned long long)bytes);
+    return buffer;
+}
+

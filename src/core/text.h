@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/compiler.h"
 
@@ -28,5 +29,17 @@ bool dw_is_close_word(const char *typed, const char *candidate);
 
 /* Removes leading and trailing white space in place; returns the start of the result. */
 char *dw_trim(char *text);
+
+/* Parses decimal digits at *cursor and moves it past them; false when there are none or
+ * the number overflows 64 bits. */
+bool dw_parse_digits(const char **cursor, uint64_t *value);
+
+/* Parses a size such as "4096", "64KiB", "16 MiB", "1G" (binary multiples only).
+ * Returns DW_OK or DW_EINVAL for malformed text or a value past UINT64_MAX. */
+int dw_parse_size(const char *text, uint64_t *value);
+
+/* Formats a byte count in the largest binary unit that divides it: "64MiB", "4KiB",
+ * "1000". Returns `buffer`. */
+const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size);
 
 #endif /* DW_CORE_TEXT_H */

@@ -59,6 +59,25 @@ int dw_arena_plan(dw_arena *arena, const char *component, uint64_t bytes, uint64
     return DW_OK;
 }
 
+int dw_arena_plan_external(dw_arena *arena, const char *component, uint64_t bytes, dw_diag *diag)
+{
+    DW_ASSERT(arena->base == NULL);
+    DW_ASSERT(arena->piece_count < DW_ARENA_PIECES_MAX);
+    DW_ASSERT(dw_budget_mark(arena->budget) == arena->budget_mark + arena->piece_count);
+    uint32_t component_id = 0;
+    int result = dw_budget_reserve(arena->budget, component, bytes, &component_id, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    arena->pieces[arena->piece_count++] = (dw_arena_piece){
+        .component_id = component_id,
+        .bytes = bytes,
+        .charged_bytes = bytes,
+        .external = true,
+    };
+    return DW_OK;
+}
+
 static int lock_failure(dw_arena *arena, int error_number, dw_diag *diag)
 {
     struct rlimit limit = {0, 0};
@@ -81,10 +100,23 @@ static int lock_failure(dw_arena *arena, int error_number, dw_diag *diag)
                         size_text, limit_text, strerror(error_number));
 }
 
+/* Mapped and populated (or held by the kernel): every piece is now in use, and the
+ * budget says so. */
+static void arena_charge(dw_arena *arena)
+{
+    for (uint32_t i = 0; i < arena->piece_count; i++) {
+        int result = dw_budget_charge(arena->budget, arena->pieces[i].component_id,
+                                      arena->pieces[i].charged_bytes, NULL);
+        DW_ASSERT(result == DW_OK); /* a charge equal to its own reservation always fits */
+    }
+    arena->charged = true;
+}
+
 int dw_arena_allocate(dw_arena *arena, bool lock, dw_diag *diag)
 {
-    DW_ASSERT(arena->base == NULL);
+    DW_ASSERT(arena->base == NULL && !arena->charged);
     if (arena->planned_bytes == 0) {
+        arena_charge(arena); /* external pieces only, or nothing at all */
         return DW_OK;
     }
     uint64_t page_bytes = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -114,13 +146,9 @@ int dw_arena_allocate(dw_arena *arena, bool lock, dw_diag *diag)
                             strerror(error_number));
     }
     arena->base = mapping;
-    /* Mapped and populated: every piece is now in use, and the budget says so. Charged
-     * before locking, so that closing after a failed lock discharges what was charged. */
-    for (uint32_t i = 0; i < arena->piece_count; i++) {
-        int result = dw_budget_charge(arena->budget, arena->pieces[i].component_id,
-                                      arena->pieces[i].charged_bytes, diag);
-        DW_ASSERT(result == DW_OK); /* a charge equal to its own reservation always fits */
-    }
+    /* Charged before locking, so that closing after a failed lock discharges exactly
+     * what was charged. */
+    arena_charge(arena);
     if (lock) {
         if (mlock(arena->base, arena->mapped_bytes) != 0) {
             int error_number = errno;
@@ -137,17 +165,21 @@ void *dw_arena_piece_memory(const dw_arena *arena, uint32_t piece)
 {
     DW_ASSERT(arena->base != NULL);
     DW_ASSERT(piece < arena->piece_count);
+    DW_ASSERT(!arena->pieces[piece].external);
     DW_ASSERT(arena->pieces[piece].offset + arena->pieces[piece].bytes <= arena->mapped_bytes);
     return arena->base + arena->pieces[piece].offset;
 }
 
 void dw_arena_close(dw_arena *arena)
 {
-    if (arena->base != NULL) {
+    if (arena->charged) {
         for (uint32_t i = 0; i < arena->piece_count; i++) {
             dw_budget_discharge(arena->budget, arena->pieces[i].component_id,
                                 arena->pieces[i].charged_bytes);
         }
+        arena->charged = false;
+    }
+    if (arena->base != NULL) {
         if (arena->locked) {
             (void)munlock(arena->base, arena->mapped_bytes);
         }

@@ -28,6 +28,7 @@ typedef struct dw_arena_piece {
     uint64_t offset;                /* from the start of the mapping */
     uint64_t bytes;                 /* what the component asked for */
     uint64_t charged_bytes;         /* asked for plus the padding in front of it */
+    bool external;                  /* reserved only: the memory is the kernel's (io_uring rings) */
 } dw_arena_piece;
 
 typedef struct dw_arena {
@@ -37,6 +38,7 @@ typedef struct dw_arena {
     uint64_t planned_bytes;         /* end of the last piece */
     uint64_t mapped_bytes;          /* planned, rounded up to whole pages */
     bool locked;
+    bool charged;                   /* the pieces are charged to the budget as used */
     uint32_t piece_count;
     dw_arena_piece pieces[DW_ARENA_PIECES_MAX];
     uint32_t page_rounding_component; /* the budget entry for the last page's slack */
@@ -49,6 +51,10 @@ void dw_arena_init(dw_arena *arena, dw_budget *budget);
  * it) in the budget. Fails with DW_ENOMEM_BUDGET from the budget, reserving nothing. */
 int dw_arena_plan(dw_arena *arena, const char *component, uint64_t bytes, uint64_t alignment,
                   uint32_t *piece, dw_diag *diag);
+
+/* Reserves `bytes` for memory the engine holds but does not map itself (the kernel maps
+ * io_uring's rings), so that the budget counts every byte an open VDE holds. */
+int dw_arena_plan_external(dw_arena *arena, const char *component, uint64_t bytes, dw_diag *diag);
 
 /* Maps every planned piece at once. With `lock`, the mapping is locked in RAM and a
  * failure names RLIMIT_MEMLOCK. On failure nothing stays mapped and every reservation

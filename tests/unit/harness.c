@@ -307,6 +307,14 @@ bool dw_test_json_valid(const char *text, size_t length)
     return cursor.at == cursor.end;
 }
 
+void *dw_test_aligned_alloc(size_t alignment, size_t size)
+{
+    size_t rounded = (size + alignment - 1) / alignment * alignment;
+    void *memory = aligned_alloc(alignment, rounded);
+    assert_non_null(memory);
+    return memory;
+}
+
 uint64_t dw_test_scale(void)
 {
     const char *text = getenv("DW_TEST_SCALE");

@@ -56,6 +56,10 @@ int dw_test_death(void (*function)(void *argument), void *argument, char *error_
  * characters in strings. */
 bool dw_test_json_valid(const char *text, size_t length);
 
+/* aligned_alloc with the size rounded up to a multiple of the alignment, as C11 asks
+ * (and AddressSanitizer enforces). Never NULL: a failure fails the test. */
+void *dw_test_aligned_alloc(size_t alignment, size_t size);
+
 /* 1 for `make test`; DW_TEST_SCALE (e.g. 100) for `make test-long`. */
 uint64_t dw_test_scale(void);
 

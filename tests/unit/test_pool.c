@@ -26,14 +26,10 @@ typedef struct pool_fixture {
 static int fixture_setup(void **state)
 {
     /* The pool's counters are cache-line aligned: so must its container be. */
-    size_t fixture_bytes = (sizeof(pool_fixture) + 63) / 64 * 64;
-    pool_fixture *fixture = aligned_alloc(_Alignof(pool_fixture), fixture_bytes);
-    assert_non_null(fixture);
+    pool_fixture *fixture = dw_test_aligned_alloc(_Alignof(pool_fixture), sizeof(pool_fixture));
     memset(fixture, 0, sizeof *fixture);
     uint64_t bytes = dw_pool_memory_bytes(BUFFERS, BUFFER_SIZE);
-    /* aligned_alloc wants a size that is a multiple of the alignment. */
-    size_t rounded = (size_t)(bytes + DW_POOL_ALIGNMENT - 1) / DW_POOL_ALIGNMENT * DW_POOL_ALIGNMENT;
-    fixture->memory = aligned_alloc(DW_POOL_ALIGNMENT, rounded);
+    fixture->memory = dw_test_aligned_alloc(DW_POOL_ALIGNMENT, (size_t)bytes);
     assert_non_null(fixture->memory);
     memset(fixture->memory, 0x5a, (size_t)bytes); /* the pool must zero its buffers itself */
     dw_clock_virtual_init(&fixture->virtual_clock, 0, 0);

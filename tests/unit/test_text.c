@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/text.h"
+#include "dwvd.h"
 
 static void edit_distance_counts_edits(void **state)
 {
@@ -55,6 +56,49 @@ static void trim_removes_surrounding_space(void **state)
     assert_string_equal(dw_trim(plain), "x");
 }
 
+static void sizes_parse_and_format(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int result;
+        uint64_t value;
+    } cases[] = {
+        {"0", DW_OK, 0},
+        {"4096", DW_OK, 4096},
+        {"4k", DW_OK, 4096},
+        {"4KiB", DW_OK, 4096},
+        {"4 kib", DW_OK, 4096},
+        {"16MiB", DW_OK, 16u << 20},
+        {"1G", DW_OK, 1u << 30},
+        {"2TiB", DW_OK, UINT64_C(2) << 40},
+        {"10B", DW_OK, 10},
+        {"18446744073709551615", DW_OK, UINT64_MAX},
+        {"18446744073709551616", DW_EINVAL, 0},
+        {"16777216TiB", DW_EINVAL, 0},
+        {"", DW_EINVAL, 0},
+        {"KiB", DW_EINVAL, 0},
+        {"4KB", DW_EINVAL, 0},
+        {"-1", DW_EINVAL, 0},
+        {"1.5MiB", DW_EINVAL, 0},
+        {"4 Ki B", DW_EINVAL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t value = 12345;
+        int result = dw_parse_size(cases[i].text, &value);
+        if (result != cases[i].result || (result == DW_OK && value != cases[i].value)) {
+            fail_msg("'%s' parsed to %d / %llu", cases[i].text, result, (unsigned long long)value);
+        }
+    }
+    char text[32];
+    assert_string_equal(dw_format_size(0, text, sizeof text), "0");
+    assert_string_equal(dw_format_size(1000, text, sizeof text), "1000");
+    assert_string_equal(dw_format_size(4096, text, sizeof text), "4KiB");
+    assert_string_equal(dw_format_size(1536 * 1024, text, sizeof text), "1536KiB");
+    assert_string_equal(dw_format_size(64u << 20, text, sizeof text), "64MiB");
+    assert_string_equal(dw_format_size(UINT64_C(3) << 40, text, sizeof text), "3TiB");
+}
+
 static void the_test_json_validator_is_strict(void **state)
 {
     (void)state;
@@ -81,6 +125,7 @@ int main(void)
         cmocka_unit_test(edit_distance_refuses_long_words),
         cmocka_unit_test(close_words_are_suggested_far_ones_are_not),
         cmocka_unit_test(trim_removes_surrounding_space),
+        cmocka_unit_test(sizes_parse_and_format),
         cmocka_unit_test(the_test_json_validator_is_strict),
     };
     return cmocka_run_group_tests_name("text", tests, NULL, NULL);
