@@ -18,3 +18,9 @@ echo "== dw bench pool (buffer pool against malloc/free)"
 "$dw" bench pool
 "$dw" bench pool --json >"$results/pool.json"
 echo "(JSON in $results/pool.json)"
+
+echo "== dw bench io against fio (same file, alternating rounds)"
+# A file on the file system the build lives on, filled once and kept between runs.
+python3 scripts/bench_io.py "$dw" "$results/io.data" "${DW_BENCH_IO_SIZE:-1GiB}" \
+    "${DW_BENCH_IO_SECONDS:-5}" "${DW_BENCH_IO_ROUNDS:-3}" "$results/io.json"
+echo "(JSON in $results/io.json)"

@@ -48,6 +48,7 @@ static const dw_cli_command *const commands[] = {
     &dw_command_config_show,
     &dw_command_demo,
     &dw_command_bench_pool,
+    &dw_command_bench_io,
     &command_help,
     &command_version,
 };
@@ -141,6 +142,15 @@ static void print_noun_help(FILE *out, const char *noun)
                   exit_status_text);
 }
 
+int dw_cli_exit_code(int error)
+{
+    if (error == DW_OK) {
+        return DW_EXIT_OK;
+    }
+    return error == DW_EINVAL || error == DW_ENOENT || error == DW_ECONFIG ? DW_EXIT_USAGE
+                                                                            : DW_EXIT_FAILURE;
+}
+
 void dw_cli_error(const dw_cli *cli, const char *hint, const char *format, ...)
 {
     va_list arguments;
@@ -223,9 +233,7 @@ int dw_cli_load_config(const dw_cli *cli, const char *file, dw_config *config,
         int result = dw_config_load_file(config, file, report, &diag);
         if (result != DW_OK && result != DW_ECONFIG) {
             dw_cli_error_diag(cli, &diag);
-            /* A path that names nothing usable is a usage error; a file that exists but
-             * cannot be read is an operational one. */
-            return result == DW_EINVAL || result == DW_ENOENT ? DW_EXIT_USAGE : DW_EXIT_FAILURE;
+            return dw_cli_exit_code(result);
         }
     }
     return dw_cli_finish_config(cli, config, report);

@@ -48,6 +48,11 @@ typedef struct dw_cli_command {
 /* Runs `dw` with argv as a shell would pass it; returns the exit code. */
 int dw_cli_main(int argc, char **argv, FILE *out, FILE *err);
 
+/* The exit code for an engine error: a path that names nothing, an invalid argument or
+ * configuration is the user's to fix (DW_EXIT_USAGE); anything else is operational
+ * (DW_EXIT_FAILURE). */
+int dw_cli_exit_code(int error);
+
 /* Prints "dw: MESSAGE" and, when hint is not NULL, "hint: HINT" to standard error. */
 void dw_cli_error(const dw_cli *cli, const char *hint, const char *format, ...) DW_PRINTF(3, 4);
 
@@ -89,5 +94,6 @@ extern const dw_cli_command dw_command_config_check;
 extern const dw_cli_command dw_command_config_show;
 extern const dw_cli_command dw_command_demo;
 extern const dw_cli_command dw_command_bench_pool;
+extern const dw_cli_command dw_command_bench_io;
 
 #endif /* DW_CLI_CLI_H */

@@ -6,11 +6,49 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/io_run.h"
 #include "cli/pool_run.h"
+#include "io/io.h"
 #include "core/config.h"
 #include "core/text.h"
 
 static int run_bench_pool(dw_cli *cli, int argument_count, char **arguments);
+static int run_bench_io(dw_cli *cli, int argument_count, char **arguments);
+
+const dw_cli_command dw_command_bench_io = {
+    .noun = "bench",
+    .verb = "io",
+    .synopsis = "dw bench io [--json] [--file PATH] [--size SIZE] [--seconds N] "
+                "[--backends io_uring,psync]",
+    .summary = "measure 4 KiB random I/O through dwvd's I/O engine",
+    .help =
+        "DESCRIPTION\n"
+        "    Runs, for each backend, three workloads of 4 KiB requests on FILE, each for\n"
+        "    --seconds:\n"
+        "\n"
+        "    randread, queue depth 1      one random read at a time\n"
+        "    randread, queue depth 32     32 random reads kept in flight\n"
+        "    randwrite+fdatasync, depth 1 a random write, then fdatasync, then the next\n"
+        "\n"
+        "    and prints IOPS and the latency percentiles of each request (of each\n"
+        "    write+fdatasync pair for the third). FILE is opened with O_DIRECT unless\n"
+        "    io.direct = false or the file system refuses it (the table says which). It\n"
+        "    is filled with data first when it is new or of another size, because reads\n"
+        "    of holes never reach the device; later runs reuse it. `make bench` runs fio\n"
+        "    with the same parameters on the same file and prints both side by side.\n"
+        "\n"
+        "OPTIONS\n"
+        "    --file PATH             the file to use (default dwvd-bench-io.data)\n"
+        "    --size SIZE             its size, e.g. 256MiB (default 1GiB)\n"
+        "    --seconds N             per workload, 1..3600 (default 5)\n"
+        "    --backends LIST         io_uring, psync or both (default io_uring,psync)\n"
+        "    --json                  one JSON object instead of the table\n"
+        "\n"
+        "EXAMPLES\n"
+        "    dw bench io --file /data/bench.data --seconds 10\n"
+        "    dw bench io --json --backends io_uring --size 256MiB\n",
+    .run = run_bench_io,
+};
 
 const dw_cli_command dw_command_bench_pool = {
     .noun = "bench",
@@ -189,7 +227,7 @@ static int run_bench_pool(dw_cli *cli, int argument_count, char **arguments)
     int result = dw_pool_run(&options, &report, &diag);
     if (result != DW_OK) {
         dw_cli_error_diag(cli, &diag);
-        return result == DW_EINVAL ? DW_EXIT_USAGE : DW_EXIT_FAILURE;
+        return dw_cli_exit_code(result);
     }
     if (json) {
         print_json(cli, &config, &options, &report);
@@ -200,4 +238,150 @@ static int run_bench_pool(dw_cli *cli, int argument_count, char **arguments)
                  report.rent_timeouts == 0 && report.allocation_counting_works &&
                  report.allocations_after_init == 0;
     return clean ? DW_EXIT_OK : DW_EXIT_PROBLEMS;
+}
+
+static int parse_backends(const dw_cli *cli, const char *text, dw_io_backend *backends, uint32_t *count)
+{
+    char copy[64];
+    if (!dw_format(copy, sizeof copy, "%s", text)) {
+        return dw_cli_usage_error(cli, &dw_command_bench_io, "--backends list is too long");
+    }
+    *count = 0;
+    char *saved = NULL;
+    for (char *item = strtok_r(copy, ",", &saved); item != NULL; item = strtok_r(NULL, ",", &saved)) {
+        if (*count == 2) {
+            return dw_cli_usage_error(cli, &dw_command_bench_io, "--backends names at most two");
+        }
+        if (strcmp(item, "io_uring") == 0) {
+            backends[(*count)++] = DW_IO_BACKEND_IO_URING;
+        } else if (strcmp(item, "psync") == 0) {
+            backends[(*count)++] = DW_IO_BACKEND_PSYNC;
+        } else {
+            return dw_cli_usage_error(cli, &dw_command_bench_io,
+                                      "--backends takes io_uring and psync, not '%s'", item);
+        }
+    }
+    if (*count == 0) {
+        return dw_cli_usage_error(cli, &dw_command_bench_io, "--backends needs at least one backend");
+    }
+    return DW_EXIT_OK;
+}
+
+static void print_io_table(const dw_cli *cli, const dw_io_run_options *options,
+                           const dw_io_run_result *results)
+{
+    char size_text[32];
+    (void)fprintf(cli->out, "dw bench io: %s (%s), %llu s a workload, 4 KiB requests\n\n",
+                  options->path, dw_format_size(options->size_bytes, size_text, sizeof size_text),
+                  (unsigned long long)options->seconds);
+    (void)fprintf(cli->out, "backend   workload             depth  direct       IOPS   p50 us   p99 us "
+                            "p99.9 us   max us\n");
+    for (uint32_t i = 0; i < options->case_count; i++) {
+        const dw_io_run_result *result = &results[i];
+        const dw_histogram *latency = &result->latency;
+        (void)fprintf(cli->out, "%-9s %-20s %5u  %-6s %10.0f %8.1f %8.1f %8.1f %8.1f\n",
+                      dw_io_backend_name(result->run.backend), dw_io_workload_name(result->run.workload),
+                      result->run.queue_depth, result->direct ? "yes" : "no", result->iops,
+                      (double)dw_histogram_percentile(latency, 500000) / 1000.0,
+                      (double)dw_histogram_percentile(latency, 990000) / 1000.0,
+                      (double)dw_histogram_percentile(latency, 999000) / 1000.0,
+                      (double)latency->max / 1000.0);
+    }
+}
+
+static void print_io_json(const dw_cli *cli, const dw_io_run_options *options,
+                          const dw_io_run_result *results)
+{
+    (void)fprintf(cli->out, "{\"benchmark\":\"io\",\"file\":\"%s\",\"size_bytes\":%llu,\"seconds\":%llu,"
+                            "\"block_size\":4096,\"results\":[",
+                  options->path, (unsigned long long)options->size_bytes,
+                  (unsigned long long)options->seconds);
+    for (uint32_t i = 0; i < options->case_count; i++) {
+        const dw_io_run_result *result = &results[i];
+        const dw_histogram *latency = &result->latency;
+        (void)fprintf(cli->out,
+                      "%s{\"backend\":\"%s\",\"workload\":\"%s\",\"queue_depth\":%u,\"direct\":%s,"
+                      "\"operations\":%llu,\"iops\":%.1f,\"latency_ns\":{\"mean\":%llu,\"p50\":%llu,"
+                      "\"p99\":%llu,\"p999\":%llu,\"max\":%llu}}",
+                      i > 0 ? "," : "", dw_io_backend_name(result->run.backend),
+                      dw_io_workload_name(result->run.workload), result->run.queue_depth,
+                      result->direct ? "true" : "false", (unsigned long long)result->operations,
+                      result->iops, (unsigned long long)dw_histogram_mean(latency),
+                      (unsigned long long)dw_histogram_percentile(latency, 500000),
+                      (unsigned long long)dw_histogram_percentile(latency, 990000),
+                      (unsigned long long)dw_histogram_percentile(latency, 999000),
+                      (unsigned long long)latency->max);
+    }
+    (void)fprintf(cli->out, "]}\n");
+}
+
+static int run_bench_io(dw_cli *cli, int argument_count, char **arguments)
+{
+    static dw_io_run_options options;
+    static dw_io_run_result results[DW_IO_RUN_CASES_MAX];
+    memset(&options, 0, sizeof options);
+    options.path = "dwvd-bench-io.data";
+    options.size_bytes = UINT64_C(1) << 30;
+    options.seconds = 5;
+    dw_io_backend backends[2] = {DW_IO_BACKEND_IO_URING, DW_IO_BACKEND_PSYNC};
+    uint32_t backend_count = 2;
+    bool json = false;
+    for (int i = 0; i < argument_count; i++) {
+        const char *argument = arguments[i];
+        int exit_code = DW_EXIT_OK;
+        if (strcmp(argument, "--json") == 0) {
+            json = true;
+            continue;
+        }
+        if (strcmp(argument, "--file") != 0 && strcmp(argument, "--size") != 0 &&
+            strcmp(argument, "--seconds") != 0 && strcmp(argument, "--backends") != 0) {
+            return dw_cli_usage_error(cli, &dw_command_bench_io, "unknown argument '%s'", argument);
+        }
+        const char *value = dw_cli_option_value(cli, &dw_command_bench_io, argument_count, arguments, &i);
+        if (value == NULL) {
+            return DW_EXIT_USAGE;
+        }
+        if (strcmp(argument, "--file") == 0) {
+            options.path = value;
+        } else if (strcmp(argument, "--size") == 0) {
+            if (dw_parse_size(value, &options.size_bytes) != DW_OK) {
+                return dw_cli_usage_error(cli, &dw_command_bench_io,
+                                          "--size takes a size such as 256MiB, not '%s'", value);
+            }
+        } else if (strcmp(argument, "--seconds") == 0) {
+            exit_code = dw_cli_parse_number(cli, &dw_command_bench_io, "--seconds", value, 1, 3600,
+                                            &options.seconds);
+        } else {
+            exit_code = parse_backends(cli, value, backends, &backend_count);
+        }
+        if (exit_code != DW_EXIT_OK) {
+            return exit_code;
+        }
+    }
+    static dw_config config;
+    static dw_config_report config_report;
+    int exit_code = dw_cli_load_config(cli, cli->config_path, &config, &config_report);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    options.config = &config;
+    for (uint32_t b = 0; b < backend_count; b++) {
+        options.cases[options.case_count++] = (dw_io_run_case){backends[b], DW_IO_WORKLOAD_RANDREAD, 1};
+        options.cases[options.case_count++] = (dw_io_run_case){backends[b], DW_IO_WORKLOAD_RANDREAD, 32};
+        options.cases[options.case_count++] =
+            (dw_io_run_case){backends[b], DW_IO_WORKLOAD_RANDWRITE_FDATASYNC, 1};
+    }
+    dw_diag diag;
+    dw_diag_clear(&diag);
+    int result = dw_io_run(&options, results, &diag);
+    if (result != DW_OK) {
+        dw_cli_error_diag(cli, &diag);
+        return dw_cli_exit_code(result);
+    }
+    if (json) {
+        print_io_json(cli, &options, results);
+    } else {
+        print_io_table(cli, &options, results);
+    }
+    return DW_EXIT_OK;
 }

@@ -294,10 +294,21 @@ static int check_request(const dw_io *io, const dw_io_request *request, uint32_t
                         block_text, (unsigned long long)io->size_bytes);
 }
 
+/* The first thread to submit drives the io from then on (io.h). */
+static void check_driver(dw_io *io)
+{
+    if (!io->driver_known) {
+        io->driver = pthread_self();
+        io->driver_known = true;
+    }
+    DW_ASSERT(pthread_equal(io->driver, pthread_self()));
+}
+
 int dw_io_submit(dw_io *io, const dw_io_request *requests, uint32_t count, uint32_t *accepted,
                  dw_diag *diag)
 {
     DW_ASSERT(io != NULL && accepted != NULL && (requests != NULL || count == 0));
+    check_driver(io);
     *accepted = 0;
     for (uint32_t i = 0; i < count; i++) {
         int result = check_request(io, &requests[i], i, diag);
@@ -341,20 +352,22 @@ int dw_io_submit(dw_io *io, const dw_io_request *requests, uint32_t count, uint3
 uint32_t dw_io_reap(dw_io *io, dw_io_completion *completions, uint32_t capacity, uint64_t wait_ns)
 {
     DW_ASSERT(io != NULL && (completions != NULL || capacity == 0));
+    DW_ASSERT(!io->driver_known || pthread_equal(io->driver, pthread_self()));
     uint64_t deadline = dw_clock_now_ns(io->clock);
     deadline = deadline + wait_ns < deadline ? UINT64_MAX : deadline + wait_ns;
+    /* One poll a pass: it harvests, submits what is queued and, when nothing is ready,
+     * waits, all in one system call for io_uring. */
     for (;;) {
         uint64_t next_restart = run_restarts(io);
-        io->ops->poll(io, 0);
-        if (io->ready_count > 0 || io->stats.in_flight == 0) {
+        if (io->stats.in_flight == 0) {
             break;
         }
         uint64_t now = dw_clock_now_ns(io->clock);
-        if (now >= deadline) {
+        uint64_t until = next_restart < deadline ? next_restart : deadline;
+        io->ops->poll(io, io->ready_count > 0 || until <= now ? 0 : until - now);
+        if (io->ready_count > 0 || now >= deadline) {
             break;
         }
-        uint64_t until = next_restart < deadline ? next_restart : deadline;
-        io->ops->poll(io, until > now ? until - now : 0);
     }
     uint32_t handed = 0;
     while (handed < capacity && io->ready_count > 0) {
@@ -493,6 +506,7 @@ void dw_io_close(dw_io *io)
     if (io->ops == NULL) {
         return;
     }
+    DW_ASSERT(!io->driver_known || pthread_equal(io->driver, pthread_self()));
     /* Everything in flight finishes first: a write the device has may not be abandoned
      * while its buffer is given back. A device that answers nothing for a minute is
      * reported and left; its requests' buffers must then not be reused. */

@@ -6,7 +6,11 @@
  * Everything an I/O needs is laid out at open in arena memory: one slot per request the
  * queue depth allows (a slot is taken from submission until its completion is reaped,
  * so nothing can pile up beyond the queue depth), and the backend's state.
- * Submitting and reaping never allocate. A dw_io is driven by one thread at a time.
+ * Submitting and reaping never allocate.
+ *
+ * One thread drives a dw_io: the first thread that submits becomes its driver (for
+ * io_uring, the ring's single issuer), and only it may submit, reap and close after
+ * that; another thread doing so is a bug and stops on an assertion. Any thread may open.
  *
  * What the common layer does for every backend:
  *  - refuses malformed requests (unaligned, empty, past the end of the file) before
@@ -21,6 +25,7 @@
 #ifndef DW_IO_IO_H
 #define DW_IO_IO_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -143,6 +148,8 @@ typedef struct dw_io {
     uint32_t ready_count;
     void *backend_state;
     dw_io_stats stats;
+    bool driver_known;                      /* a thread has submitted */
+    pthread_t driver;                       /* that thread */
 } dw_io;
 
 /* Opens (and sizes, and locks) the data file and the chosen backend, in memory the arena

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "cli/cli.h"
@@ -344,6 +345,36 @@ static void bench_pool_reports_zero_allocations_and_double_handouts(void **state
     assert_contains(run->err, "cannot run 4 threads on a pool of 2 buffers");
 }
 
+static void bench_io_measures_both_backends(void **state)
+{
+    cli_fixture *fixture = *state;
+    char path[600];
+    dw_test_path(&fixture->dir, "bench.data", path, sizeof path);
+    const cli_run *run = run_dw("bench", "io", "--json", "--file", path, "--size", "1MiB",
+                                "--seconds", "1", "--backends", "psync", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_contains(run->out, "\"backend\":\"psync\",\"workload\":\"randread\",\"queue_depth\":1,");
+    assert_contains(run->out, "\"workload\":\"randread\",\"queue_depth\":32,");
+    assert_contains(run->out, "\"workload\":\"randwrite+fdatasync\",\"queue_depth\":1,");
+    assert_contains(run->out, "\"p999\":");
+    /* The file was filled with data, not left as a hole that reads would never reach
+     * the device for. */
+    struct stat status;
+    assert_int_equal(stat(path, &status), 0);
+    assert_int_equal(status.st_size, 1 << 20);
+    assert_true((uint64_t)status.st_blocks * 512 >= (1u << 20));
+
+    run = run_dw("bench", "io", "--backends", "aio", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "--backends takes io_uring and psync, not 'aio'");
+    run = run_dw("bench", "io", "--size", "lots", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    run = run_dw("bench", "io", "--file", "/no/such/dir/x", "--size", "1MiB", "--seconds", "1", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "cannot create '/no/such/dir/x'");
+}
+
 /* Runs the real `dw` binary and returns its exit status. */
 static int spawn_dw(const char *first, const char *second)
 {
@@ -387,6 +418,7 @@ int main(void)
         CLI_TEST(config_show_prints_a_loadable_configuration),
         CLI_TEST(demo_runs_and_logs_json),
         cmocka_unit_test(bench_pool_reports_zero_allocations_and_double_handouts),
+        CLI_TEST(bench_io_measures_both_backends),
         cmocka_unit_test(the_program_returns_the_documented_exit_codes),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -8,6 +8,8 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,6 +594,37 @@ static void auto_falls_back_to_psync_and_says_why(void **state)
     assert_non_null(strstr(diag.hint, "io.backend = auto or psync"));
 }
 
+static void *submit_from_another_thread(void *argument)
+{
+    io_fixture *fixture = argument;
+    static unsigned char block[BLOCK] __attribute__((aligned(BLOCK)));
+    dw_io_request read = {DW_IO_READ, BLOCK, 0, block, 0};
+    uint32_t accepted = 0;
+    assert_int_equal(dw_io_submit(&fixture->io, &read, 1, &accepted, NULL), DW_OK);
+    return NULL;
+}
+
+static void reap_by_a_stranger(void *argument)
+{
+    io_fixture *fixture = argument;
+    dw_io_completion completion;
+    (void)dw_io_reap(&fixture->io, &completion, 1, DW_NS_PER_S);
+}
+
+static void only_the_driving_thread_may_reap(void **state)
+{
+    io_fixture *fixture = *state;
+    open_io(fixture);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, submit_from_another_thread, fixture), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    char text[1024];
+    assert_int_equal(dw_test_death(reap_by_a_stranger, fixture, text, sizeof text), SIGABRT);
+    assert_non_null(strstr(text, "pthread_equal(io->driver, pthread_self())"));
+    /* The driver has exited with a read in flight; this process abandons the io. */
+    fixture->open = false;
+}
+
 static void errors_fall_into_categories(void **state)
 {
     (void)state;
@@ -634,6 +667,7 @@ int main(void)
         ON(psync, a_second_opener_is_told_who_holds_the_file),
         ON(psync, o_direct_refused_falls_back_and_says_why),
         ON(psync, auto_falls_back_to_psync_and_says_why),
+        ON(sim, only_the_driving_thread_may_reap),
         cmocka_unit_test(errors_fall_into_categories),
     };
     return cmocka_run_group_tests_name("io", tests, NULL, NULL);
