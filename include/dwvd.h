@@ -59,10 +59,12 @@ enum dw_error {
     DW_EBUSY = -8,          /* a bounded resource is exhausted now; retry later */
     DW_ENOSPC = -9,         /* the device or file system is full */
     DW_ECORRUPT = -10,      /* data failed a checksum or structural check */
+    DW_EDEADLINE = -11,     /* the operation missed its deadline (miss action "fail") */
+    DW_ECANCELED = -12,     /* the operation was cancelled before it ran (shutdown) */
 };
 
 /* The lowest (most negative) code defined above; codes below it are unknown. */
-#define DW_ERROR_MIN DW_ECORRUPT
+#define DW_ERROR_MIN DW_ECANCELED
 
 /* A short, stable description of an error code ("I/O error"). Never NULL; an unknown
  * code gives "unknown error". */
@@ -110,6 +112,25 @@ typedef enum dw_io_backend {
     DW_IO_BACKEND_SIM = 3,      /* the in-memory simulated disk, for tests */
 } dw_io_backend;
 
+/* How the scheduler orders waiting I/O (sched.policy). */
+typedef enum dw_sched_policy {
+    DW_SCHED_EDF = 0,           /* earliest deadline first, then priority, then arrival */
+    DW_SCHED_FIFO = 1,          /* arrival order, kept for comparison */
+} dw_sched_policy;
+
+/* What a missed deadline or an overrun budget does (sched.miss_action). */
+typedef enum dw_miss_action {
+    DW_MISS_LOG = 0,            /* log it and carry on */
+    DW_MISS_FAIL = 1,           /* the caller gets DW_EDEADLINE; waiting work is cancelled */
+    DW_MISS_CIRCUIT_BREAK = 2,  /* after N misses in a window, refuse best-effort work */
+} dw_miss_action;
+
+/* A request already late when submitted (sched.late_submission). */
+typedef enum dw_late_action {
+    DW_LATE_RUN = 0,            /* run it at once: it is the earliest deadline there is */
+    DW_LATE_REFUSE = 1,         /* refuse it with DW_EDEADLINE */
+} dw_late_action;
+
 #define DW_CONFIG_PATH_MAX 1024
 
 /* Units go last in names: *_bytes, *_count, *_max. The defaults are those of
@@ -139,6 +160,19 @@ typedef struct dw_config {
 
     /* [sched] */
     uint32_t worker_cores;          /* 0 = the online cores, rounded down to a power of two */
+    dw_sched_policy sched_policy;
+    uint32_t request_slots;         /* I/O requests waiting or in flight at once */
+    dw_miss_action miss_action;
+    dw_late_action late_submission;
+    uint32_t circuit_misses;        /* misses within circuit_window that open the circuit */
+    uint64_t circuit_window_ns;
+    uint64_t circuit_latency_ns;    /* latency under which the circuit closes again */
+    uint64_t wcet_read_ns;          /* budgets: one block read */
+    uint64_t wcet_write_ns;         /* one block written */
+    uint64_t wcet_batch_ns;         /* a batch of blocks, read or written */
+    uint64_t wcet_flush_ns;         /* a data sync */
+    bool io_realtime;               /* the I/O thread asks for SCHED_FIFO */
+    uint32_t io_cpu;                /* the CPU the I/O thread is pinned to; UINT32_MAX = none */
 
     /* [log] */
     dw_log_level log_level;
@@ -175,7 +209,7 @@ typedef struct dw_config_problem {
 
 /* Where each key's value came from, so that `dw config show` and the problems that
  * involve two keys can say it. Internal bookkeeping; read it through the functions. */
-#define DW_CONFIG_KEYS_MAX 32
+#define DW_CONFIG_KEYS_MAX 64
 #define DW_CONFIG_SOURCES_MAX 8
 
 typedef struct dw_config_origin {

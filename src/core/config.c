@@ -38,6 +38,8 @@ typedef enum key_type {
     KEY_LOG_LEVEL,
     KEY_PATH,       /* a file path; its directory must exist */
     KEY_CHOICE,     /* one of a list of names, stored as the enum value of its index */
+    KEY_DURATION,   /* a time with its unit (ns, us, ms, s), stored in ns */
+    KEY_CPU,        /* a CPU number, or none (stored as UINT32_MAX) */
 } key_type;
 
 typedef struct config_key {
@@ -57,8 +59,15 @@ typedef struct config_key {
 
 #define FIELD(field) offsetof(dw_config, field), sizeof(((dw_config *)0)->field)
 
-/* In the order of enum dw_io_backend. */
+/* In the order of their enums in dwvd.h. */
 static const char *const io_backend_names[] = {"auto", "io_uring", "psync", "sim", NULL};
+static const char *const sched_policy_names[] = {"edf", "fifo", NULL};
+static const char *const miss_action_names[] = {"log", "fail", "circuit-break", NULL};
+static const char *const late_action_names[] = {"run", "refuse", NULL};
+
+#define US (UINT64_C(1000))
+#define MS (UINT64_C(1000000))
+#define SECOND (UINT64_C(1000000000))
 
 /* The single source of every key, its default and its range. docs/CONFIG.md documents the
  * same table, and a unit test checks that the two name the same keys. */
@@ -93,6 +102,34 @@ static const config_key config_keys[] = {
      KEY_SIZE, false, false, "bytes one transaction may write", NULL},
     {"sched", "worker_cores", FIELD(worker_cores), 0, 1, 256, KEY_COUNT, true, true,
      "cores running CPU work; auto = the online cores rounded down to a power of two", NULL},
+    {"sched", "policy", FIELD(sched_policy), DW_SCHED_EDF, 0, 1, KEY_CHOICE, false, false,
+     "order of waiting I/O: edf (earliest deadline first) or fifo (arrival order)",
+     sched_policy_names},
+    {"sched", "request_slots", FIELD(request_slots), 256, 8, 65536, KEY_COUNT, false, false,
+     "I/O requests waiting or in flight at once", NULL},
+    {"sched", "miss_action", FIELD(miss_action), DW_MISS_LOG, 0, 2, KEY_CHOICE, false, false,
+     "on a missed deadline or overrun budget: log, fail or circuit-break", miss_action_names},
+    {"sched", "late_submission", FIELD(late_submission), DW_LATE_RUN, 0, 1, KEY_CHOICE, false,
+     false, "a request late when submitted: run (at once) or refuse", late_action_names},
+    {"sched", "circuit_misses", FIELD(circuit_misses), 8, 1, 1000000, KEY_COUNT, false, false,
+     "misses within circuit_window that open the circuit (circuit-break)", NULL},
+    {"sched", "circuit_window", FIELD(circuit_window_ns), 100 * MS, 1 * MS, 3600 * SECOND,
+     KEY_DURATION, false, false, "window for circuit_misses, and for closing again", NULL},
+    {"sched", "circuit_latency", FIELD(circuit_latency_ns), 5 * MS, 1 * US, 3600 * SECOND,
+     KEY_DURATION, false, false, "the circuit closes once latency stays under this for a window",
+     NULL},
+    {"sched", "wcet_read", FIELD(wcet_read_ns), 10 * MS, 1 * US, 3600 * SECOND, KEY_DURATION,
+     false, false, "budget for one block read, from dispatch to completion", NULL},
+    {"sched", "wcet_write", FIELD(wcet_write_ns), 10 * MS, 1 * US, 3600 * SECOND, KEY_DURATION,
+     false, false, "budget for one block written", NULL},
+    {"sched", "wcet_batch", FIELD(wcet_batch_ns), 50 * MS, 1 * US, 3600 * SECOND, KEY_DURATION,
+     false, false, "budget for a batch of blocks, read or written", NULL},
+    {"sched", "wcet_flush", FIELD(wcet_flush_ns), 50 * MS, 1 * US, 3600 * SECOND, KEY_DURATION,
+     false, false, "budget for a data sync", NULL},
+    {"sched", "realtime", FIELD(io_realtime), 1, 0, 1, KEY_BOOL, false, false,
+     "run the I/O thread at real-time priority (SCHED_FIFO) when permitted", NULL},
+    {"sched", "io_cpu", FIELD(io_cpu), UINT32_MAX, 0, 1023, KEY_CPU, false, false,
+     "pin the I/O thread to this CPU; none = let the kernel choose", NULL},
     {"log", "level", FIELD(log_level), DW_LOG_INFO, DW_LOG_TRACE, DW_LOG_ERROR, KEY_LOG_LEVEL,
      false, false, "lowest level written: trace, debug, info, warn or error", NULL},
     {"log", "file", FIELD(log_file), 0, 0, DW_CONFIG_PATH_MAX - 1, KEY_PATH, false, false,
@@ -106,20 +143,16 @@ static const char *const config_sections[] = {"vde", "memory", "io", "limits", "
 DW_STATIC_ASSERT(DW_ARRAY_COUNT(io_backend_names) == DW_IO_BACKEND_SIM + 2,
                  "a name for every I/O backend, and the NULL that ends the list");
 
-/* Indexes into config_keys used by the checks of combinations. */
-enum {
-    KEY_INDEX_BLOCK_SIZE = 0,
-    KEY_INDEX_CEILING = 1,
-    KEY_INDEX_BUFFER_COUNT = 2,
-    KEY_INDEX_CACHE_PAGES = 3,
-    KEY_INDEX_QUEUE_DEPTH = 6,
-    KEY_INDEX_IO_BACKEND = 7,
-    KEY_INDEX_IO_SQPOLL = 9,
-    KEY_INDEX_KEY_LENGTH_MAX = 10,
-    KEY_INDEX_VALUE_SIZE_MAX = 11,
-    KEY_INDEX_TRANSACTION_SIZE_MAX = 13,
-    KEY_INDEX_LOG_FILE = 16,
-};
+/* The index of section.name in config_keys; the key must exist. */
+static size_t key_index(const char *section, const char *name)
+{
+    for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0) {
+            return i;
+        }
+    }
+    DW_UNREACHABLE();
+}
 
 size_t dw_config_key_count(void)
 {
@@ -182,6 +215,10 @@ static const char *type_expectation(const config_key *key)
         return "expected a file path";
     case KEY_CHOICE:
         return "expected one of the names listed for this key";
+    case KEY_DURATION:
+        return "expected a duration with its unit, such as 10ms, 250us or 2s";
+    case KEY_CPU:
+        return "expected a CPU number or 'none'";
     default:
         DW_UNREACHABLE();
     }
@@ -205,6 +242,13 @@ static void range_text(const config_key *key, char *text, size_t text_size)
     if (key->type == KEY_SIZE) {
         (void)dw_format_size(key->minimum, low, sizeof low);
         (void)dw_format_size(key->maximum, high, sizeof high);
+    } else if (key->type == KEY_DURATION) {
+        (void)dw_format_duration(key->minimum, low, sizeof low);
+        (void)dw_format_duration(key->maximum, high, sizeof high);
+    } else if (key->type == KEY_CPU) {
+        dw_format(text, text_size, "must be none or a CPU number from %llu to %llu",
+                  (unsigned long long)key->minimum, (unsigned long long)key->maximum);
+        return;
     } else if (key->type == KEY_PATH) {
         dw_format(text, text_size, "must be at most %llu characters long",
                        (unsigned long long)key->maximum);
@@ -252,6 +296,16 @@ static int parse_value(const config_key *key, const char *text, uint64_t *value,
     }
     case KEY_PATH:
         *value = strlen(text);
+        break;
+    case KEY_DURATION:
+        result = dw_parse_duration(text, value);
+        break;
+    case KEY_CPU:
+        if (strcasecmp(text, "none") == 0) {
+            *value = UINT32_MAX;
+            return DW_OK;
+        }
+        result = dw_parse_digits(&cursor, value) && *cursor == '\0' ? DW_OK : DW_EINVAL;
         break;
     case KEY_CHOICE:
         result = DW_EINVAL;
@@ -363,6 +417,16 @@ static void field_format(const dw_config *config, const config_key *key, char *t
         break;
     case KEY_CHOICE:
         dw_format(text, text_size, "%s", key->choices[value]);
+        break;
+    case KEY_DURATION:
+        (void)dw_format_duration(value, text, text_size);
+        break;
+    case KEY_CPU:
+        if (value == UINT32_MAX) {
+            dw_format(text, text_size, "none");
+        } else {
+            dw_format(text, text_size, "%llu", (unsigned long long)value);
+        }
         break;
     default:
         if (key->zero_means_auto && value == 0) {
@@ -910,14 +974,14 @@ static void validate_memory(const dw_config *config, dw_config_report *report)
                   "must be at least %s, what (memory.buffer_count + memory.cache_pages) "
                   "blocks of vde.block_size take; raise it or lower those",
                   floor_text);
-        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, KEY_INDEX_CEILING, detail);
+        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, key_index("memory", "ceiling"), detail);
     }
     if (config->queue_depth > config->buffer_count) {
         char other[DW_CONFIG_VALUE_MAX + DW_CONFIG_SOURCE_MAX];
-        key_with_origin(report, config, KEY_INDEX_BUFFER_COUNT, other, sizeof other);
+        key_with_origin(report, config, key_index("memory", "buffer_count"), other, sizeof other);
         dw_format(detail, sizeof detail,
                   "must not exceed %s: every I/O in flight holds one buffer", other);
-        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, KEY_INDEX_QUEUE_DEPTH, detail);
+        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, key_index("io", "queue_depth"), detail);
     }
 }
 
@@ -927,9 +991,9 @@ static void validate_io(const dw_config *config, dw_config_report *report)
                               config->io_backend == DW_IO_BACKEND_SIM)) {
         char other[DW_CONFIG_VALUE_MAX + DW_CONFIG_SOURCE_MAX];
         char detail[DW_CONFIG_DETAIL_MAX];
-        key_with_origin(report, config, KEY_INDEX_IO_BACKEND, other, sizeof other);
+        key_with_origin(report, config, key_index("io", "backend"), other, sizeof other);
         dw_format(detail, sizeof detail, "needs an io_uring backend, but %s", other);
-        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, KEY_INDEX_IO_SQPOLL, detail);
+        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, key_index("io", "sqpoll"), detail);
     }
 }
 
@@ -939,19 +1003,19 @@ static void validate_limits(const dw_config *config, dw_config_report *report)
     char other[DW_CONFIG_VALUE_MAX + DW_CONFIG_SOURCE_MAX];
     /* A key-index page must hold at least four keys for the tree to stay shallow. */
     if ((uint64_t)config->key_length_max * 4 > config->block_size) {
-        key_with_origin(report, config, KEY_INDEX_BLOCK_SIZE, other, sizeof other);
+        key_with_origin(report, config, key_index("vde", "block_size"), other, sizeof other);
         dw_format(detail, sizeof detail,
                        "must be at most a quarter of %s, so that an index page holds four keys",
                        other);
-        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, KEY_INDEX_KEY_LENGTH_MAX,
+        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, key_index("limits", "key_length_max"),
                            detail);
     }
     if (config->value_size_max > config->transaction_size_max) {
-        key_with_origin(report, config, KEY_INDEX_VALUE_SIZE_MAX, other, sizeof other);
+        key_with_origin(report, config, key_index("limits", "value_size_max"), other, sizeof other);
         dw_format(detail, sizeof detail,
                        "must be at least %s: a transaction must be able to hold the largest value",
                        other);
-        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, KEY_INDEX_TRANSACTION_SIZE_MAX,
+        report_add_for_key(report, config, DW_CONFIG_INCONSISTENT, key_index("limits", "transaction_size_max"),
                            detail);
     }
 }
@@ -977,12 +1041,12 @@ static void validate_paths(const dw_config *config, dw_config_report *report)
         dw_format(detail, sizeof detail, "the directory '%.*s' does not exist (%s); create it "
                        "or leave log.file empty to log to standard error",
                        120, directory, strerror(errno));
-        report_add_for_key(report, config, DW_CONFIG_MISSING_PATH, KEY_INDEX_LOG_FILE, detail);
+        report_add_for_key(report, config, DW_CONFIG_MISSING_PATH, key_index("log", "file"), detail);
     } else if (!S_ISDIR(status.st_mode)) {
         dw_format(detail, sizeof detail, "'%.*s' is not a directory", 160, directory);
-        report_add_for_key(report, config, DW_CONFIG_MISSING_PATH, KEY_INDEX_LOG_FILE, detail);
+        report_add_for_key(report, config, DW_CONFIG_MISSING_PATH, key_index("log", "file"), detail);
     } else if (stat(config->log_file, &status) == 0 && S_ISDIR(status.st_mode)) {
-        report_add_for_key(report, config, DW_CONFIG_MISSING_PATH, KEY_INDEX_LOG_FILE,
+        report_add_for_key(report, config, DW_CONFIG_MISSING_PATH, key_index("log", "file"),
                            "names a directory; give a file inside it, e.g. dwvd.log");
     }
 }

@@ -32,6 +32,8 @@ static const struct error_text error_texts[] = {
     {DW_EBUSY, "DW_EBUSY", "resource busy or exhausted"},
     {DW_ENOSPC, "DW_ENOSPC", "no space left on device"},
     {DW_ECORRUPT, "DW_ECORRUPT", "data corrupted"},
+    {DW_EDEADLINE, "DW_EDEADLINE", "deadline missed"},
+    {DW_ECANCELED, "DW_ECANCELED", "operation cancelled"},
 };
 
 DW_STATIC_ASSERT(DW_ARRAY_COUNT(error_texts) == (size_t)(-DW_ERROR_MIN) + 1,

@@ -152,3 +152,46 @@ const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size)
     return buffer;
 }
 
+
+static const struct {
+    const char *unit;
+    uint64_t nanoseconds;
+} duration_units[] = {{"s", UINT64_C(1000000000)}, {"ms", UINT64_C(1000000)}, {"us", UINT64_C(1000)},
+                      {"ns", 1}};
+
+int dw_parse_duration(const char *text, uint64_t *nanoseconds)
+{
+    DW_ASSERT(text != NULL && nanoseconds != NULL);
+    const char *cursor = text;
+    uint64_t number = 0;
+    if (!dw_parse_digits(&cursor, &number)) {
+        return DW_EINVAL;
+    }
+    while (*cursor == ' ') {
+        cursor++;
+    }
+    for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++) {
+        if (strcmp(cursor, duration_units[i].unit) == 0) {
+            if (number > UINT64_MAX / duration_units[i].nanoseconds) {
+                return DW_EINVAL;
+            }
+            *nanoseconds = number * duration_units[i].nanoseconds;
+            return DW_OK;
+        }
+    }
+    return DW_EINVAL;
+}
+
+const char *dw_format_duration(uint64_t nanoseconds, char *buffer, size_t buffer_size)
+{
+    for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++) {
+        uint64_t unit = duration_units[i].nanoseconds;
+        if (nanoseconds >= unit && nanoseconds % unit == 0) {
+            dw_format(buffer, buffer_size, "%llu%s", (unsigned long long)(nanoseconds / unit),
+                      duration_units[i].unit);
+            return buffer;
+        }
+    }
+    dw_format(buffer, buffer_size, "0ns");
+    return buffer;
+}

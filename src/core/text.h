@@ -42,4 +42,11 @@ int dw_parse_size(const char *text, uint64_t *value);
  * "1000". Returns `buffer`. */
 const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size);
 
+/* Parses a duration with its unit: "10ms", "250 us", "2s", "500ns" (a unit is required;
+ * a bare number is ambiguous). Returns DW_OK or DW_EINVAL. */
+int dw_parse_duration(const char *text, uint64_t *nanoseconds);
+
+/* Formats ns in the largest unit that divides it: "10ms", "250us", "1500ns". */
+const char *dw_format_duration(uint64_t nanoseconds, char *buffer, size_t buffer_size);
+
 #endif /* DW_CORE_TEXT_H */

@@ -8,6 +8,7 @@
 #include "io/io.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/assert.h"
@@ -349,10 +350,31 @@ int dw_io_submit(dw_io *io, const dw_io_request *requests, uint32_t count, uint3
     return DW_OK;
 }
 
+void dw_io_wake(dw_io *io)
+{
+    atomic_fetch_add_explicit(&io->wake_sequence, 1, memory_order_release);
+    io->ops->wake(io);
+}
+
+uint32_t dw_io_wake_sequence(const dw_io *io)
+{
+    return atomic_load_explicit(&io->wake_sequence, memory_order_acquire);
+}
+
 uint32_t dw_io_reap(dw_io *io, dw_io_completion *completions, uint32_t capacity, uint64_t wait_ns)
+{
+    return dw_io_reap_since(io, completions, capacity, wait_ns, dw_io_wake_sequence(io));
+}
+
+uint32_t dw_io_reap_since(dw_io *io, dw_io_completion *completions, uint32_t capacity,
+                          uint64_t wait_ns, uint32_t since)
 {
     DW_ASSERT(io != NULL && (completions != NULL || capacity == 0));
     DW_ASSERT(!io->driver_known || pthread_equal(io->driver, pthread_self()));
+    uint32_t wake_sequence = since;
+    if (atomic_load_explicit(&io->wake_sequence, memory_order_acquire) != since) {
+        wait_ns = 0; /* woken already: look, but do not sleep */
+    }
     uint64_t deadline = dw_clock_now_ns(io->clock);
     deadline = deadline + wait_ns < deadline ? UINT64_MAX : deadline + wait_ns;
     /* One poll a pass: it harvests, submits what is queued and, when nothing is ready,
@@ -365,7 +387,8 @@ uint32_t dw_io_reap(dw_io *io, dw_io_completion *completions, uint32_t capacity,
         uint64_t now = dw_clock_now_ns(io->clock);
         uint64_t until = next_restart < deadline ? next_restart : deadline;
         io->ops->poll(io, io->ready_count > 0 || until <= now ? 0 : until - now);
-        if (io->ready_count > 0 || now >= deadline) {
+        if (io->ready_count > 0 || now >= deadline ||
+            atomic_load_explicit(&io->wake_sequence, memory_order_acquire) != wake_sequence) {
             break;
         }
     }
@@ -461,6 +484,7 @@ int dw_io_open(dw_io *io, const dw_arena *arena, const dw_io_plan *plan,
     DW_ASSERT(options->path != NULL && options->clock != NULL);
     DW_ASSERT(options->queue_depth >= 1 && options->queue_depth <= plan->queue_depth);
     memset(io, 0, sizeof *io);
+    atomic_init(&io->wake_sequence, 0);
     io->fd = -1;
     if (!dw_format(io->path, sizeof io->path, "%s", options->path)) {
         return dw_diag_fail(diag, DW_EINVAL, "use a shorter path",

@@ -148,6 +148,7 @@ typedef struct dw_io {
     uint32_t ready_count;
     void *backend_state;
     dw_io_stats stats;
+    _Atomic uint32_t wake_sequence;         /* bumped by dw_io_wake */
     bool driver_known;                      /* a thread has submitted */
     pthread_t driver;                       /* that thread */
 } dw_io;
@@ -171,8 +172,19 @@ int dw_io_submit(dw_io *io, const dw_io_request *requests, uint32_t count, uint3
 
 /* Hands out up to `capacity` completions. When none is ready and requests are in flight,
  * waits up to `wait_ns` for one (by the io's clock; the sim backend advances its virtual
- * time instead of waiting). Returns how many were handed out. */
+ * time instead of waiting), or until dw_io_wake. Returns how many were handed out. */
 uint32_t dw_io_reap(dw_io *io, dw_io_completion *completions, uint32_t capacity, uint64_t wait_ns);
+
+/* As dw_io_reap, but the wait also ends if dw_io_wake was called at any time after the
+ * wake sequence read `since` (dw_io_wake_sequence): a caller that checks for work, then
+ * waits, loses no wake-up that came between. */
+uint32_t dw_io_wake_sequence(const dw_io *io);
+uint32_t dw_io_reap_since(dw_io *io, dw_io_completion *completions, uint32_t capacity,
+                          uint64_t wait_ns, uint32_t since);
+
+/* Ends a dw_io_reap that is waiting, on the driving thread, as soon as possible; safe
+ * from any thread. A scheduler's submitters use it to hand new work to its I/O thread. */
+void dw_io_wake(dw_io *io);
 
 /* "write of 4096 bytes at offset 8192 of 'a.dwvd' failed: Input/output error (media)". */
 void dw_io_describe(const dw_io *io, const dw_io_completion *completion, char *text,

@@ -42,6 +42,9 @@ typedef struct dw_io_backend_ops {
      * pass, so that a retry's backoff elapses). */
     void (*poll)(dw_io *io, uint64_t wait_ns);
     void (*close)(dw_io *io);
+    /* Interrupts a poll that is waiting; called from any thread, after the common layer
+     * has bumped io->wake_sequence. */
+    void (*wake)(dw_io *io);
 } dw_io_backend_ops;
 
 extern const dw_io_backend_ops dw_io_uring_ops;

@@ -4,6 +4,9 @@
  * when io_uring is unavailable.
  */
 #include <errno.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,12 +51,20 @@ static void psync_flush(dw_io *io)
 
 static void psync_poll(dw_io *io, uint64_t wait_ns)
 {
-    (void)io;
-    /* Nothing is ever in the device; a wait only lets a retry's backoff pass. */
+    /* Nothing is ever in the device; a wait only lets a retry's backoff pass, and ends
+     * early on dw_io_wake, which changes the word slept on. */
     if (wait_ns > 0) {
+        uint32_t sequence = atomic_load_explicit(&io->wake_sequence, memory_order_acquire);
         struct timespec pause = {(time_t)(wait_ns / DW_NS_PER_S), (long)(wait_ns % DW_NS_PER_S)};
-        (void)nanosleep(&pause, NULL);
+        (void)syscall(SYS_futex, (uint32_t *)(void *)&io->wake_sequence, FUTEX_WAIT_PRIVATE,
+                      sequence, &pause, NULL, 0);
     }
+}
+
+static void psync_wake(dw_io *io)
+{
+    (void)syscall(SYS_futex, (uint32_t *)(void *)&io->wake_sequence, FUTEX_WAKE_PRIVATE, 1, NULL,
+                  NULL, 0);
 }
 
 static void psync_close(dw_io *io)
@@ -68,4 +79,5 @@ const dw_io_backend_ops dw_io_psync_ops = {
     .flush = psync_flush,
     .poll = psync_poll,
     .close = psync_close,
+    .wake = psync_wake,
 };

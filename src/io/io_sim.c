@@ -81,6 +81,11 @@ static void sim_close(dw_io *io)
     (void)io;
 }
 
+static void sim_wake(dw_io *io)
+{
+    (void)io; /* a sim run has one thread, which never sleeps: virtual time just moves */
+}
+
 const dw_io_backend_ops dw_io_sim_ops = {
     .name = "sim",
     .open = sim_open,
@@ -88,4 +93,5 @@ const dw_io_backend_ops dw_io_sim_ops = {
     .flush = sim_flush,
     .poll = sim_poll,
     .close = sim_close,
+    .wake = sim_wake,
 };

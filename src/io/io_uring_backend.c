@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -52,7 +53,14 @@ typedef struct uring_state {
     uintptr_t buffers_end;
     uint32_t queued;                /* prepared, not yet submitted */
     uint32_t in_kernel;             /* submitted, not yet completed */
+    int wake_fd;                    /* an eventfd dw_io_wake writes to */
+    bool wake_armed;                /* a read of wake_fd is in the ring */
+    bool wake_unsubmitted;          /* ... and was prepared after the queued requests */
+    uint64_t wake_value;            /* where that read lands */
 } uring_state;
+
+/* The user_data of the wake read: no slot has this index. */
+#define URING_WAKE_TAG UINT64_MAX
 
 DW_STATIC_ASSERT(sizeof(uring_state) <= DW_IO_BACKEND_STATE_MAX,
                  "the io_uring state must fit the planned backend piece");
@@ -132,6 +140,14 @@ static int uring_open(dw_io *io, const dw_io_options *options, char *reason, siz
         return result;
     }
     state->ring_ready = true;
+    state->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (state->wake_fd < 0) {
+        int error_number = errno;
+        io_uring_queue_exit(&state->ring);
+        state->ring_ready = false;
+        dw_format(reason, reason_size, "cannot create the wake-up eventfd (%s)", strerror(error_number));
+        return -error_number;
+    }
     if (io_uring_register_files(&state->ring, &io->fd, 1) == 0) {
         state->file_registered = true;
     }
@@ -226,6 +242,10 @@ static void harvest(dw_io *io)
         for (unsigned i = 0; i < count; i++) {
             uint64_t slot = io_uring_cqe_get_data64(entries[i]);
             int32_t result = entries[i]->res;
+            if (slot == URING_WAKE_TAG) {
+                state->wake_armed = false; /* woken: re-armed before the next sleep */
+                continue;
+            }
             DW_ASSERT(state->in_kernel > 0);
             state->in_kernel--;
             dw_io_finished(io, (uint32_t)slot, result);
@@ -261,8 +281,14 @@ static void submit_queued(dw_io *io)
     for (int tries = 0; state->queued > 0; tries++) {
         int submitted = io_uring_submit(&state->ring);
         if (submitted >= 0) {
-            state->queued -= (uint32_t)submitted;
-            state->in_kernel += (uint32_t)submitted;
+            uint32_t requests = (uint32_t)submitted;
+            if (state->wake_unsubmitted && requests > state->queued) {
+                requests--; /* the wake read, prepared last, went too */
+                state->wake_unsubmitted = false;
+            }
+            requests = requests < state->queued ? requests : state->queued;
+            state->queued -= requests;
+            state->in_kernel += requests;
             continue;
         }
         if ((submitted == -EBUSY || submitted == -EAGAIN || submitted == -EINTR) &&
@@ -305,19 +331,25 @@ static void uring_poll(dw_io *io, uint64_t wait_ns)
         .tv_nsec = (long long)(wait_ns % DW_NS_PER_S),
     };
     struct io_uring_cqe *entry = NULL;
-    if (state->queued > 0) {
-        /* Nothing else in flight (queue depth 1): submit and wait in one io_uring_enter. */
-        int submitted = io_uring_submit_and_wait_timeout(&state->ring, &entry, 1, &timeout, NULL);
-        if (submitted >= 0 || submitted == -ETIME) {
-            /* Submitted; -ETIME only says nothing finished in time. */
-            state->in_kernel += state->queued;
-            state->queued = 0;
-        } else {
-            submit_queued(io); /* EBUSY, EAGAIN, EINTR: the careful path */
-        }
+    if (!state->wake_armed) {
+        /* Before sleeping, a read of the wake-up eventfd, so that dw_io_wake from another
+         * thread ends the sleep. Prepared last, submitted with the queued requests. */
+        struct io_uring_sqe *wake = next_entry(io);
+        io_uring_prep_read(wake, state->wake_fd, &state->wake_value, sizeof state->wake_value, 0);
+        io_uring_sqe_set_data64(wake, URING_WAKE_TAG);
+        state->wake_armed = true;
+        state->wake_unsubmitted = true;
+    }
+    /* Submit what is queued (at queue depth 1, the one request: submission and wait in
+     * one io_uring_enter) and wait for the first completion or the timeout. */
+    int submitted = io_uring_submit_and_wait_timeout(&state->ring, &entry, 1, &timeout, NULL);
+    if (submitted >= 0 || submitted == -ETIME) {
+        /* Submitted; -ETIME only says nothing finished in time. */
+        state->in_kernel += state->queued;
+        state->queued = 0;
+        state->wake_unsubmitted = false;
     } else {
-        /* Returns on the first completion or at the timeout (-ETIME). */
-        (void)io_uring_wait_cqe_timeout(&state->ring, &entry, &timeout);
+        submit_queued(io); /* EBUSY, EAGAIN, EINTR: the careful path */
     }
     harvest(io);
 }
@@ -338,7 +370,16 @@ static void uring_close(dw_io *io)
         }
         io_uring_queue_exit(&state->ring);
         state->ring_ready = false;
+        (void)close(state->wake_fd);
+        state->wake_fd = -1;
     }
+}
+
+static void uring_wake(dw_io *io)
+{
+    uint64_t one = 1;
+    /* Nonblocking: a counter already raised (nobody has read it yet) wakes just as well. */
+    (void)!write(state_of(io)->wake_fd, &one, sizeof one);
 }
 
 const dw_io_backend_ops dw_io_uring_ops = {
@@ -348,4 +389,5 @@ const dw_io_backend_ops dw_io_uring_ops = {
     .flush = uring_flush,
     .poll = uring_poll,
     .close = uring_close,
+    .wake = uring_wake,
 };

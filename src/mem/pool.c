@@ -1,14 +1,10 @@
 /*
- * pool.c — the fixed buffer pool: a lock-free stack of free buffer indices.
+ * pool.c — the fixed buffer pool: a lock-free stack of free buffer indices
+ * (core/index_stack), a state word per buffer, and zeroing on the way back.
  *
  * Why not a library: Debian's lock-free libraries (liburcu, Concurrency Kit) either
  * allocate per node, need a grace-period thread, or bring a whole framework to save fifty
  * lines; this stack needs no memory beyond one link per buffer, which the arena provides.
- *
- * ABA: a renter reads head (index i, counter c) and i's link; if between that read and
- * its compare-and-swap i is rented and given back by others, head is i again but the
- * counter is not c, so the swap fails and the renter retries. The counter has 32 bits: a
- * renter would have to stall for exactly 2^32 pool operations to be fooled.
  *
  * Waiting: rent(timeout) sleeps on a futex that every give-back bumps. A condition
  * variable would need a mutex on the give-back path, which must never block.
@@ -26,7 +22,6 @@
 #include "core/assert.h"
 #include "core/error.h"
 
-#define POOL_NONE UINT32_MAX
 enum { POOL_FREE = 0, POOL_RENTED = 1 };
 
 /* Sleeping waiters wake at least this often to re-read the pool's clock, so that a
@@ -35,7 +30,7 @@ enum { POOL_FREE = 0, POOL_RENTED = 1 };
 /* Renters spin this many times before they sleep: a give-back is usually moments away. */
 #define POOL_SPIN_TRIES 64
 
-DW_STATIC_ASSERT(DW_POOL_BUFFER_COUNT_MAX < POOL_NONE, "indices must not collide with POOL_NONE");
+DW_STATIC_ASSERT(DW_POOL_BUFFER_COUNT_MAX < DW_INDEX_NONE, "indices must not collide with DW_INDEX_NONE");
 
 static uint64_t align_up(uint64_t value, uint64_t alignment)
 {
@@ -57,11 +52,6 @@ uint64_t dw_pool_memory_bytes(uint32_t buffer_count, uint32_t buffer_size)
     return states_offset(buffer_count, buffer_size) + (uint64_t)buffer_count * 4;
 }
 
-static uint64_t pack_head(uint32_t index, uint32_t counter)
-{
-    return (uint64_t)counter << 32 | index;
-}
-
 void dw_pool_init(dw_pool *pool, void *memory, uint64_t memory_bytes, uint32_t buffer_count,
                   uint32_t buffer_size, const dw_clock *clock)
 {
@@ -74,17 +64,17 @@ void dw_pool_init(dw_pool *pool, void *memory, uint64_t memory_bytes, uint32_t b
 
     unsigned char *base = memory;
     pool->buffers = base;
-    pool->next = (_Atomic uint32_t *)(void *)(base + links_offset(buffer_count, buffer_size));
+    dw_index_stack_init(&pool->free_buffers,
+                        (_Atomic uint32_t *)(void *)(base + links_offset(buffer_count, buffer_size)),
+                        buffer_count, true);
     pool->states = (_Atomic uint32_t *)(void *)(base + states_offset(buffer_count, buffer_size));
     pool->buffer_count = buffer_count;
     pool->buffer_size = buffer_size;
     pool->clock = clock;
     memset(pool->buffers, 0, (size_t)buffer_count * buffer_size);
     for (uint32_t i = 0; i < buffer_count; i++) {
-        atomic_init(&pool->next[i], i + 1 < buffer_count ? i + 1 : POOL_NONE);
         atomic_init(&pool->states[i], POOL_FREE);
     }
-    atomic_init(&pool->head, pack_head(0, 0));
     atomic_init(&pool->in_use, 0);
     atomic_init(&pool->in_use_high_water, 0);
     atomic_init(&pool->rent_failures, 0);
@@ -93,45 +83,10 @@ void dw_pool_init(dw_pool *pool, void *memory, uint64_t memory_bytes, uint32_t b
     atomic_init(&pool->waiters, 0);
 }
 
-/* Pops a free index, or POOL_NONE. */
-static uint32_t pop_free_index(dw_pool *pool)
-{
-    uint64_t head = atomic_load_explicit(&pool->head, memory_order_acquire);
-    for (;;) {
-        uint32_t index = (uint32_t)head;
-        if (index == POOL_NONE) {
-            return POOL_NONE;
-        }
-        DW_ASSERT(index < pool->buffer_count);
-        /* Possibly stale if another thread took `index` meanwhile; then the counter in
-         * head has moved and the swap below fails. */
-        uint32_t next = atomic_load_explicit(&pool->next[index], memory_order_relaxed);
-        uint64_t replacement = pack_head(next, (uint32_t)(head >> 32) + 1);
-        if (atomic_compare_exchange_weak_explicit(&pool->head, &head, replacement,
-                                                  memory_order_acquire, memory_order_acquire)) {
-            return index;
-        }
-    }
-}
-
-static void push_free_index(dw_pool *pool, uint32_t index)
-{
-    uint64_t head = atomic_load_explicit(&pool->head, memory_order_relaxed);
-    for (;;) {
-        atomic_store_explicit(&pool->next[index], (uint32_t)head, memory_order_relaxed);
-        uint64_t replacement = pack_head(index, (uint32_t)(head >> 32) + 1);
-        /* Release: the zeroed buffer and its link are visible to whoever pops it. */
-        if (atomic_compare_exchange_weak_explicit(&pool->head, &head, replacement,
-                                                  memory_order_release, memory_order_relaxed)) {
-            return;
-        }
-    }
-}
-
 static unsigned char *take(dw_pool *pool)
 {
-    uint32_t index = pop_free_index(pool);
-    if (index == POOL_NONE) {
+    uint32_t index = dw_index_stack_pop(&pool->free_buffers);
+    if (index == DW_INDEX_NONE) {
         return NULL;
     }
     uint32_t expected = POOL_FREE;
@@ -235,7 +190,7 @@ int dw_pool_give_back(dw_pool *pool, void *buffer, dw_diag *diag)
     explicit_bzero(buffer, pool->buffer_size);
     uint32_t before = atomic_fetch_sub_explicit(&pool->in_use, 1, memory_order_relaxed);
     DW_ASSERT(before > 0);
-    push_free_index(pool, index);
+    dw_index_stack_push(&pool->free_buffers, index);
     /* Pairs with the fence in dw_pool_rent: a renter that announced itself before this
      * point is seen here and woken; one that announces later finds the buffer pushed.
      * With nobody waiting, a give-back touches no shared word beyond the list. */

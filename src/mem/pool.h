@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/clock.h"
+#include "core/index_stack.h"
 #include "dwvd.h"
 #include "mem/arena.h"
 
@@ -32,10 +33,7 @@ typedef struct dw_pool_stats {
 } dw_pool_stats;
 
 typedef struct dw_pool {
-    /* The free list's head: the first free index in the low 32 bits and a counter of
-     * changes in the high 32 bits, swapped together by one compare-and-swap. Its own
-     * cache line: it is the one word every rent and return contends on. */
-    _Alignas(64) _Atomic uint64_t head;
+    dw_index_stack free_buffers;     /* the free list (core/index_stack.h) */
     _Alignas(64) _Atomic uint32_t in_use;
     _Atomic uint32_t in_use_high_water;
     _Atomic uint64_t rent_failures;
@@ -44,7 +42,7 @@ typedef struct dw_pool {
     _Alignas(64) _Atomic uint32_t wake_generation;
     _Atomic uint32_t waiters;
     _Alignas(64) unsigned char *buffers;
-    _Atomic uint32_t *next;          /* free-list links, one per buffer */
+
     _Atomic uint32_t *states;        /* DW_POOL_FREE or DW_POOL_RENTED, one per buffer */
     uint32_t buffer_count;
     uint32_t buffer_size;

@@ -328,6 +328,34 @@ static void io_backend_is_one_of_its_names(void **state)
     assert_true(fixture->config.io_sqpoll);
 }
 
+static void scheduler_keys_take_durations_and_cpus(void **state)
+{
+    config_fixture *fixture = *state;
+    const char *text = "[sched]\n"
+                       "policy = fifo\n"
+                       "miss_action = circuit-break\n"
+                       "circuit_window = 250ms\n"
+                       "wcet_read = 2 ms\n"
+                       "io_cpu = 1\n"
+                       "late_submission = refuse\n";
+    assert_int_equal(load(fixture, text), DW_OK);
+    assert_int_equal(fixture->config.sched_policy, DW_SCHED_FIFO);
+    assert_int_equal(fixture->config.miss_action, DW_MISS_CIRCUIT_BREAK);
+    assert_int_equal(fixture->config.circuit_window_ns, 250000000);
+    assert_int_equal(fixture->config.wcet_read_ns, 2000000);
+    assert_int_equal(fixture->config.io_cpu, 1);
+    assert_int_equal(fixture->config.late_submission, DW_LATE_REFUSE);
+    dw_config_report_init(&fixture->report);
+    assert_int_equal(load(fixture, "[sched]\nwcet_read = 10\nio_cpu = 2000\ncircuit_window = 0ms\n"
+                                   "miss_action = panic\n"),
+                     DW_ECONFIG);
+    expect_problem(fixture, 0, DW_CONFIG_WRONG_TYPE, 2, "sched.wcet_read", "with its unit");
+    expect_problem(fixture, 1, DW_CONFIG_OUT_OF_RANGE, 3, "sched.io_cpu", "none or a CPU number");
+    expect_problem(fixture, 2, DW_CONFIG_OUT_OF_RANGE, 4, "sched.circuit_window", "between 1ms and 3600s");
+    expect_problem(fixture, 3, DW_CONFIG_WRONG_TYPE, 5, "sched.miss_action",
+                   "expected one of log, fail, circuit-break");
+}
+
 static void log_file_in_a_missing_directory_is_reported(void **state)
 {
     config_fixture *fixture = *state;
@@ -507,6 +535,19 @@ static const char *const safe_values[][4] = {
     {"16", "0", "4096", "7"},                  /* limits.iterators_max */
     {"64MiB", "128MiB", "1GiB", "64GiB"},      /* limits.transaction_size_max */
     {"auto", "1", "8", "256"},                 /* sched.worker_cores */
+    {"edf", "fifo", "EDF", "fifo"},            /* sched.policy */
+    {"256", "8", "1024", "65536"},             /* sched.request_slots */
+    {"log", "fail", "circuit-break", "LOG"},   /* sched.miss_action */
+    {"run", "refuse", "run", "refuse"},        /* sched.late_submission */
+    {"8", "1", "100", "1000000"},              /* sched.circuit_misses */
+    {"100ms", "1ms", "2s", "3600s"},           /* sched.circuit_window */
+    {"5ms", "1us", "250us", "1 s"},            /* sched.circuit_latency */
+    {"10ms", "500us", "1s", "10000000ns"},     /* sched.wcet_read */
+    {"10ms", "1ms", "2s", "7us"},              /* sched.wcet_write */
+    {"50ms", "5ms", "1s", "50ms"},             /* sched.wcet_batch */
+    {"50ms", "10ms", "1s", "3ms"},             /* sched.wcet_flush */
+    {"true", "false", "on", "no"},             /* sched.realtime */
+    {"none", "0", "1", "1023"},                /* sched.io_cpu */
     {"info", "DEBUG", "warning", "error"},     /* log.level */
     {"", "", "", ""},                          /* log.file */
 };
@@ -580,6 +621,7 @@ int main(void)
         CONFIG_TEST(out_of_range_values_state_the_range),
         CONFIG_TEST(inconsistent_combinations_name_both_keys),
         CONFIG_TEST(io_backend_is_one_of_its_names),
+        CONFIG_TEST(scheduler_keys_take_durations_and_cpus),
         CONFIG_TEST(log_file_in_a_missing_directory_is_reported),
         CONFIG_TEST(a_key_set_twice_is_a_duplicate),
         CONFIG_TEST(layout_variations_are_accepted),

@@ -99,6 +99,30 @@ static void sizes_parse_and_format(void **state)
     assert_string_equal(dw_format_size(UINT64_C(3) << 40, text, sizeof text), "3TiB");
 }
 
+static void durations_parse_and_format(void **state)
+{
+    (void)state;
+    uint64_t value = 0;
+    assert_int_equal(dw_parse_duration("10ms", &value), DW_OK);
+    assert_int_equal(value, 10000000);
+    assert_int_equal(dw_parse_duration("250 us", &value), DW_OK);
+    assert_int_equal(value, 250000);
+    assert_int_equal(dw_parse_duration("2s", &value), DW_OK);
+    assert_int_equal(value, 2000000000);
+    assert_int_equal(dw_parse_duration("7ns", &value), DW_OK);
+    assert_int_equal(value, 7);
+    assert_int_equal(dw_parse_duration("10", &value), DW_EINVAL);
+    assert_int_equal(dw_parse_duration("1.5ms", &value), DW_EINVAL);
+    assert_int_equal(dw_parse_duration("ms", &value), DW_EINVAL);
+    assert_int_equal(dw_parse_duration("10 min", &value), DW_EINVAL);
+    assert_int_equal(dw_parse_duration("99999999999s", &value), DW_EINVAL);
+    char text[32];
+    assert_string_equal(dw_format_duration(10000000, text, sizeof text), "10ms");
+    assert_string_equal(dw_format_duration(1500, text, sizeof text), "1500ns");
+    assert_string_equal(dw_format_duration(3000000000, text, sizeof text), "3s");
+    assert_string_equal(dw_format_duration(0, text, sizeof text), "0ns");
+}
+
 static void the_test_json_validator_is_strict(void **state)
 {
     (void)state;
@@ -126,6 +150,7 @@ int main(void)
         cmocka_unit_test(close_words_are_suggested_far_ones_are_not),
         cmocka_unit_test(trim_removes_surrounding_space),
         cmocka_unit_test(sizes_parse_and_format),
+        cmocka_unit_test(durations_parse_and_format),
         cmocka_unit_test(the_test_json_validator_is_strict),
     };
     return cmocka_run_group_tests_name("text", tests, NULL, NULL);
