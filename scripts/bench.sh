@@ -24,3 +24,12 @@ echo "== dw bench io against fio (same file, alternating rounds)"
 python3 scripts/bench_io.py "$dw" "$results/io.data" "${DW_BENCH_IO_SIZE:-1GiB}" \
     "${DW_BENCH_IO_SECONDS:-5}" "${DW_BENCH_IO_ROUNDS:-3}" "$results/io.json"
 echo "(JSON in $results/io.json)"
+
+echo "== dw bench edf (EDF against FIFO: sim disk, then the same file)"
+"$dw" bench edf --file "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" --seconds "${DW_BENCH_EDF_SECONDS:-5}"
+"$dw" bench edf --file "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" \
+    --seconds "${DW_BENCH_EDF_SECONDS:-5}" --json >"$results/edf.json"
+echo "(JSON in $results/edf.json)"
+
+echo "== dw wcet --probe (budgets against this machine's file)"
+"$dw" wcet --probe "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" || true

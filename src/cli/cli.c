@@ -49,6 +49,8 @@ static const dw_cli_command *const commands[] = {
     &dw_command_demo,
     &dw_command_bench_pool,
     &dw_command_bench_io,
+    &dw_command_bench_edf,
+    &dw_command_wcet,
     &command_help,
     &command_version,
 };

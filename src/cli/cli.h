@@ -95,5 +95,7 @@ extern const dw_cli_command dw_command_config_show;
 extern const dw_cli_command dw_command_demo;
 extern const dw_cli_command dw_command_bench_pool;
 extern const dw_cli_command dw_command_bench_io;
+extern const dw_cli_command dw_command_bench_edf;
+extern const dw_cli_command dw_command_wcet;
 
 #endif /* DW_CLI_CLI_H */

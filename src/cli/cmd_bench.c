@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/edf_run.h"
 #include "cli/io_run.h"
 #include "cli/pool_run.h"
 #include "io/io.h"
@@ -14,6 +15,44 @@
 
 static int run_bench_pool(dw_cli *cli, int argument_count, char **arguments);
 static int run_bench_io(dw_cli *cli, int argument_count, char **arguments);
+static int run_bench_edf(dw_cli *cli, int argument_count, char **arguments);
+
+const dw_cli_command dw_command_bench_edf = {
+    .noun = "bench",
+    .verb = "edf",
+    .synopsis = "dw bench edf [--json] [--target sim|file|both] [--file PATH] [--size SIZE] "
+                "[--seconds N] [--seed N]",
+    .summary = "critical deadlines under EDF and under FIFO, with the device saturated",
+    .help =
+        "DESCRIPTION\n"
+        "    Runs one mixed workload under EDF and again under FIFO (sched.policy):\n"
+        "    critical 4 KiB reads arriving at a fixed period, each due a fixed time after\n"
+        "    it arrives, while best-effort 4 KiB writes are kept outstanding so that the\n"
+        "    device never idles. Reports, per policy, how many critical deadlines were\n"
+        "    missed, the critical latency percentiles, and the best-effort throughput.\n"
+        "\n"
+        "    sim   the simulated disk, 4 channels of 100 us each, driven step by step in\n"
+        "          virtual time: critical reads every 31.25 us (80% of the device), due\n"
+        "          2 ms after arrival; 128 writes outstanding; 2 s of virtual time. Exact:\n"
+        "          the same seed gives the same figures and the same disk trace hash.\n"
+        "    file  FILE through io.backend with the scheduler's I/O thread: critical reads\n"
+        "          every 1 ms, due 2 ms after arrival; 128 writes outstanding; --seconds of\n"
+        "          wall time. FILE is filled with data first when it is new or of another\n"
+        "          size.\n"
+        "\n"
+        "OPTIONS\n"
+        "    --target T      sim, file or both (default both)\n"
+        "    --file PATH     the file for the file target (default dwvd-bench-io.data)\n"
+        "    --size SIZE     its size (default 1GiB)\n"
+        "    --seconds N     wall time of each file run, 1..3600 (default 5)\n"
+        "    --seed N        the sim disk's seed (default 1)\n"
+        "    --json          one JSON object instead of the table\n"
+        "\n"
+        "EXAMPLES\n"
+        "    dw bench edf --target sim\n"
+        "    dw bench edf --file /data/bench.data --seconds 10 --json\n",
+    .run = run_bench_edf,
+};
 
 const dw_cli_command dw_command_bench_io = {
     .noun = "bench",
@@ -382,6 +421,207 @@ static int run_bench_io(dw_cli *cli, int argument_count, char **arguments)
         print_io_json(cli, &options, results);
     } else {
         print_io_table(cli, &options, results);
+    }
+    return DW_EXIT_OK;
+}
+
+typedef struct edf_bench_row {
+    const char *target;
+    dw_edf_run_options options;
+    dw_edf_run_result result;
+} edf_bench_row;
+
+static void print_edf_table(const dw_cli *cli, const edf_bench_row *rows, uint32_t count)
+{
+    (void)fprintf(cli->out, "dw bench edf: critical reads (deadline after arrival) against best-effort "
+                            "writes kept outstanding\n\n");
+    (void)fprintf(cli->out, "target  policy  period us  deadline us  critical  missed   miss %%   p50 us   p99 us "
+                            "p99.9 us   max us   bulk ops/s\n");
+    for (uint32_t i = 0; i < count; i++) {
+        const dw_edf_run_result *result = &rows[i].result;
+        const dw_histogram *latency = &result->critical_latency;
+        (void)fprintf(cli->out, "%-7s %-6s %10.2f %12.0f %9llu %7llu %7.2f %8.1f %8.1f %8.1f %8.1f %12.0f\n",
+                      rows[i].target, result->policy == DW_SCHED_EDF ? "edf" : "fifo",
+                      (double)rows[i].options.critical_period_ns / 1000.0,
+                      (double)rows[i].options.critical_deadline_ns / 1000.0,
+                      (unsigned long long)result->critical_issued, (unsigned long long)result->critical_misses,
+                      result->critical_issued > 0
+                          ? 100.0 * (double)result->critical_misses / (double)result->critical_issued
+                          : 0.0,
+                      (double)dw_histogram_percentile(latency, 500000) / 1000.0,
+                      (double)dw_histogram_percentile(latency, 990000) / 1000.0,
+                      (double)dw_histogram_percentile(latency, 999000) / 1000.0,
+                      (double)latency->max / 1000.0, result->bulk_per_second);
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (strcmp(rows[i].target, "sim") == 0 && rows[i].result.policy == DW_SCHED_EDF) {
+            (void)fprintf(cli->out, "\nsim: critical work asks for %.0f%% of the device; disk trace hash %016llx "
+                                    "(edf)\n",
+                          100.0 * rows[i].result.critical_utilisation,
+                          (unsigned long long)rows[i].result.trace_hash);
+        }
+        if (strcmp(rows[i].target, "file") == 0 && rows[i].result.policy == DW_SCHED_EDF) {
+            (void)fprintf(cli->out, "file: %s; I/O thread: %s\n", rows[i].options.path,
+                          rows[i].result.thread_note);
+        }
+    }
+}
+
+static void print_edf_json(const dw_cli *cli, const edf_bench_row *rows, uint32_t count)
+{
+    (void)fprintf(cli->out, "{\"benchmark\":\"edf\",\"runs\":[");
+    for (uint32_t i = 0; i < count; i++) {
+        const dw_edf_run_result *result = &rows[i].result;
+        const dw_histogram *latency = &result->critical_latency;
+        const dw_histogram *bulk = &result->bulk_latency;
+        (void)fprintf(cli->out,
+                      "%s{\"target\":\"%s\",\"policy\":\"%s\",\"critical_period_ns\":%llu,"
+                      "\"critical_deadline_ns\":%llu,\"bulk_outstanding\":%u,\"elapsed_ns\":%llu,"
+                      "\"critical\":{\"issued\":%llu,\"refused\":%llu,\"completed\":%llu,\"missed\":%llu,"
+                      "\"p50_ns\":%llu,\"p99_ns\":%llu,\"p999_ns\":%llu,\"max_ns\":%llu},"
+                      "\"bulk\":{\"completed\":%llu,\"missed\":%llu,\"per_second\":%.1f,\"p50_ns\":%llu,"
+                      "\"p99_ns\":%llu,\"max_ns\":%llu}",
+                      i > 0 ? "," : "", rows[i].target, result->policy == DW_SCHED_EDF ? "edf" : "fifo",
+                      (unsigned long long)rows[i].options.critical_period_ns,
+                      (unsigned long long)rows[i].options.critical_deadline_ns, rows[i].options.bulk_outstanding,
+                      (unsigned long long)result->elapsed_ns, (unsigned long long)result->critical_issued,
+                      (unsigned long long)result->critical_refused, (unsigned long long)result->critical_completed,
+                      (unsigned long long)result->critical_misses,
+                      (unsigned long long)dw_histogram_percentile(latency, 500000),
+                      (unsigned long long)dw_histogram_percentile(latency, 990000),
+                      (unsigned long long)dw_histogram_percentile(latency, 999000),
+                      (unsigned long long)latency->max, (unsigned long long)result->bulk_completed,
+                      (unsigned long long)result->bulk_misses, result->bulk_per_second,
+                      (unsigned long long)dw_histogram_percentile(bulk, 500000),
+                      (unsigned long long)dw_histogram_percentile(bulk, 990000),
+                      (unsigned long long)bulk->max);
+        if (strcmp(rows[i].target, "sim") == 0) {
+            (void)fprintf(cli->out, ",\"critical_utilisation\":%.3f,\"trace_hash\":\"%016llx\"",
+                          result->critical_utilisation, (unsigned long long)result->trace_hash);
+        }
+        (void)fprintf(cli->out, "}");
+    }
+    (void)fprintf(cli->out, "]}\n");
+}
+
+/* The workloads described in the help text. */
+static void edf_sim_options(dw_edf_run_options *options, const dw_config *config, uint64_t seed)
+{
+    *options = (dw_edf_run_options){
+        .config = config,
+        .sim = true,
+        .size_bytes = UINT64_C(64) << 20,
+        .seed = seed,
+        .duration_ns = 2 * DW_NS_PER_S,
+        .critical_period_ns = 31250,
+        .critical_deadline_ns = 2 * DW_NS_PER_MS,
+        .bulk_outstanding = 128,
+        .bulk_deadline_ns = DW_NS_PER_S,
+        .sim_service_ns = 100 * DW_NS_PER_US,
+        .sim_channels = 4,
+    };
+}
+
+static void edf_file_options(dw_edf_run_options *options, const dw_config *config, const char *path,
+                             uint64_t size_bytes, uint64_t seconds)
+{
+    *options = (dw_edf_run_options){
+        .config = config,
+        .sim = false,
+        .path = path,
+        .size_bytes = size_bytes,
+        .seed = 1,
+        .duration_ns = seconds * DW_NS_PER_S,
+        .critical_period_ns = DW_NS_PER_MS,
+        .critical_deadline_ns = 2 * DW_NS_PER_MS,
+        .bulk_outstanding = 128,
+        .bulk_deadline_ns = DW_NS_PER_S,
+    };
+}
+
+static int run_bench_edf(dw_cli *cli, int argument_count, char **arguments)
+{
+    const char *target = "both";
+    const char *path = "dwvd-bench-io.data";
+    uint64_t size_bytes = UINT64_C(1) << 30;
+    uint64_t seconds = 5;
+    uint64_t seed = 1;
+    bool json = false;
+    for (int i = 0; i < argument_count; i++) {
+        const char *argument = arguments[i];
+        if (strcmp(argument, "--json") == 0) {
+            json = true;
+            continue;
+        }
+        const char *known[] = {"--target", "--file", "--size", "--seconds", "--seed"};
+        bool is_known = false;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+            is_known = is_known || strcmp(argument, known[k]) == 0;
+        }
+        if (!is_known) {
+            return dw_cli_usage_error(cli, &dw_command_bench_edf, "unknown argument '%s'", argument);
+        }
+        const char *value = dw_cli_option_value(cli, &dw_command_bench_edf, argument_count, arguments, &i);
+        int exit_code = DW_EXIT_OK;
+        if (value == NULL) {
+            return DW_EXIT_USAGE;
+        } else if (strcmp(argument, "--target") == 0) {
+            if (strcmp(value, "sim") != 0 && strcmp(value, "file") != 0 && strcmp(value, "both") != 0) {
+                return dw_cli_usage_error(cli, &dw_command_bench_edf, "--target is sim, file or both, not '%s'",
+                                          value);
+            }
+            target = value;
+        } else if (strcmp(argument, "--file") == 0) {
+            path = value;
+        } else if (strcmp(argument, "--size") == 0) {
+            if (dw_parse_size(value, &size_bytes) != DW_OK || size_bytes < (UINT64_C(1) << 20)) {
+                return dw_cli_usage_error(cli, &dw_command_bench_edf,
+                                          "--size takes a size of at least 1MiB, not '%s'", value);
+            }
+        } else if (strcmp(argument, "--seconds") == 0) {
+            exit_code = dw_cli_parse_number(cli, &dw_command_bench_edf, "--seconds", value, 1, 3600, &seconds);
+        } else {
+            exit_code = dw_cli_parse_number(cli, &dw_command_bench_edf, "--seed", value, 0, UINT64_MAX, &seed);
+        }
+        if (exit_code != DW_EXIT_OK) {
+            return exit_code;
+        }
+    }
+    static dw_config config;
+    static dw_config_report report;
+    int exit_code = dw_cli_load_config(cli, cli->config_path, &config, &report);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    static edf_bench_row rows[4];
+    uint32_t count = 0;
+    for (int policy = DW_SCHED_EDF; policy <= DW_SCHED_FIFO; policy++) {
+        if (strcmp(target, "file") != 0) {
+            rows[count].target = "sim";
+            edf_sim_options(&rows[count].options, &config, seed);
+            rows[count].result.policy = (dw_sched_policy)policy;
+            count++;
+        }
+        if (strcmp(target, "sim") != 0) {
+            rows[count].target = "file";
+            edf_file_options(&rows[count].options, &config, path, size_bytes, seconds);
+            rows[count].result.policy = (dw_sched_policy)policy;
+            count++;
+        }
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        dw_diag diag;
+        dw_diag_clear(&diag);
+        int result = dw_edf_run(&rows[i].options, rows[i].result.policy, &rows[i].result, &diag);
+        if (result != DW_OK) {
+            dw_cli_error_diag(cli, &diag);
+            return dw_cli_exit_code(result);
+        }
+    }
+    if (json) {
+        print_edf_json(cli, rows, count);
+    } else {
+        print_edf_table(cli, rows, count);
     }
     return DW_EXIT_OK;
 }

@@ -31,18 +31,17 @@ const char *dw_io_workload_name(dw_io_workload workload)
     return workload == DW_IO_WORKLOAD_RANDREAD ? "randread" : "randwrite+fdatasync";
 }
 
-/* Writes the whole file with non-zero data unless it already has the wanted size. */
-static int fill_file(const dw_io_run_options *options, dw_diag *diag)
+int dw_bench_fill_file(const char *path, uint64_t size_bytes, dw_diag *diag)
 {
     struct stat status;
-    if (stat(options->path, &status) == 0 && (uint64_t)status.st_size == options->size_bytes) {
+    if (stat(path, &status) == 0 && (uint64_t)status.st_size == size_bytes) {
         return DW_OK;
     }
-    int fd = open(options->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
         int error_number = errno;
         return dw_diag_fail(diag, dw_error_from_errno(error_number), "choose a writable --file",
-                            "cannot create '%s': %s", options->path, strerror(error_number));
+                            "cannot create '%s': %s", path, strerror(error_number));
     }
     unsigned char *chunk = malloc(FILL_CHUNK); /* the benchmark's own setup, not the engine */
     if (chunk == NULL) {
@@ -52,23 +51,22 @@ static int fill_file(const dw_io_run_options *options, dw_diag *diag)
     dw_random random;
     dw_random_seed(&random, 1);
     int result = DW_OK;
-    for (uint64_t done = 0; done < options->size_bytes && result == DW_OK; done += FILL_CHUNK) {
+    for (uint64_t done = 0; done < size_bytes && result == DW_OK; done += FILL_CHUNK) {
         for (size_t i = 0; i < FILL_CHUNK; i += 8) {
             uint64_t word = dw_random_next(&random);
             memcpy(chunk + i, &word, 8);
         }
-        size_t length = (size_t)(options->size_bytes - done < FILL_CHUNK ? options->size_bytes - done
-                                                                          : FILL_CHUNK);
+        size_t length = (size_t)(size_bytes - done < FILL_CHUNK ? size_bytes - done : FILL_CHUNK);
         if (pwrite(fd, chunk, length, (off_t)done) != (ssize_t)length) {
             int error_number = errno;
             result = dw_diag_fail(diag, dw_error_from_errno(error_number), NULL,
-                                  "cannot fill '%s' at offset %llu: %s", options->path,
+                                  "cannot fill '%s' at offset %llu: %s", path,
                                   (unsigned long long)done, strerror(error_number));
         }
     }
     free(chunk);
     if (result == DW_OK && fsync(fd) != 0) {
-        result = dw_diag_fail(diag, DW_EIO, NULL, "cannot sync '%s'", options->path);
+        result = dw_diag_fail(diag, DW_EIO, NULL, "cannot sync '%s'", path);
     }
     (void)close(fd);
     return result;
@@ -199,7 +197,7 @@ int dw_io_run(const dw_io_run_options *options, dw_io_run_result *results, dw_di
                             "cannot run: queue depth %u, file size %llu bytes", depth,
                             (unsigned long long)options->size_bytes);
     }
-    int result = fill_file(options, diag);
+    int result = dw_bench_fill_file(options->path, options->size_bytes, diag);
     if (result != DW_OK) {
         return result;
     }

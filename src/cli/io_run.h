@@ -50,4 +50,8 @@ int dw_io_run(const dw_io_run_options *options, dw_io_run_result *results, dw_di
 
 const char *dw_io_workload_name(dw_io_workload workload);
 
+/* Writes `path` full of data unless it already has `size_bytes`: reads of holes never
+ * reach the device, so a benchmark must read written blocks. */
+int dw_bench_fill_file(const char *path, uint64_t size_bytes, dw_diag *diag);
+
 #endif /* DW_CLI_IO_RUN_H */

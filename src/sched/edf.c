@@ -932,8 +932,10 @@ uint32_t dw_sched_stop(dw_sched *sched, uint64_t drain_ns)
 static void class_percentiles(const dw_histogram *histogram, dw_sched_class_stats *stats)
 {
     stats->p50_ns = dw_histogram_percentile(histogram, 500000);
+    stats->p90_ns = dw_histogram_percentile(histogram, 900000);
     stats->p99_ns = dw_histogram_percentile(histogram, 990000);
     stats->p999_ns = dw_histogram_percentile(histogram, 999000);
+    stats->p9999_ns = dw_histogram_percentile(histogram, 999900);
     stats->max_ns = histogram->count > 0 ? histogram->max : 0;
 }
 
@@ -979,11 +981,13 @@ uint32_t dw_sched_recent_latencies(const dw_sched *sched, uint64_t *latencies, u
 static void write_class_json(FILE *out, const char *name, const dw_sched_class_stats *stats, bool first)
 {
     (void)fprintf(out,
-                  "%s\"%s\":{\"completed\":%llu,\"misses\":%llu,\"p50_ns\":%llu,\"p99_ns\":%llu,"
-                  "\"p999_ns\":%llu,\"max_ns\":%llu,\"service_max_ns\":%llu}",
+                  "%s\"%s\":{\"completed\":%llu,\"misses\":%llu,\"p50_ns\":%llu,\"p90_ns\":%llu,"
+                  "\"p99_ns\":%llu,\"p999_ns\":%llu,\"p9999_ns\":%llu,\"max_ns\":%llu,"
+                  "\"service_max_ns\":%llu}",
                   first ? "" : ",", name, (unsigned long long)stats->completed,
                   (unsigned long long)stats->misses, (unsigned long long)stats->p50_ns,
-                  (unsigned long long)stats->p99_ns, (unsigned long long)stats->p999_ns,
+                  (unsigned long long)stats->p90_ns, (unsigned long long)stats->p99_ns,
+                  (unsigned long long)stats->p999_ns, (unsigned long long)stats->p9999_ns,
                   (unsigned long long)stats->max_ns, (unsigned long long)stats->service_max_ns);
 }
 

@@ -101,8 +101,10 @@ typedef struct dw_sched_class_stats {
     uint64_t completed;
     uint64_t misses;
     uint64_t p50_ns;
+    uint64_t p90_ns;
     uint64_t p99_ns;
     uint64_t p999_ns;
+    uint64_t p9999_ns;
     uint64_t max_ns;            /* end to end */
     uint64_t service_max_ns;    /* dispatch to completion: what the budget is held to */
 } dw_sched_class_stats;

@@ -375,6 +375,41 @@ static void bench_io_measures_both_backends(void **state)
     assert_contains(run->err, "cannot create '/no/such/dir/x'");
 }
 
+static void bench_edf_compares_the_policies_on_the_sim_disk(void **state)
+{
+    (void)state;
+    const cli_run *run = run_dw("bench", "edf", "--target", "sim", "--json", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_contains(run->out, "{\"target\":\"sim\",\"policy\":\"edf\",");
+    assert_contains(run->out, "{\"target\":\"sim\",\"policy\":\"fifo\",");
+    assert_contains(run->out, "\"critical_utilisation\":0.800,");
+    run = run_dw("bench", "edf", "--target", "moon", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "--target is sim, file or both, not 'moon'");
+}
+
+static void wcet_prints_budgets_and_flags_overruns(void **state)
+{
+    cli_fixture *fixture = *state;
+    const cli_run *run = run_dw("wcet", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "read block         10ms");
+    assert_contains(run->out, "DW-WCET-05 (durability: flush)");
+    char path[600];
+    dw_test_path(&fixture->dir, "probe.data", path, sizeof path);
+    run = run_dw("wcet", "--probe", path, "--size", "1MiB", "--seconds", "1", "--json", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_contains(run->out, "\"class\":\"flush\",\"budget_ns\":50000000,");
+    assert_contains(run->out, "\"status\":\"ok\"");
+    /* A budget no device meets: every read overruns it, and the exit status says so. */
+    run = run_dw("--set", "sched.wcet_read=1us", "wcet", "--probe", path, "--size", "1MiB", "--seconds", "1",
+                 NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
+    assert_contains(run->out, "OVER");
+}
+
 /* Runs the real `dw` binary and returns its exit status. */
 static int spawn_dw(const char *first, const char *second)
 {
@@ -419,6 +454,8 @@ int main(void)
         CLI_TEST(demo_runs_and_logs_json),
         cmocka_unit_test(bench_pool_reports_zero_allocations_and_double_handouts),
         CLI_TEST(bench_io_measures_both_backends),
+        cmocka_unit_test(bench_edf_compares_the_policies_on_the_sim_disk),
+        CLI_TEST(wcet_prints_budgets_and_flags_overruns),
         cmocka_unit_test(the_program_returns_the_documented_exit_codes),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

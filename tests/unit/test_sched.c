@@ -543,6 +543,8 @@ static void statistics_read_as_json(void **state)
     assert_int_equal(stats.completed, 50);
     assert_int_equal(stats.misses, 25);
     assert_int_equal(stats.by_class[DW_OP_READ].p50_ns, LATENCY_NS);
+    assert_int_equal(stats.by_class[DW_OP_READ].p90_ns, LATENCY_NS);
+    assert_int_equal(stats.by_class[DW_OP_READ].p9999_ns, LATENCY_NS);
     assert_int_equal(stats.by_priority[DW_PRIORITY_CRITICAL].completed, 13);
     FILE *stream = tmpfile();
     assert_non_null(stream);
