@@ -105,16 +105,16 @@ bool dw_parse_digits(const char **cursor, uint64_t *value)
     return true;
 }
 
-int dw_parse_size(const char *text, uint64_t *value)
+typedef struct unit {
+    const char *name;
+    uint64_t multiplier;
+} unit;
+
+/* "<digits>[ ]<unit>" where the unit is one of `units` (case-insensitive); the product
+ * must fit in 64 bits. */
+static int parse_with_unit(const char *text, const unit *units, size_t unit_count, uint64_t *value)
 {
     DW_ASSERT(text != NULL && value != NULL);
-    static const struct {
-        const char *suffix;
-        uint64_t multiplier;
-    } suffixes[] = {
-        {"", 1},     {"b", 1},     {"k", KIB}, {"kib", KIB}, {"m", MIB},
-        {"mib", MIB}, {"g", GIB},  {"gib", GIB}, {"t", TIB},  {"tib", TIB},
-    };
     const char *cursor = text;
     uint64_t number = 0;
     if (!dw_parse_digits(&cursor, &number)) {
@@ -123,16 +123,25 @@ int dw_parse_size(const char *text, uint64_t *value)
     while (*cursor == ' ') {
         cursor++;
     }
-    for (size_t i = 0; i < DW_ARRAY_COUNT(suffixes); i++) {
-        if (strcasecmp(cursor, suffixes[i].suffix) == 0) {
-            if (number > UINT64_MAX / suffixes[i].multiplier) {
+    for (size_t i = 0; i < unit_count; i++) {
+        if (strcasecmp(cursor, units[i].name) == 0) {
+            if (number > UINT64_MAX / units[i].multiplier) {
                 return DW_EINVAL;
             }
-            *value = number * suffixes[i].multiplier;
+            *value = number * units[i].multiplier;
             return DW_OK;
         }
     }
     return DW_EINVAL;
+}
+
+int dw_parse_size(const char *text, uint64_t *value)
+{
+    static const unit suffixes[] = {
+        {"", 1},     {"b", 1},     {"k", KIB}, {"kib", KIB}, {"m", MIB},
+        {"mib", MIB}, {"g", GIB},  {"gib", GIB}, {"t", TIB},  {"tib", TIB},
+    };
+    return parse_with_unit(text, suffixes, DW_ARRAY_COUNT(suffixes), value);
 }
 
 const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size)
@@ -153,42 +162,22 @@ const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size)
 }
 
 
-static const struct {
-    const char *unit;
-    uint64_t nanoseconds;
-} duration_units[] = {{"s", UINT64_C(1000000000)}, {"ms", UINT64_C(1000000)}, {"us", UINT64_C(1000)},
-                      {"ns", 1}};
+/* Largest first, for formatting; a unit is required when parsing. */
+static const unit duration_units[] = {
+    {"s", UINT64_C(1000000000)}, {"ms", UINT64_C(1000000)}, {"us", UINT64_C(1000)}, {"ns", 1}};
 
 int dw_parse_duration(const char *text, uint64_t *nanoseconds)
 {
-    DW_ASSERT(text != NULL && nanoseconds != NULL);
-    const char *cursor = text;
-    uint64_t number = 0;
-    if (!dw_parse_digits(&cursor, &number)) {
-        return DW_EINVAL;
-    }
-    while (*cursor == ' ') {
-        cursor++;
-    }
-    for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++) {
-        if (strcmp(cursor, duration_units[i].unit) == 0) {
-            if (number > UINT64_MAX / duration_units[i].nanoseconds) {
-                return DW_EINVAL;
-            }
-            *nanoseconds = number * duration_units[i].nanoseconds;
-            return DW_OK;
-        }
-    }
-    return DW_EINVAL;
+    return parse_with_unit(text, duration_units, DW_ARRAY_COUNT(duration_units), nanoseconds);
 }
 
 const char *dw_format_duration(uint64_t nanoseconds, char *buffer, size_t buffer_size)
 {
-    for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++) {
-        uint64_t unit = duration_units[i].nanoseconds;
-        if (nanoseconds >= unit && nanoseconds % unit == 0) {
-            dw_format(buffer, buffer_size, "%llu%s", (unsigned long long)(nanoseconds / unit),
-                      duration_units[i].unit);
+    for (size_t i = 0; i < DW_ARRAY_COUNT(duration_units); i++) {
+        uint64_t size = duration_units[i].multiplier;
+        if (nanoseconds >= size && nanoseconds % size == 0) {
+            dw_format(buffer, buffer_size, "%llu%s", (unsigned long long)(nanoseconds / size),
+                      duration_units[i].name);
             return buffer;
         }
     }

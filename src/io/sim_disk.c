@@ -148,6 +148,18 @@ static uint32_t short_length(dw_sim_disk *disk, uint32_t length)
     return (uint32_t)(1 + dw_random_below(&disk->state.random, sectors - 1)) * DW_SIM_SECTOR_SIZE;
 }
 
+/* The bytes a read or write moves: all of them, or a prefix when the seed says short. */
+static uint32_t transfer_length(dw_sim_disk *disk, uint64_t offset, uint32_t length)
+{
+    if (!dw_random_chance(&disk->state.random, disk->state.faults.short_io_ppm)) {
+        return length;
+    }
+    uint32_t transfer = short_length(disk, length);
+    disk->state.counters.short_transfers++;
+    trace(disk, TRACE_SHORT, offset, transfer, 0);
+    return transfer;
+}
+
 /* Decisions every operation takes first, in this order: power, transient failure. */
 static bool refuse(dw_sim_disk *disk, enum trace_kind kind, uint64_t offset, uint32_t length,
                    dw_sim_result *outcome)
@@ -183,12 +195,7 @@ dw_sim_result dw_sim_disk_read(dw_sim_disk *disk, uint64_t offset, void *data, u
             return outcome;
         }
     }
-    uint32_t transfer = length;
-    if (dw_random_chance(&disk->state.random, disk->state.faults.short_io_ppm)) {
-        transfer = short_length(disk, length);
-        disk->state.counters.short_transfers++;
-        trace(disk, TRACE_SHORT, offset, transfer, 0);
-    }
+    uint32_t transfer = transfer_length(disk, offset, length);
     memcpy(data, disk->volatile_image + offset, transfer);
     if (dw_random_chance(&disk->state.random, disk->state.faults.bit_flip_on_read_ppm)) {
         uint64_t bit = dw_random_below(&disk->state.random, (uint64_t)transfer * 8);
@@ -277,12 +284,7 @@ dw_sim_result dw_sim_disk_write(dw_sim_disk *disk, uint64_t offset, const void *
     if (refuse(disk, TRACE_WRITE, offset, length, &outcome)) {
         return outcome;
     }
-    uint32_t transfer = length;
-    if (dw_random_chance(&disk->state.random, disk->state.faults.short_io_ppm)) {
-        transfer = short_length(disk, length);
-        disk->state.counters.short_transfers++;
-        trace(disk, TRACE_SHORT, offset, transfer, 0);
-    }
+    uint32_t transfer = transfer_length(disk, offset, length);
     uint64_t target = offset;
     if (dw_random_chance(&disk->state.random, disk->state.faults.misdirect_ppm) &&
         disk->size_bytes >= transfer + SIM_MISDIRECT_ALIGNMENT) {
