@@ -16,7 +16,7 @@ packages_for() {
     build) echo "gcc libc6-dev make pkg-config meson ninja-build python3 libxxhash-dev libinih-dev libcmocka-dev liburing-dev" ;;
     clang) echo "clang libclang-rt-dev" ;;
     lint) echo "clang clang-tidy cppcheck" ;;
-    bench) echo "fio" ;;
+    bench) echo "fio libck-dev" ;;
     *) echo "deps.sh: unknown profile '$1' (build, clang, lint, bench)" >&2; exit 2 ;;
     esac
 }

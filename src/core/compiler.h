@@ -19,4 +19,15 @@
 
 #define DW_ARRAY_COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
+/* Tells the CPU the thread is spinning on a shared word (x86 PAUSE, Arm YIELD): the
+ * sibling hyper-thread gets the core, and leaving the loop does not flush the pipeline. */
+static inline void dw_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif /* DW_CORE_COMPILER_H */

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "core/assert.h"
+#include "core/bits.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
@@ -175,11 +176,6 @@ const char *dw_config_key_name(size_t index)
  * Values: parse, store, load, format
  * ---------------------------------------------------------------------------------- */
 
-static bool is_power_of_two(uint64_t value)
-{
-    return value != 0 && (value & (value - 1)) == 0;
-}
-
 static int parse_bool(const char *text, uint64_t *value)
 {
     static const char *const true_words[] = {"true", "yes", "on", "1"};
@@ -331,7 +327,7 @@ static int parse_value(const config_key *key, const char *text, uint64_t *value,
     }
     bool auto_value = key->zero_means_auto && *value == 0;
     bool in_range = *value >= key->minimum && *value <= key->maximum &&
-                    (!key->power_of_two || is_power_of_two(*value));
+                    (!key->power_of_two || dw_is_power_of_two(*value));
     if (!auto_value && !in_range) {
         *kind = DW_CONFIG_OUT_OF_RANGE;
         range_text(key, detail, detail_size);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 /* Room always kept free for the message's closing quote, `,"truncated":true`, the closing
  * brace and the newline, so a line cut anywhere can still be closed as valid JSON. */
@@ -171,23 +172,6 @@ static bool builder_append_field(line_builder *builder, const dw_log_field *fiel
     return fits;
 }
 
-/* Writes the whole line, retrying on EINTR and after short writes. */
-static bool write_all(int fd, const char *data, size_t length)
-{
-    size_t written = 0;
-    while (written < length) {
-        ssize_t result = write(fd, data + written, length - written);
-        if (result < 0 && errno == EINTR) {
-            continue;
-        }
-        if (result <= 0) {
-            return false;
-        }
-        written += (size_t)result;
-    }
-    return true;
-}
-
 void dw_log_write(dw_log *log, dw_log_level level, const char *component, const char *message,
                   const dw_log_field *fields, size_t field_count)
 {
@@ -232,7 +216,7 @@ void dw_log_write(dw_log *log, dw_log_level level, const char *component, const 
     fits = builder_append(&builder, "}\n", 2);
     DW_ASSERT(fits);
 
-    if (write_all(log->fd, line, builder.length)) {
+    if (dw_write_all(log->fd, line, builder.length)) {
         atomic_fetch_add_explicit(&log->lines_written, 1, memory_order_relaxed);
     } else {
         atomic_fetch_add_explicit(&log->lines_failed, 1, memory_order_relaxed);

@@ -12,15 +12,12 @@
 #include "mem/pool.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/assert.h"
 #include "core/error.h"
+#include "core/futex.h"
 
 enum { POOL_FREE = 0, POOL_RENTED = 1 };
 
@@ -114,17 +111,6 @@ unsigned char *dw_pool_try_rent(dw_pool *pool)
     return buffer;
 }
 
-static void futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns)
-{
-    struct timespec timeout = {
-        .tv_sec = (time_t)(timeout_ns / DW_NS_PER_S),
-        .tv_nsec = (long)(timeout_ns % DW_NS_PER_S),
-    };
-    /* EAGAIN (the word changed), EINTR and ETIMEDOUT all mean: look again. */
-    (void)syscall(SYS_futex, (uint32_t *)(void *)word, FUTEX_WAIT_PRIVATE, expected, &timeout,
-                  NULL, 0);
-}
-
 int dw_pool_rent(dw_pool *pool, uint64_t timeout_ns, unsigned char **buffer)
 {
     DW_ASSERT(buffer != NULL);
@@ -155,7 +141,7 @@ int dw_pool_rent(dw_pool *pool, uint64_t timeout_ns, unsigned char **buffer)
             break;
         }
         uint64_t remaining_ns = deadline_ns - now_ns;
-        futex_wait(&pool->wake_generation, generation,
+        dw_futex_wait(&pool->wake_generation, generation,
                    remaining_ns < POOL_WAIT_SLICE_NS ? remaining_ns : POOL_WAIT_SLICE_NS);
     }
     atomic_fetch_sub(&pool->waiters, 1);
@@ -197,8 +183,7 @@ int dw_pool_give_back(dw_pool *pool, void *buffer, dw_diag *diag)
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&pool->waiters, memory_order_relaxed) > 0) {
         atomic_fetch_add(&pool->wake_generation, 1);
-        (void)syscall(SYS_futex, (uint32_t *)(void *)&pool->wake_generation, FUTEX_WAKE_PRIVATE, 1,
-                      NULL, NULL, 0);
+        dw_futex_wake(&pool->wake_generation, 1);
     }
     return DW_OK;
 }

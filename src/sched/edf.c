@@ -15,15 +15,14 @@
 #include "sched/edf.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "core/assert.h"
+#include "core/bits.h"
 #include "core/error.h"
+#include "core/futex.h"
 #include "core/text.h"
 
 enum slot_state { SLOT_FREE = 0, SLOT_SUBMITTED, SLOT_WAITING, SLOT_DISPATCHED, SLOT_DONE };
@@ -101,19 +100,10 @@ void dw_wcet_table(const dw_config *config, dw_wcet_entry table[DW_OP_CLASS_COUN
  * Memory
  * ---------------------------------------------------------------------------------- */
 
-static uint32_t next_power_of_two(uint32_t value)
-{
-    uint32_t result = 2;
-    while (result < value) {
-        result *= 2;
-    }
-    return result;
-}
-
 int dw_sched_plan_in(dw_arena *arena, const dw_config *config, dw_sched_plan *plan, dw_diag *diag)
 {
     plan->request_slots = config->request_slots;
-    plan->queue_capacity = next_power_of_two(config->request_slots);
+    plan->queue_capacity = dw_power_of_two_at_least(config->request_slots);
     plan->circuit_entries = config->circuit_misses;
     uint64_t slots = (uint64_t)plan->request_slots * (sizeof(dw_sched_slot) + sizeof(uint32_t));
     uint64_t queues = dw_mpmc_memory_bytes(plan->queue_capacity) +
@@ -253,24 +243,13 @@ static int check_request(const dw_sched *sched, const dw_sched_request *request,
                         (unsigned long long)request->block, request->block_count, problem);
 }
 
-static void futex_wake_all(_Atomic uint32_t *word)
-{
-    (void)syscall(SYS_futex, (uint32_t *)(void *)word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
-}
-
-static void futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns)
-{
-    struct timespec timeout = {(time_t)(timeout_ns / DW_NS_PER_S), (long)(timeout_ns % DW_NS_PER_S)};
-    (void)syscall(SYS_futex, (uint32_t *)(void *)word, FUTEX_WAIT_PRIVATE, expected, &timeout, NULL, 0);
-}
-
 /* Tells the driving thread there is work, however it sleeps. */
 static void notify(dw_sched *sched)
 {
     atomic_fetch_add(&sched->doorbell, 1);
     uint32_t sleeping = atomic_load(&sched->sleep_state);
     if (sleeping == SLEEP_IDLE) {
-        futex_wake_all(&sched->doorbell);
+        dw_futex_wake(&sched->doorbell, INT32_MAX);
     } else if (sleeping == SLEEP_REAP) {
         dw_io_wake(sched->io);
     }
@@ -394,7 +373,7 @@ int dw_sched_wait(dw_sched *sched, dw_sched_ticket ticket, uint64_t timeout_ns,
         if (state != SLOT_DONE) {
             uint64_t left = timeout_ns - waited;
             /* Slices of at most 1 ms: the clock may be virtual. */
-            futex_wait(&slot->state, state, left < DW_NS_PER_MS ? left : DW_NS_PER_MS);
+            dw_futex_wait(&slot->state, state, left < DW_NS_PER_MS ? left : DW_NS_PER_MS);
         }
     }
 }
@@ -528,7 +507,7 @@ static void deliver(dw_sched *sched, uint32_t index)
         return;
     }
     atomic_store_explicit(&slot->state, SLOT_DONE, memory_order_release);
-    futex_wake_all(&slot->state);
+    dw_futex_wake(&slot->state, INT32_MAX);
 }
 
 static void fill_completion(dw_sched_slot *slot, uint64_t now)
@@ -832,7 +811,7 @@ static void idle_sleep(dw_sched *sched, uint64_t timeout_ns)
     uint32_t bell = atomic_load(&sched->doorbell);
     atomic_store(&sched->sleep_state, SLEEP_IDLE);
     if (atomic_load(&sched->submissions_pending) == 0 && !atomic_load(&sched->stopping)) {
-        futex_wait(&sched->doorbell, bell, timeout_ns);
+        dw_futex_wait(&sched->doorbell, bell, timeout_ns);
     }
     atomic_store(&sched->sleep_state, SLEEP_NONE);
 }

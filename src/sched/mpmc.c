@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "core/assert.h"
+#include "core/bits.h"
 
 uint64_t dw_mpmc_memory_bytes(uint32_t capacity)
 {
@@ -21,7 +22,7 @@ uint64_t dw_mpmc_memory_bytes(uint32_t capacity)
 void dw_mpmc_init(dw_mpmc *queue, void *memory, uint32_t capacity)
 {
     DW_ASSERT(queue != NULL && memory != NULL);
-    DW_ASSERT(capacity >= 2 && (capacity & (capacity - 1)) == 0);
+    DW_ASSERT(capacity >= 2 && dw_is_power_of_two(capacity));
     queue->cells = memory;
     queue->mask = capacity - 1;
     for (uint32_t i = 0; i < capacity; i++) {
