@@ -6,8 +6,18 @@ set -eu
 cd "$(dirname "$0")/.."
 cc=${CC:-cc}
 compiler=$(basename "${cc%% *}")
-dw="build/$compiler/release/src/cli/dw"
+dir="build/$compiler/release"
+dw="$dir/src/cli/dw"
 [ -x "$dw" ] || { echo "bench.sh: $dw is not built; run 'make build'" >&2; exit 1; }
+# A build configured before libck-dev was installed has no ck_ring to compare against:
+# Meson looks for optional dependencies only when it configures.
+if pkg-config --exists ck &&
+    ! python3 -c 'import json, sys; sys.exit(0 if any(d["name"] == "ck" for d in json.load(open(sys.argv[1]))) else 1)' \
+        "$dir/meson-info/intro-dependencies.json"; then
+    echo "bench.sh: libck-dev is installed but $dir was configured without it: reconfiguring" >&2
+    meson setup --reconfigure "$dir" >/dev/null
+    ninja -C "$dir" >"$dir/ninja.log" 2>&1 || { cat "$dir/ninja.log" >&2; exit 1; }
+fi
 results="build/bench"
 mkdir -p "$results"
 
@@ -30,6 +40,18 @@ echo "== dw bench edf (EDF against FIFO: sim disk, then the same file)"
 "$dw" bench edf --file "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" \
     --seconds "${DW_BENCH_EDF_SECONDS:-5}" --json >"$results/edf.json"
 echo "(JSON in $results/edf.json)"
+
+echo "== dw bench rings (the CPU scheduler's queues against Concurrency Kit's ck_ring)"
+"$dw" bench rings --json >"$results/rings.json"
+python3 - "$results/rings.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{'mode':14} {'ring':13} {'ns/op':>9} {'ticks/op':>9}")
+for x in r["results"]:
+    print(f"{x['mode']:14} {x['ring']:13} {x['ns_per_operation']:9.2f} {x['ticks_per_operation']:9.2f}")
+print("ck_ring / dwvd:", ", ".join(f"{k} {v:.2f}x" if v else f"{k} n/a" for k, v in r["ratios_ck_over_dwvd"].items()))
+PY
+echo "(JSON in $results/rings.json)"
 
 echo "== dw wcet --probe (budgets against this machine's file)"
 "$dw" wcet --probe "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" || true

@@ -50,7 +50,12 @@ static const dw_cli_command *const commands[] = {
     &dw_command_bench_pool,
     &dw_command_bench_io,
     &dw_command_bench_edf,
+    &dw_command_bench_rings,
     &dw_command_wcet,
+    &dw_command_replay_record,
+    &dw_command_replay_compare,
+    &dw_command_replay_show,
+    &dw_command_replay_verify,
     &command_help,
     &command_version,
 };
@@ -255,6 +260,21 @@ int dw_cli_parse_number(const dw_cli *cli, const dw_cli_command *command, const 
     }
     *value = (uint64_t)parsed;
     return DW_EXIT_OK;
+}
+
+void dw_cli_json_string(FILE *out, const char *text)
+{
+    (void)fputc('"', out);
+    for (const unsigned char *at = (const unsigned char *)text; *at != '\0'; at++) {
+        if (*at == '"' || *at == '\\') {
+            (void)fprintf(out, "\\%c", *at);
+        } else if (*at < 0x20 || *at == 0x7f) {
+            (void)fprintf(out, "\\u%04x", *at);
+        } else {
+            (void)fputc(*at, out);
+        }
+    }
+    (void)fputc('"', out);
 }
 
 const char *dw_cli_option_value(const dw_cli *cli, const dw_cli_command *command,

@@ -89,6 +89,10 @@ int dw_cli_parse_number(const dw_cli *cli, const dw_cli_command *command, const 
 const char *dw_cli_option_value(const dw_cli *cli, const dw_cli_command *command,
                                 int argument_count, char **arguments, int *index);
 
+/* Writes `text` as a JSON string, quotes included: control characters, quotes and
+ * backslashes escaped (file names may hold any of them). */
+void dw_cli_json_string(FILE *out, const char *text);
+
 /* The commands, defined in their own files. */
 extern const dw_cli_command dw_command_config_check;
 extern const dw_cli_command dw_command_config_show;
@@ -96,6 +100,11 @@ extern const dw_cli_command dw_command_demo;
 extern const dw_cli_command dw_command_bench_pool;
 extern const dw_cli_command dw_command_bench_io;
 extern const dw_cli_command dw_command_bench_edf;
+extern const dw_cli_command dw_command_bench_rings;
 extern const dw_cli_command dw_command_wcet;
+extern const dw_cli_command dw_command_replay_record;
+extern const dw_cli_command dw_command_replay_compare;
+extern const dw_cli_command dw_command_replay_show;
+extern const dw_cli_command dw_command_replay_verify;
 
 #endif /* DW_CLI_CLI_H */

@@ -331,10 +331,10 @@ static void print_io_table(const dw_cli *cli, const dw_io_run_options *options,
 static void print_io_json(const dw_cli *cli, const dw_io_run_options *options,
                           const dw_io_run_result *results)
 {
-    (void)fprintf(cli->out, "{\"benchmark\":\"io\",\"file\":\"%s\",\"size_bytes\":%llu,\"seconds\":%llu,"
-                            "\"block_size\":4096,\"results\":[",
-                  options->path, (unsigned long long)options->size_bytes,
-                  (unsigned long long)options->seconds);
+    (void)fprintf(cli->out, "{\"benchmark\":\"io\",\"file\":");
+    dw_cli_json_string(cli->out, options->path);
+    (void)fprintf(cli->out, ",\"size_bytes\":%llu,\"seconds\":%llu,\"block_size\":4096,\"results\":[",
+                  (unsigned long long)options->size_bytes, (unsigned long long)options->seconds);
     for (uint32_t i = 0; i < options->case_count; i++) {
         const dw_io_run_result *result = &results[i];
         const dw_histogram *latency = &result->latency;

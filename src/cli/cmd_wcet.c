@@ -162,8 +162,13 @@ static int run_wcet(dw_cli *cli, int argument_count, char **arguments)
     }
     bool over = false;
     if (json) {
-        (void)fprintf(cli->out, "{\"probe\":%s%s%s,\"classes\":[", probe != NULL ? "\"" : "",
-                      probe != NULL ? probe : "null", probe != NULL ? "\"" : "");
+        (void)fprintf(cli->out, "{\"probe\":");
+        if (probe != NULL) {
+            dw_cli_json_string(cli->out, probe);
+        } else {
+            (void)fprintf(cli->out, "null");
+        }
+        (void)fprintf(cli->out, ",\"classes\":[");
     } else {
         (void)fprintf(cli->out, "%-12s %10s %14s %8s  %s\n", "class", "budget", "measured max", "status",
                       "justification / reference");

@@ -101,7 +101,8 @@ int dw_cpusched_plan_in(dw_arena *arena, const dw_cpusched_config *config,
                                &plan->slots_piece, diag);
     }
     if (result == DW_OK) {
-        result = dw_arena_plan(arena, "cpu scheduler rings", rings, 64, &plan->rings_piece, diag);
+        result = dw_arena_plan(arena, "cpu scheduler rings", rings, DW_SPSC_ALIGNMENT,
+                               &plan->rings_piece, diag);
     }
     if (result == DW_OK && plan->log_events > 0) {
         result = dw_arena_plan(arena, "replay log", dw_replay_memory_bytes(plan->log_events), 64,
@@ -128,7 +129,7 @@ void dw_cpusched_open(dw_cpusched *sched, const dw_arena *arena, const dw_cpusch
         dw_cpu_core *core = &sched->cores[i];
         memset(core, 0, sizeof *core);
         for (int priority = 0; priority < DW_TASK_PRIORITY_COUNT; priority++) {
-            dw_spsc_init(&core->rings[priority], rings, plan->ring_capacity);
+            core->rings[priority] = dw_spsc_init(rings, plan->ring_capacity);
             rings += ring_bytes;
         }
         atomic_init(&core->doorbell, 0);
@@ -200,7 +201,7 @@ static bool run_next(dw_cpusched *sched, dw_cpu_core *core, dw_task_result *resu
 {
     uint64_t index = 0;
     int priority = 0;
-    while (priority < DW_TASK_PRIORITY_COUNT && !dw_spsc_pop(&core->rings[priority], &index)) {
+    while (priority < DW_TASK_PRIORITY_COUNT && !dw_spsc_pop(core->rings[priority], &index)) {
         priority++;
     }
     if (priority == DW_TASK_PRIORITY_COUNT) {
@@ -247,7 +248,7 @@ static bool run_next(dw_cpusched *sched, dw_cpu_core *core, dw_task_result *resu
 static bool core_has_work(dw_cpu_core *core)
 {
     for (int priority = 0; priority < DW_TASK_PRIORITY_COUNT; priority++) {
-        if (dw_spsc_size(&core->rings[priority]) > 0) {
+        if (dw_spsc_size(core->rings[priority]) > 0) {
             return true;
         }
     }
@@ -401,7 +402,7 @@ static void dispatch(dw_cpusched *sched, uint32_t index)
     DW_ASSERT(sched->order_tail - sched->order_head < sched->slot_count);
     sched->order[sched->order_tail++ & sched->order_mask] = index;
     dw_cpu_core *core = &sched->cores[slot->task.spec.id & sched->core_mask];
-    bool pushed = dw_spsc_push(&core->rings[slot->task.spec.priority], index);
+    bool pushed = dw_spsc_push(core->rings[slot->task.spec.priority], index);
     DW_ASSERT(pushed); /* a ring holds as many entries as there are slots */
     if (sched->threaded) {
         ring_doorbell(core);

@@ -213,10 +213,10 @@ static void diverge(dw_replay_comparison *out, const dw_replay_log *a, const dw_
 }
 
 void dw_replay_compare(const dw_replay_log *a, const dw_replay_log *b,
-                       dw_replay_comparison *out)
+                       dw_replay_comparison *comparison)
 {
-    memset(out, 0, sizeof *out);
-    out->verdict = DW_REPLAY_EXACT;
+    memset(comparison, 0, sizeof *comparison);
+    comparison->verdict = DW_REPLAY_EXACT;
     /* An event altered after recording is a divergence at that event, even if only a
      * timing field was touched: from there on the log vouches for nothing. */
     uint64_t broken_a = UINT64_MAX;
@@ -227,7 +227,7 @@ void dw_replay_compare(const dw_replay_log *a, const dw_replay_log *b,
     uint64_t first_minor = UINT64_MAX;
     for (uint64_t i = 0; i < common; i++) {
         if ((!a_ok && i == broken_a) || (!b_ok && i == broken_b)) {
-            diverge(out, a, b, i,
+            diverge(comparison, a, b, i,
                     !a_ok && i == broken_a
                         ? "log A's event was altered after it was recorded (its hash chain breaks here)"
                         : "log B's event was altered after it was recorded (its hash chain breaks here)");
@@ -235,11 +235,11 @@ void dw_replay_compare(const dw_replay_log *a, const dw_replay_log *b,
         }
         const char *reason = what_differs(&a->events[i], &b->events[i]);
         if (reason != NULL) {
-            diverge(out, a, b, i, reason);
+            diverge(comparison, a, b, i, reason);
             return;
         }
         if (timing_differs(&a->events[i], &b->events[i])) {
-            out->minor_events++;
+            comparison->minor_events++;
             if (first_minor == UINT64_MAX) {
                 first_minor = i;
             }
@@ -248,9 +248,9 @@ void dw_replay_compare(const dw_replay_log *a, const dw_replay_log *b,
     if (a->total != b->total) {
         uint64_t shorter = a->total < b->total ? a->total : b->total;
         if (common == shorter) {
-            diverge(out, a, b, common, a->total < b->total ? "log A ends here" : "log B ends here");
+            diverge(comparison, a, b, common, a->total < b->total ? "log A ends here" : "log B ends here");
         } else {
-            diverge(out, a, b, common, "the logs have different lengths (beyond the stored events)");
+            diverge(comparison, a, b, common, "the logs have different lengths (beyond the stored events)");
         }
         return;
     }
@@ -258,20 +258,20 @@ void dw_replay_compare(const dw_replay_log *a, const dw_replay_log *b,
         /* Equal totals: one log stored fewer events than the other (it was full) or the
          * unstored tails differ. Only the final chain can tell. */
         if (a->chain != b->chain) {
-            diverge(out, a, b, common,
+            diverge(comparison, a, b, common,
                     "the events beyond those stored differ (the final chains differ)");
             return;
         }
     }
     if (!a_ok || !b_ok) {
         /* Every stored event matched but a header's final values do not. */
-        diverge(out, a, b, common, !a_ok ? "log A's final chain does not match its events"
+        diverge(comparison, a, b, common, !a_ok ? "log A's final chain does not match its events"
                                          : "log B's final chain does not match its events");
         return;
     }
-    if (out->minor_events > 0) {
-        out->verdict = DW_REPLAY_MINOR;
-        out->index = first_minor;
+    if (comparison->minor_events > 0) {
+        comparison->verdict = DW_REPLAY_MINOR;
+        comparison->index = first_minor;
     }
 }
 
@@ -370,8 +370,22 @@ static void encode_header(const dw_replay_log *log, unsigned char out[DW_REPLAY_
 /* Events go to and from files this many at a time, through a stack buffer. */
 #define EVENTS_PER_CHUNK 64
 
+/* Encodes the stored events from `first` into `chunk`, as many as fit; returns how many. */
+static uint64_t encode_chunk(const dw_replay_log *log, uint64_t first,
+                             unsigned char chunk[EVENTS_PER_CHUNK * DW_REPLAY_EVENT_BYTES])
+{
+    uint64_t count = 0;
+    while (count < EVENTS_PER_CHUNK && first + count < log->stored) {
+        encode_event(&log->events[first + count], chunk + count * DW_REPLAY_EVENT_BYTES);
+        count++;
+    }
+    return count;
+}
+
 int dw_replay_save(const dw_replay_log *log, const char *path, dw_diag *diag)
 {
+    /* Two passes over the events: the checksum, which the header carries, then the
+     * writes. Encoding is cheap; holding the whole encoded file would not be. */
     unsigned char header[DW_REPLAY_HEADER_BYTES];
     encode_header(log, header);
     dw_xxh64_stream checksum;
@@ -379,10 +393,7 @@ int dw_replay_save(const dw_replay_log *log, const char *path, dw_diag *diag)
     dw_xxh64_add(&checksum, header, HEADER_CHECKSUM);
     unsigned char chunk[EVENTS_PER_CHUNK * DW_REPLAY_EVENT_BYTES];
     for (uint64_t first = 0; first < log->stored; first += EVENTS_PER_CHUNK) {
-        uint64_t count = log->stored - first < EVENTS_PER_CHUNK ? log->stored - first : EVENTS_PER_CHUNK;
-        for (uint64_t i = 0; i < count; i++) {
-            encode_event(&log->events[first + i], chunk + i * DW_REPLAY_EVENT_BYTES);
-        }
+        uint64_t count = encode_chunk(log, first, chunk);
         dw_xxh64_add(&checksum, chunk, (size_t)count * DW_REPLAY_EVENT_BYTES);
     }
     dw_store_le64(header + HEADER_CHECKSUM, dw_xxh64_end(&checksum));
@@ -394,10 +405,7 @@ int dw_replay_save(const dw_replay_log *log, const char *path, dw_diag *diag)
     }
     result = dw_file_replace_write(&file, header, sizeof header, diag);
     for (uint64_t first = 0; result == DW_OK && first < log->stored; first += EVENTS_PER_CHUNK) {
-        uint64_t count = log->stored - first < EVENTS_PER_CHUNK ? log->stored - first : EVENTS_PER_CHUNK;
-        for (uint64_t i = 0; i < count; i++) {
-            encode_event(&log->events[first + i], chunk + i * DW_REPLAY_EVENT_BYTES);
-        }
+        uint64_t count = encode_chunk(log, first, chunk);
         result = dw_file_replace_write(&file, chunk, (size_t)count * DW_REPLAY_EVENT_BYTES, diag);
     }
     if (result != DW_OK) {
@@ -447,7 +455,7 @@ static int open_log(const char *path, unsigned char header[DW_REPLAY_HEADER_BYTE
 
 int dw_replay_peek(const char *path, uint64_t *stored_events, dw_diag *diag)
 {
-    unsigned char header[DW_REPLAY_HEADER_BYTES];
+    unsigned char header[DW_REPLAY_HEADER_BYTES] = {0};
     int fd = -1;
     int result = open_log(path, header, &fd, diag);
     if (result != DW_OK) {
@@ -462,7 +470,7 @@ int dw_replay_load(dw_replay_log *log, const char *path, dw_replay_file_report *
                    dw_diag *diag)
 {
     memset(report, 0, sizeof *report);
-    unsigned char header[DW_REPLAY_HEADER_BYTES];
+    unsigned char header[DW_REPLAY_HEADER_BYTES] = {0};
     int fd = -1;
     int result = open_log(path, header, &fd, diag);
     if (result != DW_OK) {
@@ -488,9 +496,11 @@ int dw_replay_load(dw_replay_log *log, const char *path, dw_replay_file_report *
     dw_xxh64_begin(&checksum, 0);
     dw_xxh64_add(&checksum, header, HEADER_CHECKSUM);
     unsigned char chunk[EVENTS_PER_CHUNK * DW_REPLAY_EVENT_BYTES];
+    memset(chunk, 0, sizeof chunk);
     uint64_t read_events = 0;
     while (read_events < stored) {
-        uint64_t want = stored - read_events < EVENTS_PER_CHUNK ? stored - read_events : EVENTS_PER_CHUNK;
+        uint64_t left = stored - read_events;
+        uint64_t want = left < EVENTS_PER_CHUNK ? left : EVENTS_PER_CHUNK;
         ssize_t got = dw_read_full(fd, chunk, (size_t)want * DW_REPLAY_EVENT_BYTES);
         if (got < 0) {
             int error_number = errno;

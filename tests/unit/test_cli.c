@@ -93,8 +93,11 @@ static void every_command_has_help_with_examples(void **state)
     assert_contains(run->out, "VERBS");
     assert_contains(run->out, "check");
     assert_contains(run->out, "show");
-    const char *commands[][2] = {{"config", "check"}, {"config", "show"}, {"demo", NULL},
-                                 {"help", NULL},      {"version", NULL}};
+    const char *commands[][2] = {
+        {"config", "check"}, {"config", "show"},   {"demo", NULL},      {"bench", "pool"},
+        {"bench", "io"},     {"bench", "edf"},     {"bench", "rings"},  {"wcet", NULL},
+        {"replay", "record"}, {"replay", "compare"}, {"replay", "show"}, {"replay", "verify"},
+        {"help", NULL},      {"version", NULL}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         run = run_dw(commands[i][0], commands[i][1] != NULL ? commands[i][1] : "--help",
                      commands[i][1] != NULL ? "--help" : NULL, NULL);
@@ -389,6 +392,125 @@ static void bench_edf_compares_the_policies_on_the_sim_disk(void **state)
     assert_contains(run->err, "--target is sim, file or both, not 'moon'");
 }
 
+static void flip_byte(const char *path, long offset)
+{
+    FILE *file = fopen(path, "r+b");
+    assert_non_null(file);
+    assert_int_equal(fseek(file, offset, SEEK_SET), 0);
+    int byte = fgetc(file);
+    assert_true(byte != EOF);
+    assert_int_equal(fseek(file, offset, SEEK_SET), 0);
+    assert_true(fputc(byte ^ 1, file) != EOF);
+    assert_int_equal(fclose(file), 0);
+}
+
+static void replay_logs_of_1_and_4_workers_agree_and_tampering_shows(void **state)
+{
+    cli_fixture *fixture = *state;
+    char one[600];
+    char four[600];
+    char other[600];
+    dw_test_path(&fixture->dir, "one.dwreplay", one, sizeof one);
+    dw_test_path(&fixture->dir, "four.dwreplay", four, sizeof four);
+    dw_test_path(&fixture->dir, "other.dwreplay", other, sizeof other);
+    const cli_run *run = run_dw("replay", "record", "--workers", "1", "--tasks", "512", "-o", one, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "execution-order hash");
+    assert_contains(run->out, "0 allocations while running");
+    run = run_dw("replay", "record", "--workers", "4", "--tasks", "512", "--delay-max", "20us",
+                 "--output", four, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+
+    run = run_dw("replay", "compare", one, four, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    if (strstr(run->out, "exact match") == NULL) {
+        assert_contains(run->out, "minor difference: ");
+    }
+    run = run_dw("replay", "compare", "--json", one, four, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_true(strstr(run->out, "\"verdict\":\"minor\"") != NULL ||
+                strstr(run->out, "\"verdict\":\"exact\"") != NULL);
+    run = run_dw("replay", "verify", four, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "ok: ");
+
+    run = run_dw("replay", "show", four, "--from", "10", "--count", "3", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "\n#10 ");
+    assert_contains(run->out, "\n#12 ");
+    assert_true(strstr(run->out, "\n#13 ") == NULL);
+    run = run_dw("replay", "show", "--json", "--count", "5", four, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+
+    /* One byte of event #200's output hash. */
+    flip_byte(four, 128 + 200 * 64 + 24);
+    run = run_dw("replay", "compare", one, four, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
+    assert_contains(run->out, "diverged at event #200: ");
+    assert_contains(run->out, "  A: #200 ");
+    assert_contains(run->out, "  B: #200 ");
+    assert_contains(run->err, "the hash chain breaks at event #200");
+    run = run_dw("replay", "verify", four, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
+    assert_contains(run->err, "the checksum does not match");
+
+    /* Another task set diverges where it first differs: the first external input. */
+    run = run_dw("replay", "record", "--workers", "2", "--tasks", "512", "--seed", "2", "-o", other, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    run = run_dw("replay", "compare", one, other, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
+    assert_contains(run->out, "diverged at event #0: the input hash differs");
+}
+
+static void replay_usage_errors_say_what_to_type(void **state)
+{
+    cli_fixture *fixture = *state;
+    const cli_run *run = run_dw("replay", "record", "--workers", "2", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "--output FILE is required");
+    run = run_dw("replay", "record", "--workers", "3", "-o", "x", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "power of two");
+    run = run_dw("replay", "record", "--workload", "chess", "-o", "x", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "checksum or mixed");
+    run = run_dw("replay", "record", "--delay-max", "2s", "-o", "x", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    run = run_dw("replay", "compare", "only-one", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "give two replay logs");
+    char missing[600];
+    dw_test_path(&fixture->dir, "missing.dwreplay", missing, sizeof missing);
+    run = run_dw("replay", "verify", missing, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "cannot open replay log");
+    dw_test_write_file(fixture->path, "[vde]\nblock_size = 4096\n");
+    run = run_dw("replay", "show", fixture->path, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_FAILURE);
+    assert_contains(run->err, "not a readable replay log");
+}
+
+static void bench_rings_measures_both_libraries(void **state)
+{
+    (void)state;
+    const cli_run *run = run_dw("bench", "rings", "--operations", "20000", "--rounds", "1", "--json", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_contains(run->out, "\"ring\":\"dwvd spsc\"");
+    assert_contains(run->out, "\"ring\":\"dwvd mpmc\"");
+    assert_contains(run->out, "\"spsc_cross_core\":");
+    run = run_dw("bench", "rings", "--operations", "20000", "--rounds", "1", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "cross-core");
+    run = run_dw("bench", "rings", "--rounds", "2", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "odd number");
+    run = run_dw("bench", "rings", "--capacity", "1000", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+}
+
 static void wcet_prints_budgets_and_flags_overruns(void **state)
 {
     cli_fixture *fixture = *state;
@@ -456,6 +578,9 @@ int main(void)
         CLI_TEST(bench_io_measures_both_backends),
         cmocka_unit_test(bench_edf_compares_the_policies_on_the_sim_disk),
         CLI_TEST(wcet_prints_budgets_and_flags_overruns),
+        CLI_TEST(replay_logs_of_1_and_4_workers_agree_and_tampering_shows),
+        CLI_TEST(replay_usage_errors_say_what_to_type),
+        cmocka_unit_test(bench_rings_measures_both_libraries),
         cmocka_unit_test(the_program_returns_the_documented_exit_codes),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

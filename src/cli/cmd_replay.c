@@ -1,0 +1,597 @@
+/*
+ * cmd_replay.c — `dw replay record | compare | show | verify`: run a built-in workload
+ * on the deterministic CPU scheduler and keep its replay log, then compare two logs,
+ * list one, or check one's integrity.
+ *
+ * Logs are loaded into memory planned against memory.ceiling like everything else: a
+ * log too big for the ceiling is refused with the figure to raise it to.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/replay_run.h"
+#include "core/config.h"
+#include "core/text.h"
+#include "mem/arena.h"
+#include "sched/cpusched.h"
+#include "sched/replay.h"
+
+static int run_record(dw_cli *cli, int argument_count, char **arguments);
+static int run_compare(dw_cli *cli, int argument_count, char **arguments);
+static int run_show(dw_cli *cli, int argument_count, char **arguments);
+static int run_verify(dw_cli *cli, int argument_count, char **arguments);
+
+const dw_cli_command dw_command_replay_record = {
+    .noun = "replay",
+    .verb = "record",
+    .synopsis = "dw replay record [--workload checksum|mixed] [--workers N] [--tasks N] "
+                "[--seed N] [--stepped] [--delay-max DURATION] [--json] --output FILE",
+    .summary = "run a workload on the deterministic CPU scheduler and save its replay log",
+    .help =
+        "DESCRIPTION\n"
+        "    Runs a built-in workload of CPU tasks on the deterministic multi-core\n"
+        "    scheduler and saves the replay log to FILE: every task enqueued, every\n"
+        "    result committed (with its output hash), every external input and state\n"
+        "    change, in order, chained by hash. Prints the run's execution-order hash\n"
+        "    (the final chain) and state hash.\n"
+        "\n"
+        "    The same workload and seed give the same log whatever the worker count and\n"
+        "    however the workers' threads are scheduled; only the timing fields (which\n"
+        "    worker ran a task, its CPU ticks) may differ. 'dw replay compare' checks it.\n"
+        "\n"
+        "    checksum  tasks hash 4 KiB extents of a 256 KiB data area, 1 to 4 rounds;\n"
+        "              priorities mixed; every 5th task behind guard extent-live, every\n"
+        "              11th also behind quota, which refuse about 1 in 53 and 1 in 97;\n"
+        "              batches of 64, each committed in order and folded into the state.\n"
+        "    mixed     the same, and every 4th task arrives stamped by one of four\n"
+        "              sources' Lamport clocks, released in (time, source) order; an\n"
+        "              external input is recorded per batch.\n"
+        "\n"
+        "OPTIONS\n"
+        "    -o, --output FILE      where to save the log (replaced atomically)\n"
+        "    --workload NAME        checksum or mixed (default mixed)\n"
+        "    --workers N            1, 2, 4, ... 256 (default sched.worker_cores)\n"
+        "    --tasks N              1..1000000 (default 4096)\n"
+        "    --seed N               the task set (default 1)\n"
+        "    --stepped              no worker threads: this thread runs every core in turn\n"
+        "    --delay-max DURATION   before each task a worker waits a random time up to\n"
+        "                           this (sleeping, yielding or spinning), e.g. 50us; to\n"
+        "                           show that timing does not matter (default 0)\n"
+        "    --delay-seed N         the delays' seed (default: from the clock)\n"
+        "    --json                 one JSON object instead of the text\n"
+        "\n"
+        "    The exit status is 3 if the run allocated memory after it started.\n"
+        "\n"
+        "EXAMPLES\n"
+        "    dw replay record --workers 1 -o one.dwreplay\n"
+        "    dw replay record --workers 4 --delay-max 50us -o four.dwreplay\n"
+        "    dw replay compare one.dwreplay four.dwreplay\n",
+    .run = run_record,
+};
+
+const dw_cli_command dw_command_replay_compare = {
+    .noun = "replay",
+    .verb = "compare",
+    .synopsis = "dw replay compare [--json] LOG_A LOG_B",
+    .summary = "compare two replay logs: exact match, minor difference or diverged",
+    .help =
+        "DESCRIPTION\n"
+        "    Compares two replay logs event by event and prints one verdict:\n"
+        "\n"
+        "    exact match        every field of every event is the same;\n"
+        "    minor difference   only timing fields differ: the worker that ran a task,\n"
+        "                       the CPU ticks it took, whether it overran its budget;\n"
+        "    diverged at #K     what the runs did differs from event K on (another task,\n"
+        "                       order, output, state or input), or one log ends there,\n"
+        "                       or event K of a log was altered after it was recorded\n"
+        "                       (its hash chain breaks there); both events are shown.\n"
+        "\n"
+        "    A damaged file (wrong checksum, cut short) is still compared as far as it\n"
+        "    goes, with a warning naming the damage.\n"
+        "\n"
+        "OPTIONS\n"
+        "    --json   one JSON object instead of the text\n"
+        "\n"
+        "    The exit status is 0 for an exact match or a minor difference, 3 when the\n"
+        "    logs diverge.\n"
+        "\n"
+        "EXAMPLES\n"
+        "    dw replay compare one.dwreplay four.dwreplay\n",
+    .run = run_compare,
+};
+
+const dw_cli_command dw_command_replay_show = {
+    .noun = "replay",
+    .verb = "show",
+    .synopsis = "dw replay show [--from N] [--count N] [--json] LOG",
+    .summary = "list the events of a replay log",
+    .help =
+        "DESCRIPTION\n"
+        "    Prints the log's header (what was run, on how many workers, how many events,\n"
+        "    the execution-order hash) and then its events, one per line: the event\n"
+        "    number, its type, the task and its priority, its Lamport stamp as TIME@SOURCE\n"
+        "    (self: the scheduler's own clock; coreN: source N), the output, state or\n"
+        "    input hash, and for executed tasks the worker and CPU ticks.\n"
+        "\n"
+        "OPTIONS\n"
+        "    --from N    the first event to list (default 0)\n"
+        "    --count N   how many to list (default all)\n"
+        "    --json      one JSON object instead of the text\n"
+        "\n"
+        "EXAMPLES\n"
+        "    dw replay show four.dwreplay --count 20\n",
+    .run = run_show,
+};
+
+const dw_cli_command dw_command_replay_verify = {
+    .noun = "replay",
+    .verb = "verify",
+    .synopsis = "dw replay verify LOG",
+    .summary = "check a replay log's checksum and hash chain",
+    .help =
+        "DESCRIPTION\n"
+        "    Checks that LOG is whole (its checksum matches, no event is missing) and that\n"
+        "    its hash chain is intact, naming the first event that was altered after it\n"
+        "    was recorded. The exit status is 3 when a check fails.\n"
+        "\n"
+        "EXAMPLES\n"
+        "    dw replay verify four.dwreplay\n",
+    .run = run_verify,
+};
+
+/* ------------------------------------------------------------------------------------
+ * Loading logs into budgeted memory
+ * ---------------------------------------------------------------------------------- */
+
+#define LOGS_MAX 2
+
+typedef struct loaded_logs {
+    dw_budget budget;
+    dw_arena arena;
+    dw_replay_log logs[LOGS_MAX];
+    dw_replay_file_report reports[LOGS_MAX];
+    uint32_t count;
+} loaded_logs;
+
+/* Loads each path's log; on failure prints why and returns the exit code. */
+static int load_logs(const dw_cli *cli, const char *const *paths, uint32_t count, loaded_logs *loaded)
+{
+    static dw_config config;
+    static dw_config_report report;
+    int exit_code = dw_cli_load_config(cli, cli->config_path, &config, &report);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    memset(loaded, 0, sizeof *loaded);
+    loaded->count = count;
+    dw_budget_init(&loaded->budget, config.memory_ceiling_bytes, config.pressure_percent);
+    dw_arena_init(&loaded->arena, &loaded->budget);
+    dw_diag diag;
+    dw_diag_clear(&diag);
+    uint32_t pieces[LOGS_MAX] = {0};
+    uint64_t sizes[LOGS_MAX] = {0};
+    int result = DW_OK;
+    for (uint32_t i = 0; i < count && result == DW_OK; i++) {
+        result = dw_replay_peek(paths[i], &sizes[i], &diag);
+        if (result == DW_OK) {
+            result = dw_arena_plan(&loaded->arena, i == 0 ? "replay log A" : "replay log B",
+                                   dw_replay_memory_bytes(sizes[i] > 0 ? sizes[i] : 1), 64,
+                                   &pieces[i], &diag);
+        }
+    }
+    if (result == DW_OK) {
+        result = dw_arena_allocate(&loaded->arena, false, &diag);
+    }
+    for (uint32_t i = 0; i < count && result == DW_OK; i++) {
+        dw_replay_init(&loaded->logs[i], dw_arena_piece_memory(&loaded->arena, pieces[i]),
+                       sizes[i] > 0 ? sizes[i] : 1);
+        result = dw_replay_load(&loaded->logs[i], paths[i], &loaded->reports[i], &diag);
+    }
+    if (result != DW_OK) {
+        dw_arena_close(&loaded->arena);
+        dw_cli_error_diag(cli, &diag);
+        return dw_cli_exit_code(result);
+    }
+    return DW_EXIT_OK;
+}
+
+/* Warns about damage a loaded file showed; true when there was any. */
+static bool warn_damage(const dw_cli *cli, const char *path, const dw_replay_file_report *report)
+{
+    bool damaged = false;
+    if (report->events_read < report->events_in_header) {
+        dw_cli_error(cli, "the file was cut short: compare what is there, or record the run again",
+                     "warning: '%s' ends after %llu of its %llu events", path,
+                     (unsigned long long)report->events_read, (unsigned long long)report->events_in_header);
+        damaged = true;
+    } else if (!report->checksum_ok) {
+        dw_cli_error(cli, "the file was changed after it was saved",
+                     "warning: '%s': the checksum does not match", path);
+        damaged = true;
+    }
+    if (!report->chain_ok) {
+        dw_cli_error(cli, "that event, or the header's final hashes, was altered after recording",
+                     "warning: '%s': the hash chain breaks at event #%llu", path,
+                     (unsigned long long)report->chain_broken_at);
+        damaged = true;
+    }
+    return damaged;
+}
+
+/* ------------------------------------------------------------------------------------
+ * record
+ * ---------------------------------------------------------------------------------- */
+
+static int parse_record_options(const dw_cli *cli, int argument_count, char **arguments,
+                                dw_replay_run_options *options, bool *json, bool *workers_given,
+                                bool *delay_seed_given)
+{
+    for (int i = 0; i < argument_count; i++) {
+        const char *argument = arguments[i];
+        if (strcmp(argument, "--json") == 0) {
+            *json = true;
+            continue;
+        }
+        if (strcmp(argument, "--stepped") == 0) {
+            options->threaded = false;
+            continue;
+        }
+        static const char *const with_value[] = {"-o", "--output", "--workload", "--workers", "--tasks",
+                                                 "--seed", "--delay-max", "--delay-seed"};
+        bool known = false;
+        for (size_t k = 0; k < DW_ARRAY_COUNT(with_value); k++) {
+            known = known || strcmp(argument, with_value[k]) == 0;
+        }
+        if (!known) {
+            return dw_cli_usage_error(cli, &dw_command_replay_record, "unknown argument '%s'", argument);
+        }
+        const char *value = dw_cli_option_value(cli, &dw_command_replay_record, argument_count, arguments, &i);
+        if (value == NULL) {
+            return DW_EXIT_USAGE;
+        }
+        uint64_t number = 0;
+        int exit_code = DW_EXIT_OK;
+        if (strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0) {
+            options->save_path = value;
+        } else if (strcmp(argument, "--workload") == 0) {
+            if (!dw_replay_workload_parse(value, &options->workload)) {
+                return dw_cli_usage_error(cli, &dw_command_replay_record,
+                                          "--workload takes checksum or mixed, not '%s'", value);
+            }
+        } else if (strcmp(argument, "--workers") == 0) {
+            exit_code = dw_cli_parse_number(cli, &dw_command_replay_record, argument, value, 1,
+                                            DW_CPUSCHED_WORKERS_MAX, &number);
+            if (exit_code == DW_EXIT_OK && (number & (number - 1)) != 0) {
+                return dw_cli_usage_error(cli, &dw_command_replay_record,
+                                          "--workers takes a power of two (1, 2, 4, ... 256), not %llu",
+                                          (unsigned long long)number);
+            }
+            options->workers = (uint32_t)number;
+            *workers_given = true;
+        } else if (strcmp(argument, "--tasks") == 0) {
+            exit_code = dw_cli_parse_number(cli, &dw_command_replay_record, argument, value, 1,
+                                            DW_REPLAY_RUN_TASKS_MAX, &number);
+            options->tasks = (uint32_t)number;
+        } else if (strcmp(argument, "--seed") == 0) {
+            exit_code = dw_cli_parse_number(cli, &dw_command_replay_record, argument, value, 0,
+                                            UINT64_MAX, &options->seed);
+        } else if (strcmp(argument, "--delay-seed") == 0) {
+            exit_code = dw_cli_parse_number(cli, &dw_command_replay_record, argument, value, 0,
+                                            UINT64_MAX, &options->delay_seed);
+            *delay_seed_given = true;
+        } else if (dw_parse_duration(value, &options->delay_max_ns) != DW_OK ||
+                   options->delay_max_ns > DW_NS_PER_S) {
+            return dw_cli_usage_error(cli, &dw_command_replay_record,
+                                      "--delay-max takes a duration up to 1s, e.g. 50us, not '%s'", value);
+        }
+        if (exit_code != DW_EXIT_OK) {
+            return exit_code;
+        }
+    }
+    if (options->save_path == NULL) {
+        return dw_cli_usage_error(cli, &dw_command_replay_record, "--output FILE is required");
+    }
+    return DW_EXIT_OK;
+}
+
+static int run_record(dw_cli *cli, int argument_count, char **arguments)
+{
+    dw_replay_run_options options = {
+        .workload = DW_REPLAY_WORKLOAD_MIXED,
+        .tasks = 4096,
+        .seed = 1,
+        .threaded = true,
+    };
+    bool json = false;
+    bool workers_given = false;
+    bool delay_seed_given = false;
+    int exit_code = parse_record_options(cli, argument_count, arguments, &options, &json,
+                                         &workers_given, &delay_seed_given);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    static dw_config config;
+    static dw_config_report report;
+    exit_code = dw_cli_load_config(cli, cli->config_path, &config, &report);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    if (!workers_given) {
+        options.workers = config.worker_cores; /* 0: the online cores */
+    }
+    dw_clock clock;
+    dw_clock_system_init(&clock, 0);
+    if (!delay_seed_given) {
+        options.delay_seed = dw_clock_now_ns(&clock); /* differs run to run, on purpose */
+    }
+    options.memory_ceiling_bytes = config.memory_ceiling_bytes;
+    dw_replay_run_result result;
+    dw_diag diag;
+    dw_diag_clear(&diag);
+    int status = dw_replay_run(&options, &result, &diag);
+    if (status != DW_OK) {
+        dw_cli_error_diag(cli, &diag);
+        return dw_cli_exit_code(status);
+    }
+    if (json) {
+        (void)fprintf(cli->out, "{\"workload\":\"%s\",\"seed\":%llu,\"tasks\":%u,\"workers\":%u,"
+                                "\"threaded\":%s,\"delay_max_ns\":%llu,\"events\":%llu,\"enqueued\":%llu,"
+                                "\"refused\":%llu,\"committed\":%llu,\"execution_hash\":\"%016llx\","
+                                "\"state_hash\":\"%016llx\",\"over_budget\":%llu,\"ticks_max\":%llu,"
+                                "\"allocations_while_running\":%llu,\"elapsed_ns\":%llu,\"output\":",
+                      dw_replay_workload_name(options.workload), (unsigned long long)options.seed,
+                      options.tasks, result.workers, options.threaded ? "true" : "false",
+                      (unsigned long long)options.delay_max_ns, (unsigned long long)result.events,
+                      (unsigned long long)result.enqueued, (unsigned long long)result.refused,
+                      (unsigned long long)result.committed, (unsigned long long)result.chain,
+                      (unsigned long long)result.state, (unsigned long long)result.over_budget,
+                      (unsigned long long)result.ticks_max, (unsigned long long)result.allocations,
+                      (unsigned long long)result.elapsed_ns);
+        dw_cli_json_string(cli->out, options.save_path);
+        (void)fprintf(cli->out, "}\n");
+    } else {
+        (void)fprintf(cli->out,
+                      "recorded %s seed=%llu, %u tasks on %u worker%s%s: %llu events\n"
+                      "  committed %llu, refused by guards %llu\n"
+                      "  execution-order hash %016llx\n"
+                      "  state hash           %016llx\n"
+                      "  over budget %llu, longest task %llu ticks, %llu allocations while running, "
+                      "%.1f ms\n"
+                      "saved to %s\n",
+                      dw_replay_workload_name(options.workload), (unsigned long long)options.seed,
+                      options.tasks, result.workers, result.workers == 1 ? "" : "s",
+                      options.threaded ? "" : " (stepped)", (unsigned long long)result.events,
+                      (unsigned long long)result.committed, (unsigned long long)result.refused,
+                      (unsigned long long)result.chain, (unsigned long long)result.state,
+                      (unsigned long long)result.over_budget, (unsigned long long)result.ticks_max,
+                      (unsigned long long)result.allocations, (double)result.elapsed_ns / 1e6,
+                      options.save_path);
+    }
+    if (result.allocations > 0) {
+        dw_cli_error(cli, "this is a bug in dwvd: please report it with the command line",
+                     "the run allocated memory %llu times after it started",
+                     (unsigned long long)result.allocations);
+        return DW_EXIT_PROBLEMS;
+    }
+    return DW_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------
+ * compare, show, verify
+ * ---------------------------------------------------------------------------------- */
+
+static void print_event_json(FILE *out, const dw_replay_event *event)
+{
+    (void)fprintf(out,
+                  "{\"type\":\"%s\",\"task\":%llu,\"priority\":%u,\"time\":%llu,\"origin\":%lld,"
+                  "\"hash\":\"%016llx\",\"worker\":%u,\"ticks\":%llu,\"over_budget\":%s,"
+                  "\"chain\":\"%016llx\"}",
+                  dw_replay_type_name(event->type), (unsigned long long)event->task_id, event->priority,
+                  (unsigned long long)event->time,
+                  event->origin == DW_REPLAY_ORIGIN_SELF ? -1LL : (long long)event->origin,
+                  (unsigned long long)event->hash, event->worker, (unsigned long long)event->ticks,
+                  (event->flags & DW_REPLAY_OVER_BUDGET) != 0 ? "true" : "false",
+                  (unsigned long long)event->chain);
+}
+
+static void print_log_summary_json(FILE *out, const char *path, const dw_replay_log *log,
+                                   const dw_replay_file_report *report)
+{
+    (void)fprintf(out, "{\"path\":");
+    dw_cli_json_string(out, path);
+    (void)fprintf(out, ",\"label\":");
+    dw_cli_json_string(out, log->label);
+    (void)fprintf(out,
+                  ",\"workers\":%u,\"events\":%llu,\"stored\":%llu,\"execution_hash\":\"%016llx\","
+                  "\"checksum_ok\":%s,\"chain_ok\":%s,\"events_in_file\":%llu}",
+                  log->workers, (unsigned long long)log->total, (unsigned long long)log->stored,
+                  (unsigned long long)log->chain, report->checksum_ok ? "true" : "false",
+                  report->chain_ok ? "true" : "false", (unsigned long long)report->events_in_header);
+}
+
+static int run_compare(dw_cli *cli, int argument_count, char **arguments)
+{
+    const char *paths[LOGS_MAX] = {NULL, NULL};
+    uint32_t path_count = 0;
+    bool json = false;
+    for (int i = 0; i < argument_count; i++) {
+        if (strcmp(arguments[i], "--json") == 0) {
+            json = true;
+        } else if (arguments[i][0] == '-' && arguments[i][1] != '\0') {
+            return dw_cli_usage_error(cli, &dw_command_replay_compare, "unknown option '%s'", arguments[i]);
+        } else if (path_count == LOGS_MAX) {
+            return dw_cli_usage_error(cli, &dw_command_replay_compare, "more than two logs given ('%s')",
+                                      arguments[i]);
+        } else {
+            paths[path_count++] = arguments[i];
+        }
+    }
+    if (path_count != LOGS_MAX) {
+        return dw_cli_usage_error(cli, &dw_command_replay_compare, "give two replay logs to compare");
+    }
+    static loaded_logs loaded;
+    int exit_code = load_logs(cli, paths, LOGS_MAX, &loaded);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    for (uint32_t i = 0; i < LOGS_MAX; i++) {
+        (void)warn_damage(cli, paths[i], &loaded.reports[i]);
+    }
+    dw_replay_comparison comparison;
+    dw_replay_compare(&loaded.logs[0], &loaded.logs[1], &comparison);
+    if (json) {
+        (void)fprintf(cli->out, "{\"a\":");
+        print_log_summary_json(cli->out, paths[0], &loaded.logs[0], &loaded.reports[0]);
+        (void)fprintf(cli->out, ",\"b\":");
+        print_log_summary_json(cli->out, paths[1], &loaded.logs[1], &loaded.reports[1]);
+        static const char *const verdicts[] = {"exact", "minor", "diverged"};
+        (void)fprintf(cli->out, ",\"verdict\":\"%s\",\"index\":%llu,\"minor_events\":%llu,\"reason\":",
+                      verdicts[comparison.verdict], (unsigned long long)comparison.index,
+                      (unsigned long long)comparison.minor_events);
+        if (comparison.reason != NULL) {
+            dw_cli_json_string(cli->out, comparison.reason);
+        } else {
+            (void)fprintf(cli->out, "null");
+        }
+        (void)fprintf(cli->out, ",\"event_a\":");
+        if (comparison.verdict == DW_REPLAY_DIVERGED && comparison.a_present) {
+            print_event_json(cli->out, &comparison.a);
+        } else {
+            (void)fprintf(cli->out, "null");
+        }
+        (void)fprintf(cli->out, ",\"event_b\":");
+        if (comparison.verdict == DW_REPLAY_DIVERGED && comparison.b_present) {
+            print_event_json(cli->out, &comparison.b);
+        } else {
+            (void)fprintf(cli->out, "null");
+        }
+        (void)fprintf(cli->out, "}\n");
+    } else {
+        for (uint32_t i = 0; i < LOGS_MAX; i++) {
+            const dw_replay_log *log = &loaded.logs[i];
+            (void)fprintf(cli->out, "%c: %s (%s): %llu events, execution-order hash %016llx\n",
+                          i == 0 ? 'A' : 'B', paths[i], log->label[0] != '\0' ? log->label : "no label",
+                          (unsigned long long)log->total, (unsigned long long)log->chain);
+        }
+        switch (comparison.verdict) {
+        case DW_REPLAY_EXACT:
+            (void)fprintf(cli->out, "exact match\n");
+            break;
+        case DW_REPLAY_MINOR:
+            (void)fprintf(cli->out,
+                          "minor difference: %llu events differ only in timing (worker, ticks, "
+                          "budget flag), the first is #%llu; what the runs did is the same\n",
+                          (unsigned long long)comparison.minor_events, (unsigned long long)comparison.index);
+            break;
+        case DW_REPLAY_DIVERGED: {
+            (void)fprintf(cli->out, "diverged at event #%llu: %s\n", (unsigned long long)comparison.index,
+                          comparison.reason);
+            char line[256];
+            for (int side = 0; side < 2; side++) {
+                bool present = side == 0 ? comparison.a_present : comparison.b_present;
+                if (present) {
+                    dw_replay_format_event(side == 0 ? &comparison.a : &comparison.b, comparison.index, line,
+                                           sizeof line);
+                } else {
+                    dw_format(line, sizeof line, "(no event #%llu)", (unsigned long long)comparison.index);
+                }
+                (void)fprintf(cli->out, "  %c: %s\n", side == 0 ? 'A' : 'B', line);
+            }
+            break;
+        }
+        }
+    }
+    dw_arena_close(&loaded.arena);
+    return comparison.verdict == DW_REPLAY_DIVERGED ? DW_EXIT_PROBLEMS : DW_EXIT_OK;
+}
+
+static int run_show(dw_cli *cli, int argument_count, char **arguments)
+{
+    const char *path = NULL;
+    uint64_t from = 0;
+    uint64_t count = UINT64_MAX;
+    bool json = false;
+    for (int i = 0; i < argument_count; i++) {
+        const char *argument = arguments[i];
+        if (strcmp(argument, "--json") == 0) {
+            json = true;
+        } else if (strcmp(argument, "--from") == 0 || strcmp(argument, "--count") == 0) {
+            const char *value = dw_cli_option_value(cli, &dw_command_replay_show, argument_count, arguments, &i);
+            if (value == NULL) {
+                return DW_EXIT_USAGE;
+            }
+            int exit_code = dw_cli_parse_number(cli, &dw_command_replay_show, argument, value, 0,
+                                                UINT64_MAX, strcmp(argument, "--from") == 0 ? &from : &count);
+            if (exit_code != DW_EXIT_OK) {
+                return exit_code;
+            }
+        } else if (argument[0] == '-' && argument[1] != '\0') {
+            return dw_cli_usage_error(cli, &dw_command_replay_show, "unknown option '%s'", argument);
+        } else if (path != NULL) {
+            return dw_cli_usage_error(cli, &dw_command_replay_show, "one log at a time ('%s' is extra)", argument);
+        } else {
+            path = argument;
+        }
+    }
+    if (path == NULL) {
+        return dw_cli_usage_error(cli, &dw_command_replay_show, "give the replay log to show");
+    }
+    static loaded_logs loaded;
+    int exit_code = load_logs(cli, &path, 1, &loaded);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    (void)warn_damage(cli, path, &loaded.reports[0]);
+    const dw_replay_log *log = &loaded.logs[0];
+    uint64_t start = from < log->stored ? from : log->stored;
+    uint64_t end = count >= log->stored - start ? log->stored : start + count;
+    if (json) {
+        (void)fprintf(cli->out, "{\"log\":");
+        print_log_summary_json(cli->out, path, log, &loaded.reports[0]);
+        (void)fprintf(cli->out, ",\"from\":%llu,\"events\":[", (unsigned long long)start);
+        for (uint64_t i = start; i < end; i++) {
+            (void)fprintf(cli->out, "%s", i > start ? "," : "");
+            print_event_json(cli->out, &log->events[i]);
+        }
+        (void)fprintf(cli->out, "]}\n");
+    } else {
+        (void)fprintf(cli->out, "%s: %s, %u worker%s, %llu events (%llu stored), execution-order hash %016llx\n",
+                      path, log->label[0] != '\0' ? log->label : "no label", log->workers,
+                      log->workers == 1 ? "" : "s", (unsigned long long)log->total,
+                      (unsigned long long)log->stored, (unsigned long long)log->chain);
+        char line[256];
+        for (uint64_t i = start; i < end; i++) {
+            dw_replay_format_event(&log->events[i], i, line, sizeof line);
+            (void)fprintf(cli->out, "%s\n", line);
+        }
+    }
+    dw_arena_close(&loaded.arena);
+    return DW_EXIT_OK;
+}
+
+static int run_verify(dw_cli *cli, int argument_count, char **arguments)
+{
+    if (argument_count != 1 || (arguments[0][0] == '-' && arguments[0][1] != '\0')) {
+        return argument_count == 1
+                   ? dw_cli_usage_error(cli, &dw_command_replay_verify, "unknown option '%s'", arguments[0])
+                   : dw_cli_usage_error(cli, &dw_command_replay_verify, "give one replay log to verify");
+    }
+    const char *path = arguments[0];
+    static loaded_logs loaded;
+    int exit_code = load_logs(cli, &path, 1, &loaded);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    bool damaged = warn_damage(cli, path, &loaded.reports[0]);
+    const dw_replay_log *log = &loaded.logs[0];
+    if (!damaged) {
+        (void)fprintf(cli->out, "%s: ok: %llu events, checksum matches, hash chain intact, "
+                                "execution-order hash %016llx\n",
+                      path, (unsigned long long)log->total, (unsigned long long)log->chain);
+    } else {
+        (void)fprintf(cli->out, "%s: damaged (see above)\n", path);
+    }
+    dw_arena_close(&loaded.arena);
+    return damaged ? DW_EXIT_PROBLEMS : DW_EXIT_OK;
+}
