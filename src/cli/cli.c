@@ -262,6 +262,60 @@ int dw_cli_parse_number(const dw_cli *cli, const dw_cli_command *command, const 
     return DW_EXIT_OK;
 }
 
+/* True when `argument` is one of the '|'-separated spellings in `names`. */
+static bool option_named(const char *names, const char *argument)
+{
+    size_t length = strlen(argument);
+    for (const char *name = names; name != NULL && *name != '\0';) {
+        const char *end = strchr(name, '|');
+        size_t name_length = end != NULL ? (size_t)(end - name) : strlen(name);
+        if (name_length == length && strncmp(name, argument, length) == 0) {
+            return true;
+        }
+        name = end != NULL ? end + 1 : NULL;
+    }
+    return false;
+}
+
+int dw_cli_parse_options(const dw_cli *cli, const dw_cli_command *command, int argument_count,
+                         char **arguments, const dw_cli_option *options, size_t option_count,
+                         const char **positional, size_t positional_max, size_t *positional_count)
+{
+    DW_ASSERT(positional_max == 0 || (positional != NULL && positional_count != NULL));
+    if (positional_count != NULL) {
+        *positional_count = 0;
+    }
+    for (int i = 0; i < argument_count; i++) {
+        const char *argument = arguments[i];
+        if (argument[0] != '-' || argument[1] == '\0') {
+            if (positional_count == NULL || *positional_count == positional_max) {
+                return dw_cli_usage_error(cli, command, "unexpected argument '%s'", argument);
+            }
+            positional[(*positional_count)++] = argument;
+            continue;
+        }
+        const dw_cli_option *option = NULL;
+        for (size_t k = 0; k < option_count && option == NULL; k++) {
+            if (option_named(options[k].names, argument)) {
+                option = &options[k];
+            }
+        }
+        if (option == NULL) {
+            return dw_cli_usage_error(cli, command, "unknown option '%s'", argument);
+        }
+        if (option->value == NULL) {
+            *option->flag = true;
+            continue;
+        }
+        const char *value = dw_cli_option_value(cli, command, argument_count, arguments, &i);
+        if (value == NULL) {
+            return DW_EXIT_USAGE;
+        }
+        *option->value = value;
+    }
+    return DW_EXIT_OK;
+}
+
 void dw_cli_json_string(FILE *out, const char *text)
 {
     (void)fputc('"', out);

@@ -89,6 +89,24 @@ int dw_cli_parse_number(const dw_cli *cli, const dw_cli_command *command, const 
 const char *dw_cli_option_value(const dw_cli *cli, const dw_cli_command *command,
                                 int argument_count, char **arguments, int *index);
 
+/* One option a command takes. A flag (value == NULL) sets *flag when given; an option
+ * with a value (flag == NULL) takes the next argument into *value (the last one given
+ * wins). `names` lists its spellings separated by '|': "-o|--output". */
+typedef struct dw_cli_option {
+    const char *names;
+    bool *flag;
+    const char **value;
+} dw_cli_option;
+
+/* Sorts a command's arguments into its options and, in order, at most positional_max
+ * positional arguments (a lone "-" is positional). An unknown option, an option missing
+ * its value, or one positional argument too many is a usage error: printed, and
+ * DW_EXIT_USAGE returned. positional and positional_count may be NULL when
+ * positional_max is 0. */
+int dw_cli_parse_options(const dw_cli *cli, const dw_cli_command *command, int argument_count,
+                         char **arguments, const dw_cli_option *options, size_t option_count,
+                         const char **positional, size_t positional_max, size_t *positional_count);
+
 /* Writes `text` as a JSON string, quotes included: control characters, quotes and
  * backslashes escaped (file names may hold any of them). */
 void dw_cli_json_string(FILE *out, const char *text);

@@ -229,29 +229,24 @@ static int run_bench_pool(dw_cli *cli, int argument_count, char **arguments)
         .timed = true,
     };
     bool json = false;
-    for (int i = 0; i < argument_count; i++) {
-        const char *argument = arguments[i];
-        int exit_code = DW_EXIT_OK;
-        if (strcmp(argument, "--json") == 0) {
-            json = true;
-        } else if (strcmp(argument, "--threads") == 0 || strcmp(argument, "--operations") == 0) {
-            const char *value = dw_cli_option_value(cli, &dw_command_bench_pool, argument_count,
-                                                    arguments, &i);
-            if (value == NULL) {
-                return DW_EXIT_USAGE;
-            }
-            exit_code = strcmp(argument, "--threads") == 0
-                            ? parse_thread_counts(cli, value, &options)
-                            : dw_cli_parse_number(cli, &dw_command_bench_pool, "--operations",
-                                                  value, 1, UINT64_C(1000000000),
-                                                  &options.operations_per_thread);
-        } else {
-            exit_code = dw_cli_usage_error(cli, &dw_command_bench_pool, "unknown argument '%s'",
-                                           argument);
-        }
-        if (exit_code != DW_EXIT_OK) {
-            return exit_code;
-        }
+    const char *threads = NULL;
+    const char *operations = NULL;
+    const dw_cli_option spec[] = {
+        {"--json", &json, NULL},
+        {"--threads", NULL, &threads},
+        {"--operations", NULL, &operations},
+    };
+    int parsed = dw_cli_parse_options(cli, &dw_command_bench_pool, argument_count, arguments, spec,
+                                      DW_ARRAY_COUNT(spec), NULL, 0, NULL);
+    if (parsed == DW_EXIT_OK && threads != NULL) {
+        parsed = parse_thread_counts(cli, threads, &options);
+    }
+    if (parsed == DW_EXIT_OK && operations != NULL) {
+        parsed = dw_cli_parse_number(cli, &dw_command_bench_pool, "--operations", operations, 1,
+                                     UINT64_C(1000000000), &options.operations_per_thread);
+    }
+    if (parsed != DW_EXIT_OK) {
+        return parsed;
     }
     dw_config config;
     dw_config_report config_report;
@@ -365,37 +360,30 @@ static int run_bench_io(dw_cli *cli, int argument_count, char **arguments)
     dw_io_backend backends[2] = {DW_IO_BACKEND_IO_URING, DW_IO_BACKEND_PSYNC};
     uint32_t backend_count = 2;
     bool json = false;
-    for (int i = 0; i < argument_count; i++) {
-        const char *argument = arguments[i];
-        int exit_code = DW_EXIT_OK;
-        if (strcmp(argument, "--json") == 0) {
-            json = true;
-            continue;
-        }
-        if (strcmp(argument, "--file") != 0 && strcmp(argument, "--size") != 0 &&
-            strcmp(argument, "--seconds") != 0 && strcmp(argument, "--backends") != 0) {
-            return dw_cli_usage_error(cli, &dw_command_bench_io, "unknown argument '%s'", argument);
-        }
-        const char *value = dw_cli_option_value(cli, &dw_command_bench_io, argument_count, arguments, &i);
-        if (value == NULL) {
-            return DW_EXIT_USAGE;
-        }
-        if (strcmp(argument, "--file") == 0) {
-            options.path = value;
-        } else if (strcmp(argument, "--size") == 0) {
-            if (dw_parse_size(value, &options.size_bytes) != DW_OK) {
-                return dw_cli_usage_error(cli, &dw_command_bench_io,
-                                          "--size takes a size such as 256MiB, not '%s'", value);
-            }
-        } else if (strcmp(argument, "--seconds") == 0) {
-            exit_code = dw_cli_parse_number(cli, &dw_command_bench_io, "--seconds", value, 1, 3600,
-                                            &options.seconds);
-        } else {
-            exit_code = parse_backends(cli, value, backends, &backend_count);
-        }
-        if (exit_code != DW_EXIT_OK) {
-            return exit_code;
-        }
+    const char *size = NULL;
+    const char *seconds = NULL;
+    const char *backend_list = NULL;
+    const dw_cli_option spec[] = {
+        {"--json", &json, NULL},
+        {"--file", NULL, &options.path},
+        {"--size", NULL, &size},
+        {"--seconds", NULL, &seconds},
+        {"--backends", NULL, &backend_list},
+    };
+    const dw_cli_command *command = &dw_command_bench_io;
+    int parsed = dw_cli_parse_options(cli, command, argument_count, arguments, spec, DW_ARRAY_COUNT(spec),
+                                      NULL, 0, NULL);
+    if (parsed == DW_EXIT_OK && size != NULL && dw_parse_size(size, &options.size_bytes) != DW_OK) {
+        parsed = dw_cli_usage_error(cli, command, "--size takes a size such as 256MiB, not '%s'", size);
+    }
+    if (parsed == DW_EXIT_OK && seconds != NULL) {
+        parsed = dw_cli_parse_number(cli, command, "--seconds", seconds, 1, 3600, &options.seconds);
+    }
+    if (parsed == DW_EXIT_OK && backend_list != NULL) {
+        parsed = parse_backends(cli, backend_list, backends, &backend_count);
+    }
+    if (parsed != DW_EXIT_OK) {
+        return parsed;
     }
     static dw_config config;
     static dw_config_report config_report;
@@ -547,45 +535,36 @@ static int run_bench_edf(dw_cli *cli, int argument_count, char **arguments)
     uint64_t seconds = 5;
     uint64_t seed = 1;
     bool json = false;
-    for (int i = 0; i < argument_count; i++) {
-        const char *argument = arguments[i];
-        if (strcmp(argument, "--json") == 0) {
-            json = true;
-            continue;
-        }
-        const char *known[] = {"--target", "--file", "--size", "--seconds", "--seed"};
-        bool is_known = false;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
-            is_known = is_known || strcmp(argument, known[k]) == 0;
-        }
-        if (!is_known) {
-            return dw_cli_usage_error(cli, &dw_command_bench_edf, "unknown argument '%s'", argument);
-        }
-        const char *value = dw_cli_option_value(cli, &dw_command_bench_edf, argument_count, arguments, &i);
-        int exit_code = DW_EXIT_OK;
-        if (value == NULL) {
-            return DW_EXIT_USAGE;
-        } else if (strcmp(argument, "--target") == 0) {
-            if (strcmp(value, "sim") != 0 && strcmp(value, "file") != 0 && strcmp(value, "both") != 0) {
-                return dw_cli_usage_error(cli, &dw_command_bench_edf, "--target is sim, file or both, not '%s'",
-                                          value);
-            }
-            target = value;
-        } else if (strcmp(argument, "--file") == 0) {
-            path = value;
-        } else if (strcmp(argument, "--size") == 0) {
-            if (dw_parse_size(value, &size_bytes) != DW_OK || size_bytes < (UINT64_C(1) << 20)) {
-                return dw_cli_usage_error(cli, &dw_command_bench_edf,
-                                          "--size takes a size of at least 1MiB, not '%s'", value);
-            }
-        } else if (strcmp(argument, "--seconds") == 0) {
-            exit_code = dw_cli_parse_number(cli, &dw_command_bench_edf, "--seconds", value, 1, 3600, &seconds);
-        } else {
-            exit_code = dw_cli_parse_number(cli, &dw_command_bench_edf, "--seed", value, 0, UINT64_MAX, &seed);
-        }
-        if (exit_code != DW_EXIT_OK) {
-            return exit_code;
-        }
+    const char *size = NULL;
+    const char *seconds_text = NULL;
+    const char *seed_text = NULL;
+    const dw_cli_option spec[] = {
+        {"--json", &json, NULL},
+        {"--target", NULL, &target},
+        {"--file", NULL, &path},
+        {"--size", NULL, &size},
+        {"--seconds", NULL, &seconds_text},
+        {"--seed", NULL, &seed_text},
+    };
+    const dw_cli_command *command = &dw_command_bench_edf;
+    int parsed = dw_cli_parse_options(cli, command, argument_count, arguments, spec, DW_ARRAY_COUNT(spec),
+                                      NULL, 0, NULL);
+    if (parsed == DW_EXIT_OK && strcmp(target, "sim") != 0 && strcmp(target, "file") != 0 &&
+        strcmp(target, "both") != 0) {
+        parsed = dw_cli_usage_error(cli, command, "--target is sim, file or both, not '%s'", target);
+    }
+    if (parsed == DW_EXIT_OK && size != NULL &&
+        (dw_parse_size(size, &size_bytes) != DW_OK || size_bytes < (UINT64_C(1) << 20))) {
+        parsed = dw_cli_usage_error(cli, command, "--size takes a size of at least 1MiB, not '%s'", size);
+    }
+    if (parsed == DW_EXIT_OK && seconds_text != NULL) {
+        parsed = dw_cli_parse_number(cli, command, "--seconds", seconds_text, 1, 3600, &seconds);
+    }
+    if (parsed == DW_EXIT_OK && seed_text != NULL) {
+        parsed = dw_cli_parse_number(cli, command, "--seed", seed_text, 0, UINT64_MAX, &seed);
+    }
+    if (parsed != DW_EXIT_OK) {
+        return parsed;
     }
     static dw_config config;
     static dw_config_report report;

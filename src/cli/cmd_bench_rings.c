@@ -61,44 +61,42 @@ static int run_bench_rings(dw_cli *cli, int argument_count, char **arguments)
 {
     dw_rings_run_options options = {.operations = 20000000, .rounds = 9, .capacity = 1024};
     bool json = false;
-    for (int i = 0; i < argument_count; i++) {
-        const char *argument = arguments[i];
-        if (strcmp(argument, "--json") == 0) {
-            json = true;
-            continue;
+    const char *operations = NULL;
+    const char *rounds = NULL;
+    const char *capacity = NULL;
+    const dw_cli_option spec[] = {
+        {"--json", &json, NULL},
+        {"--operations", NULL, &operations},
+        {"--rounds", NULL, &rounds},
+        {"--capacity", NULL, &capacity},
+    };
+    const dw_cli_command *command = &dw_command_bench_rings;
+    int exit_code = dw_cli_parse_options(cli, command, argument_count, arguments, spec,
+                                         DW_ARRAY_COUNT(spec), NULL, 0, NULL);
+    uint64_t number = 0;
+    if (exit_code == DW_EXIT_OK && operations != NULL) {
+        exit_code = dw_cli_parse_number(cli, command, "--operations", operations, 1000, 1000000000,
+                                        &options.operations);
+    }
+    if (exit_code == DW_EXIT_OK && rounds != NULL) {
+        exit_code = dw_cli_parse_number(cli, command, "--rounds", rounds, 1, 31, &number);
+        if (exit_code == DW_EXIT_OK && number % 2 == 0) {
+            return dw_cli_usage_error(cli, command,
+                                      "--rounds takes an odd number, so the median is a round, not %llu",
+                                      (unsigned long long)number);
         }
-        if (strcmp(argument, "--operations") != 0 && strcmp(argument, "--rounds") != 0 &&
-            strcmp(argument, "--capacity") != 0) {
-            return dw_cli_usage_error(cli, &dw_command_bench_rings, "unknown argument '%s'", argument);
+        options.rounds = (uint32_t)number;
+    }
+    if (exit_code == DW_EXIT_OK && capacity != NULL) {
+        exit_code = dw_cli_parse_number(cli, command, "--capacity", capacity, 2, 1048576, &number);
+        if (exit_code == DW_EXIT_OK && !dw_is_power_of_two(number)) {
+            return dw_cli_usage_error(cli, command, "--capacity takes a power of two, not %llu",
+                                      (unsigned long long)number);
         }
-        const char *value = dw_cli_option_value(cli, &dw_command_bench_rings, argument_count, arguments, &i);
-        if (value == NULL) {
-            return DW_EXIT_USAGE;
-        }
-        uint64_t number = 0;
-        int exit_code = DW_EXIT_OK;
-        if (strcmp(argument, "--operations") == 0) {
-            exit_code = dw_cli_parse_number(cli, &dw_command_bench_rings, argument, value, 1000,
-                                            1000000000, &options.operations);
-        } else if (strcmp(argument, "--rounds") == 0) {
-            exit_code = dw_cli_parse_number(cli, &dw_command_bench_rings, argument, value, 1, 31, &number);
-            if (exit_code == DW_EXIT_OK && number % 2 == 0) {
-                return dw_cli_usage_error(cli, &dw_command_bench_rings,
-                                          "--rounds takes an odd number, so the median is a round, not %llu",
-                                          (unsigned long long)number);
-            }
-            options.rounds = (uint32_t)number;
-        } else {
-            exit_code = dw_cli_parse_number(cli, &dw_command_bench_rings, argument, value, 2, 1048576, &number);
-            if (exit_code == DW_EXIT_OK && !dw_is_power_of_two(number)) {
-                return dw_cli_usage_error(cli, &dw_command_bench_rings,
-                                          "--capacity takes a power of two, not %llu", (unsigned long long)number);
-            }
-            options.capacity = (uint32_t)number;
-        }
-        if (exit_code != DW_EXIT_OK) {
-            return exit_code;
-        }
+        options.capacity = (uint32_t)number;
+    }
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
     }
     static dw_rings_run_report report;
     dw_diag diag;

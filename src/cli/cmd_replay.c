@@ -227,70 +227,70 @@ static int parse_record_options(const dw_cli *cli, int argument_count, char **ar
                                 dw_replay_run_options *options, bool *json, bool *workers_given,
                                 bool *delay_seed_given)
 {
-    for (int i = 0; i < argument_count; i++) {
-        const char *argument = arguments[i];
-        if (strcmp(argument, "--json") == 0) {
-            *json = true;
-            continue;
-        }
-        if (strcmp(argument, "--stepped") == 0) {
-            options->threaded = false;
-            continue;
-        }
-        static const char *const with_value[] = {"-o", "--output", "--workload", "--workers", "--tasks",
-                                                 "--seed", "--delay-max", "--delay-seed"};
-        bool known = false;
-        for (size_t k = 0; k < DW_ARRAY_COUNT(with_value); k++) {
-            known = known || strcmp(argument, with_value[k]) == 0;
-        }
-        if (!known) {
-            return dw_cli_usage_error(cli, &dw_command_replay_record, "unknown argument '%s'", argument);
-        }
-        const char *value = dw_cli_option_value(cli, &dw_command_replay_record, argument_count, arguments, &i);
-        if (value == NULL) {
-            return DW_EXIT_USAGE;
-        }
-        uint64_t number = 0;
-        int exit_code = DW_EXIT_OK;
-        if (strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0) {
-            options->save_path = value;
-        } else if (strcmp(argument, "--workload") == 0) {
-            if (!dw_replay_workload_parse(value, &options->workload)) {
-                return dw_cli_usage_error(cli, &dw_command_replay_record,
-                                          "--workload takes checksum or mixed, not '%s'", value);
-            }
-        } else if (strcmp(argument, "--workers") == 0) {
-            exit_code = dw_cli_parse_number(cli, &dw_command_replay_record, argument, value, 1,
-                                            DW_CPUSCHED_WORKERS_MAX, &number);
-            if (exit_code == DW_EXIT_OK && (number & (number - 1)) != 0) {
-                return dw_cli_usage_error(cli, &dw_command_replay_record,
-                                          "--workers takes a power of two (1, 2, 4, ... 256), not %llu",
-                                          (unsigned long long)number);
-            }
-            options->workers = (uint32_t)number;
-            *workers_given = true;
-        } else if (strcmp(argument, "--tasks") == 0) {
-            exit_code = dw_cli_parse_number(cli, &dw_command_replay_record, argument, value, 1,
-                                            DW_REPLAY_RUN_TASKS_MAX, &number);
-            options->tasks = (uint32_t)number;
-        } else if (strcmp(argument, "--seed") == 0) {
-            exit_code = dw_cli_parse_number(cli, &dw_command_replay_record, argument, value, 0,
-                                            UINT64_MAX, &options->seed);
-        } else if (strcmp(argument, "--delay-seed") == 0) {
-            exit_code = dw_cli_parse_number(cli, &dw_command_replay_record, argument, value, 0,
-                                            UINT64_MAX, &options->delay_seed);
-            *delay_seed_given = true;
-        } else if (dw_parse_duration(value, &options->delay_max_ns) != DW_OK ||
-                   options->delay_max_ns > DW_NS_PER_S) {
-            return dw_cli_usage_error(cli, &dw_command_replay_record,
-                                      "--delay-max takes a duration up to 1s, e.g. 50us, not '%s'", value);
-        }
+    bool stepped = false;
+    const char *workload = NULL;
+    const char *workers = NULL;
+    const char *tasks = NULL;
+    const char *seed = NULL;
+    const char *delay_max = NULL;
+    const char *delay_seed = NULL;
+    const dw_cli_option spec[] = {
+        {"--json", json, NULL},
+        {"--stepped", &stepped, NULL},
+        {"-o|--output", NULL, &options->save_path},
+        {"--workload", NULL, &workload},
+        {"--workers", NULL, &workers},
+        {"--tasks", NULL, &tasks},
+        {"--seed", NULL, &seed},
+        {"--delay-max", NULL, &delay_max},
+        {"--delay-seed", NULL, &delay_seed},
+    };
+    const dw_cli_command *command = &dw_command_replay_record;
+    int exit_code = dw_cli_parse_options(cli, command, argument_count, arguments, spec,
+                                         DW_ARRAY_COUNT(spec), NULL, 0, NULL);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    options->threaded = !stepped;
+    if (workload != NULL && !dw_replay_workload_parse(workload, &options->workload)) {
+        return dw_cli_usage_error(cli, command, "--workload takes checksum or mixed, not '%s'", workload);
+    }
+    uint64_t number = 0;
+    if (workers != NULL) {
+        exit_code = dw_cli_parse_number(cli, command, "--workers", workers, 1, DW_CPUSCHED_WORKERS_MAX, &number);
         if (exit_code != DW_EXIT_OK) {
             return exit_code;
         }
+        if ((number & (number - 1)) != 0) {
+            return dw_cli_usage_error(cli, command,
+                                      "--workers takes a power of two (1, 2, 4, ... 256), not %llu",
+                                      (unsigned long long)number);
+        }
+        options->workers = (uint32_t)number;
+        *workers_given = true;
+    }
+    if (tasks != NULL) {
+        exit_code = dw_cli_parse_number(cli, command, "--tasks", tasks, 1, DW_REPLAY_RUN_TASKS_MAX, &number);
+        options->tasks = (uint32_t)number;
+    }
+    if (exit_code == DW_EXIT_OK && seed != NULL) {
+        exit_code = dw_cli_parse_number(cli, command, "--seed", seed, 0, UINT64_MAX, &options->seed);
+    }
+    if (exit_code == DW_EXIT_OK && delay_seed != NULL) {
+        exit_code = dw_cli_parse_number(cli, command, "--delay-seed", delay_seed, 0, UINT64_MAX,
+                                        &options->delay_seed);
+        *delay_seed_given = true;
+    }
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    if (delay_max != NULL &&
+        (dw_parse_duration(delay_max, &options->delay_max_ns) != DW_OK || options->delay_max_ns > DW_NS_PER_S)) {
+        return dw_cli_usage_error(cli, command, "--delay-max takes a duration up to 1s, e.g. 50us, not '%s'",
+                                  delay_max);
     }
     if (options->save_path == NULL) {
-        return dw_cli_usage_error(cli, &dw_command_replay_record, "--output FILE is required");
+        return dw_cli_usage_error(cli, command, "--output FILE is required");
     }
     return DW_EXIT_OK;
 }
@@ -413,19 +413,13 @@ static void print_log_summary_json(FILE *out, const char *path, const dw_replay_
 static int run_compare(dw_cli *cli, int argument_count, char **arguments)
 {
     const char *paths[LOGS_MAX] = {NULL, NULL};
-    uint32_t path_count = 0;
+    size_t path_count = 0;
     bool json = false;
-    for (int i = 0; i < argument_count; i++) {
-        if (strcmp(arguments[i], "--json") == 0) {
-            json = true;
-        } else if (arguments[i][0] == '-' && arguments[i][1] != '\0') {
-            return dw_cli_usage_error(cli, &dw_command_replay_compare, "unknown option '%s'", arguments[i]);
-        } else if (path_count == LOGS_MAX) {
-            return dw_cli_usage_error(cli, &dw_command_replay_compare, "more than two logs given ('%s')",
-                                      arguments[i]);
-        } else {
-            paths[path_count++] = arguments[i];
-        }
+    const dw_cli_option spec[] = {{"--json", &json, NULL}};
+    int parsed = dw_cli_parse_options(cli, &dw_command_replay_compare, argument_count, arguments, spec,
+                                      DW_ARRAY_COUNT(spec), paths, LOGS_MAX, &path_count);
+    if (parsed != DW_EXIT_OK) {
+        return parsed;
     }
     if (path_count != LOGS_MAX) {
         return dw_cli_usage_error(cli, &dw_command_replay_compare, "give two replay logs to compare");
@@ -509,33 +503,31 @@ static int run_compare(dw_cli *cli, int argument_count, char **arguments)
 static int run_show(dw_cli *cli, int argument_count, char **arguments)
 {
     const char *path = NULL;
+    size_t path_count = 0;
     uint64_t from = 0;
     uint64_t count = UINT64_MAX;
     bool json = false;
-    for (int i = 0; i < argument_count; i++) {
-        const char *argument = arguments[i];
-        if (strcmp(argument, "--json") == 0) {
-            json = true;
-        } else if (strcmp(argument, "--from") == 0 || strcmp(argument, "--count") == 0) {
-            const char *value = dw_cli_option_value(cli, &dw_command_replay_show, argument_count, arguments, &i);
-            if (value == NULL) {
-                return DW_EXIT_USAGE;
-            }
-            int exit_code = dw_cli_parse_number(cli, &dw_command_replay_show, argument, value, 0,
-                                                UINT64_MAX, strcmp(argument, "--from") == 0 ? &from : &count);
-            if (exit_code != DW_EXIT_OK) {
-                return exit_code;
-            }
-        } else if (argument[0] == '-' && argument[1] != '\0') {
-            return dw_cli_usage_error(cli, &dw_command_replay_show, "unknown option '%s'", argument);
-        } else if (path != NULL) {
-            return dw_cli_usage_error(cli, &dw_command_replay_show, "one log at a time ('%s' is extra)", argument);
-        } else {
-            path = argument;
-        }
+    const char *from_text = NULL;
+    const char *count_text = NULL;
+    const dw_cli_option spec[] = {
+        {"--json", &json, NULL},
+        {"--from", NULL, &from_text},
+        {"--count", NULL, &count_text},
+    };
+    const dw_cli_command *command = &dw_command_replay_show;
+    int parsed = dw_cli_parse_options(cli, command, argument_count, arguments, spec, DW_ARRAY_COUNT(spec),
+                                      &path, 1, &path_count);
+    if (parsed == DW_EXIT_OK && from_text != NULL) {
+        parsed = dw_cli_parse_number(cli, command, "--from", from_text, 0, UINT64_MAX, &from);
     }
-    if (path == NULL) {
-        return dw_cli_usage_error(cli, &dw_command_replay_show, "give the replay log to show");
+    if (parsed == DW_EXIT_OK && count_text != NULL) {
+        parsed = dw_cli_parse_number(cli, command, "--count", count_text, 0, UINT64_MAX, &count);
+    }
+    if (parsed != DW_EXIT_OK) {
+        return parsed;
+    }
+    if (path_count == 0) {
+        return dw_cli_usage_error(cli, command, "give the replay log to show");
     }
     static loaded_logs loaded;
     int exit_code = load_logs(cli, &path, 1, &loaded);
@@ -572,12 +564,16 @@ static int run_show(dw_cli *cli, int argument_count, char **arguments)
 
 static int run_verify(dw_cli *cli, int argument_count, char **arguments)
 {
-    if (argument_count != 1 || (arguments[0][0] == '-' && arguments[0][1] != '\0')) {
-        return argument_count == 1
-                   ? dw_cli_usage_error(cli, &dw_command_replay_verify, "unknown option '%s'", arguments[0])
-                   : dw_cli_usage_error(cli, &dw_command_replay_verify, "give one replay log to verify");
+    const char *path = NULL;
+    size_t path_count = 0;
+    int parsed = dw_cli_parse_options(cli, &dw_command_replay_verify, argument_count, arguments, NULL, 0,
+                                      &path, 1, &path_count);
+    if (parsed != DW_EXIT_OK) {
+        return parsed;
     }
-    const char *path = arguments[0];
+    if (path_count == 0) {
+        return dw_cli_usage_error(cli, &dw_command_replay_verify, "give one replay log to verify");
+    }
     static loaded_logs loaded;
     int exit_code = load_logs(cli, &path, 1, &loaded);
     if (exit_code != DW_EXIT_OK) {

@@ -105,31 +105,26 @@ static int run_wcet(dw_cli *cli, int argument_count, char **arguments)
     uint64_t seconds = 1;
     uint64_t size_bytes = UINT64_C(256) << 20;
     bool json = false;
-    for (int i = 0; i < argument_count; i++) {
-        const char *argument = arguments[i];
-        if (strcmp(argument, "--json") == 0) {
-            json = true;
-            continue;
-        }
-        if (strcmp(argument, "--probe") != 0 && strcmp(argument, "--seconds") != 0 &&
-            strcmp(argument, "--size") != 0) {
-            return dw_cli_usage_error(cli, &dw_command_wcet, "unknown argument '%s'", argument);
-        }
-        const char *value = dw_cli_option_value(cli, &dw_command_wcet, argument_count, arguments, &i);
-        if (value == NULL) {
-            return DW_EXIT_USAGE;
-        }
-        if (strcmp(argument, "--probe") == 0) {
-            probe = value;
-        } else if (strcmp(argument, "--seconds") == 0) {
-            int exit_code = dw_cli_parse_number(cli, &dw_command_wcet, "--seconds", value, 1, 600, &seconds);
-            if (exit_code != DW_EXIT_OK) {
-                return exit_code;
-            }
-        } else if (dw_parse_size(value, &size_bytes) != DW_OK || size_bytes < (UINT64_C(1) << 20)) {
-            return dw_cli_usage_error(cli, &dw_command_wcet, "--size takes a size of at least 1MiB, not '%s'",
-                                      value);
-        }
+    const char *seconds_text = NULL;
+    const char *size = NULL;
+    const dw_cli_option spec[] = {
+        {"--json", &json, NULL},
+        {"--probe", NULL, &probe},
+        {"--seconds", NULL, &seconds_text},
+        {"--size", NULL, &size},
+    };
+    int parsed = dw_cli_parse_options(cli, &dw_command_wcet, argument_count, arguments, spec,
+                                      DW_ARRAY_COUNT(spec), NULL, 0, NULL);
+    if (parsed == DW_EXIT_OK && seconds_text != NULL) {
+        parsed = dw_cli_parse_number(cli, &dw_command_wcet, "--seconds", seconds_text, 1, 600, &seconds);
+    }
+    if (parsed == DW_EXIT_OK && size != NULL &&
+        (dw_parse_size(size, &size_bytes) != DW_OK || size_bytes < (UINT64_C(1) << 20))) {
+        parsed = dw_cli_usage_error(cli, &dw_command_wcet, "--size takes a size of at least 1MiB, not '%s'",
+                                    size);
+    }
+    if (parsed != DW_EXIT_OK) {
+        return parsed;
     }
     static dw_config config;
     static dw_config_report report;
