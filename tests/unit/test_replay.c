@@ -300,6 +300,12 @@ static void damaged_or_foreign_files_are_named(void **state)
     assert_int_equal(comparison.verdict, DW_REPLAY_DIVERGED);
     assert_int_equal(comparison.index, 10);
 
+    /* Saving where no directory is: the path is named and nothing is left behind. */
+    char nowhere[600];
+    dw_test_path(&dir, "no-such-dir/run.dwreplay", nowhere, sizeof nowhere);
+    assert_int_equal(dw_replay_save(&both->a, nowhere, &diag), DW_ENOENT);
+    assert_non_null(strstr(diag.message, "no-such-dir"));
+
     /* A log too big for the memory given is refused, not overrun. */
     static dw_replay_event tiny_events[4];
     dw_replay_log tiny;
