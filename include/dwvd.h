@@ -61,10 +61,14 @@ enum dw_error {
     DW_ECORRUPT = -10,      /* data failed a checksum or structural check */
     DW_EDEADLINE = -11,     /* the operation missed its deadline (miss action "fail") */
     DW_ECANCELED = -12,     /* the operation was cancelled before it ran (shutdown) */
+    DW_ENOTVDE = -13,       /* the file is not a DWVD VDE (no magic in either superblock copy) */
+    DW_EVERSION = -14,      /* the VDE needs a newer dwvd: format version or feature flags */
+    DW_ETRUNCATED = -15,    /* the file is shorter than the VDE it holds */
+    DW_EEXIST = -16,        /* the file or object exists already */
 };
 
 /* The lowest (most negative) code defined above; codes below it are unknown. */
-#define DW_ERROR_MIN DW_ECANCELED
+#define DW_ERROR_MIN DW_EEXIST
 
 /* A short, stable description of an error code ("I/O error"). Never NULL; an unknown
  * code gives "unknown error". */
@@ -131,13 +135,26 @@ typedef enum dw_late_action {
     DW_LATE_REFUSE = 1,         /* refuse it with DW_EDEADLINE */
 } dw_late_action;
 
+/* When a commit is durable (vde.durability). */
+typedef enum dw_durability {
+    DW_DURABILITY_STRICT = 0,   /* on stable storage before the call returns */
+    DW_DURABILITY_GROUP = 1,    /* commits batched; durable within vde.group_delay */
+} dw_durability;
+
 #define DW_CONFIG_PATH_MAX 1024
 
 /* Units go last in names: *_bytes, *_count, *_max. The defaults are those of
  * dw_config_defaults() and are listed, with their ranges, in docs/CONFIG.md. */
 typedef struct dw_config {
     /* [vde] */
-    uint32_t block_size;            /* bytes; a power of two, 512 .. 65536 */
+    uint32_t block_size;            /* bytes; a power of two, 512 .. 65536 (create) */
+    dw_durability durability;
+    uint64_t group_delay_ns;        /* group: the longest a commit waits to be durable */
+    uint64_t op_deadline_ns;        /* the deadline of an operation that names none */
+    bool deterministic;             /* logical clock, no host identity: same operations, same file */
+    uint64_t wal_bytes;             /* create: the write-ahead log */
+    uint64_t group_bytes;           /* create: one allocation group */
+    uint64_t inode_ratio_bytes;     /* create: bytes of VDE per inode */
 
     /* [memory] */
     uint64_t memory_ceiling_bytes;  /* every byte the engine may take, all components */

@@ -65,6 +65,7 @@ static const char *const io_backend_names[] = {"auto", "io_uring", "psync", "sim
 static const char *const sched_policy_names[] = {"edf", "fifo", NULL};
 static const char *const miss_action_names[] = {"log", "fail", "circuit-break", NULL};
 static const char *const late_action_names[] = {"run", "refuse", NULL};
+static const char *const durability_names[] = {"strict", "group", NULL};
 
 #define US (UINT64_C(1000))
 #define MS (UINT64_C(1000000))
@@ -74,13 +75,28 @@ static const char *const late_action_names[] = {"run", "refuse", NULL};
  * same table, and a unit test checks that the two name the same keys. */
 static const config_key config_keys[] = {
     {"vde", "block_size", FIELD(block_size), 4 * KIB, 512, 64 * KIB, KEY_SIZE, true, false,
-     "bytes in every block of a VDE, its 16-byte trailer included", NULL},
+     "bytes in every block of a new VDE, its 16-byte trailer included", NULL},
+    {"vde", "durability", FIELD(durability), DW_DURABILITY_STRICT, 0, 1, KEY_CHOICE, false, false,
+     "strict (durable before a commit returns) or group (batched, durable within group_delay)",
+     durability_names},
+    {"vde", "group_delay", FIELD(group_delay_ns), 10 * MS, 100 * US, 10 * SECOND, KEY_DURATION, false,
+     false, "group durability: the longest a commit waits before it is on stable storage", NULL},
+    {"vde", "op_deadline", FIELD(op_deadline_ns), 1 * SECOND, 1 * MS, 3600 * SECOND, KEY_DURATION, false,
+     false, "deadline of an operation that names none, for every I/O it makes", NULL},
+    {"vde", "deterministic", FIELD(deterministic), 0, 0, 1, KEY_BOOL, false, false,
+     "a logical clock and no host identity: the same operations give the same file", NULL},
+    {"vde", "wal_size", FIELD(wal_bytes), 16 * MIB, 256 * KIB, 64 * GIB, KEY_SIZE, false, false,
+     "a new VDE's write-ahead log", NULL},
+    {"vde", "group_size", FIELD(group_bytes), 128 * MIB, MIB, 4 * GIB, KEY_SIZE, false, false,
+     "one allocation group of a new VDE (a bitmap and a free count each)", NULL},
+    {"vde", "inode_ratio", FIELD(inode_ratio_bytes), 16 * KIB, KIB, GIB, KEY_SIZE, false, false,
+     "a new VDE gets one inode (one object) per this many bytes", NULL},
     {"memory", "ceiling", FIELD(memory_ceiling_bytes), 64 * MIB, MIB, TIB, KEY_SIZE, false, false,
      "every byte the engine may take, all components together", NULL},
     {"memory", "buffer_count", FIELD(buffer_count), 1024, 1, 1u << 20, KEY_COUNT, false, false,
      "I/O buffers of one block each in the fixed pool", NULL},
     {"memory", "cache_pages", FIELD(cache_pages), 256, 8, 1u << 24, KEY_COUNT, false, false,
-     "key-index pages of one block each kept in memory", NULL},
+     "metadata pages (index, inodes, bitmaps) of one block each kept in memory", NULL},
     {"memory", "pressure_percent", FIELD(pressure_percent), 85, 50, 99, KEY_PERCENT, false, false,
      "share of the ceiling in use at which components are asked to shrink", NULL},
     {"memory", "lock", FIELD(memory_lock), 0, 0, 1, KEY_BOOL, false, false,

@@ -34,6 +34,10 @@ static const struct error_text error_texts[] = {
     {DW_ECORRUPT, "DW_ECORRUPT", "data corrupted"},
     {DW_EDEADLINE, "DW_EDEADLINE", "deadline missed"},
     {DW_ECANCELED, "DW_ECANCELED", "operation cancelled"},
+    {DW_ENOTVDE, "DW_ENOTVDE", "not a DWVD file"},
+    {DW_EVERSION, "DW_EVERSION", "unsupported format version or feature"},
+    {DW_ETRUNCATED, "DW_ETRUNCATED", "file truncated"},
+    {DW_EEXIST, "DW_EEXIST", "already exists"},
 };
 
 DW_STATIC_ASSERT(DW_ARRAY_COUNT(error_texts) == (size_t)(-DW_ERROR_MIN) + 1,

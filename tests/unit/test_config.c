@@ -521,6 +521,13 @@ static void documentation_names_every_key(void **state)
 /* Values valid for each key that stay consistent with any choice for the others. */
 static const char *const safe_values[][4] = {
     {"4096", "4KiB", "8KiB", "8192"},          /* vde.block_size */
+    {"strict", "group", "STRICT", "group"},    /* vde.durability */
+    {"10ms", "100us", "1s", "10s"},            /* vde.group_delay */
+    {"1s", "1ms", "250ms", "3600s"},           /* vde.op_deadline */
+    {"false", "true", "no", "1"},              /* vde.deterministic */
+    {"16MiB", "256KiB", "1GiB", "64GiB"},      /* vde.wal_size */
+    {"128MiB", "1MiB", "4GiB", "64MiB"},       /* vde.group_size */
+    {"16KiB", "1KiB", "1MiB", "1GiB"},         /* vde.inode_ratio */
     {"64MiB", "128MiB", "1GiB", "67108864"},   /* memory.ceiling */
     {"1024", "512", "2048", "4096"},           /* memory.buffer_count */
     {"256", "64", "1000", "8"},                /* memory.cache_pages */

@@ -1,0 +1,231 @@
+/*
+ * device.c — see device.h.
+ */
+#include "vde/device.h"
+
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/error.h"
+
+void dw_device_init(dw_device *device, dw_sched *sched, const dw_clock *clock, const char *path,
+                    uint32_t block_size, uint64_t block_count, bool stepped, uint32_t queue_depth)
+{
+    memset(device, 0, sizeof *device);
+    device->sched = sched;
+    device->clock = clock;
+    device->path = path;
+    device->block_size = block_size;
+    device->block_count = block_count;
+    device->stepped = stepped;
+    /* A batch may hold at most half the device's slots: less important classes keep
+     * shares of the rest (docs/DETERMINISM.md), and a batch must fit in what is left. */
+    uint32_t half = queue_depth / 2 > 0 ? queue_depth / 2 : 1;
+    device->batch_max = half < DW_SCHED_BATCH_MAX ? half : DW_SCHED_BATCH_MAX;
+    device->priority = DW_PRIORITY_NORMAL;
+    device->deadline_ns = UINT64_MAX;
+}
+
+void dw_device_begin_op(dw_device *device, uint64_t budget_ns, dw_priority priority)
+{
+    uint64_t now = dw_clock_now_ns(device->clock);
+    device->deadline_ns = budget_ns > UINT64_MAX - now ? UINT64_MAX : now + budget_ns;
+    device->priority = priority;
+}
+
+static const char *op_name(dw_op_class op_class)
+{
+    switch (op_class) {
+    case DW_OP_READ:
+    case DW_OP_READ_BATCH: return "read";
+    case DW_OP_WRITE:
+    case DW_OP_WRITE_BATCH: return "write";
+    case DW_OP_FLUSH: return "data sync";
+    }
+    return "I/O";
+}
+
+/* Submits one request, waiting for a free slot when the scheduler has none. */
+static int submit(dw_device *device, const dw_sched_request *request, dw_sched_ticket *ticket,
+                  dw_diag *diag)
+{
+    uint64_t start = dw_clock_now_ns(device->clock);
+    for (;;) {
+        int result = dw_sched_submit(device->sched, request, ticket, diag);
+        if (result != DW_EBUSY) {
+            if (result == DW_OK) {
+                device->stats.requests++;
+            }
+            return result;
+        }
+        /* No slot free (or the circuit is open for this class): let work finish. */
+        if (dw_clock_now_ns(device->clock) - start > DW_DEVICE_WAIT_MAX_NS) {
+            return dw_diag_fail(diag, DW_EIO, "check the device and the scheduler's slot count",
+                                "'%s': no scheduler slot came free within %llu s", device->path,
+                                (unsigned long long)(DW_DEVICE_WAIT_MAX_NS / DW_NS_PER_S));
+        }
+        if (device->stepped) {
+            (void)dw_sched_step(device->sched, DW_NS_PER_MS);
+        } else {
+            struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000};
+            (void)nanosleep(&pause, NULL);
+        }
+    }
+}
+
+/* Waits for one request; turns its failure into a message naming the blocks. */
+static int wait_for(dw_device *device, dw_sched_ticket ticket, dw_op_class op_class, uint64_t block,
+                    uint32_t count, dw_diag *diag)
+{
+    dw_sched_completion completion;
+    if (device->stepped) {
+        while (!dw_sched_poll(device->sched, ticket, &completion)) {
+            (void)dw_sched_step(device->sched, DW_NS_PER_MS);
+        }
+    } else if (dw_sched_wait(device->sched, ticket, DW_DEVICE_WAIT_MAX_NS, &completion) != DW_OK) {
+        return dw_diag_fail(diag, DW_EIO, "check the device: it stopped answering",
+                            "'%s': %s of block %llu did not complete within %llu s", device->path,
+                            op_name(op_class), (unsigned long long)block,
+                            (unsigned long long)(DW_DEVICE_WAIT_MAX_NS / DW_NS_PER_S));
+    }
+    if (completion.result == DW_OK) {
+        return DW_OK;
+    }
+    if (op_class == DW_OP_FLUSH) {
+        return dw_diag_fail(diag, completion.result, "check the device; earlier writes may not be durable",
+                            "'%s': data sync failed: %s", device->path, dw_strerror(completion.result));
+    }
+    return dw_diag_fail(diag, completion.result, "check the device",
+                        "'%s': %s of %u block%s at block %llu (offset %llu) failed: %s", device->path,
+                        op_name(op_class), count, count == 1 ? "" : "s", (unsigned long long)block,
+                        (unsigned long long)(block * device->block_size), dw_strerror(completion.result));
+}
+
+static dw_sched_request make_request(const dw_device *device, bool write, uint64_t block, uint32_t count,
+                                     const void *write_data, void *read_data)
+{
+    dw_sched_request request = {
+        .op_class = write ? (count > 1 ? DW_OP_WRITE_BATCH : DW_OP_WRITE)
+                          : (count > 1 ? DW_OP_READ_BATCH : DW_OP_READ),
+        .priority = device->priority,
+        .deadline_ns = device->deadline_ns,
+        .block = block,
+        .block_count = count,
+        .write_data = write_data,
+        .read_data = read_data,
+    };
+    return request;
+}
+
+static int check_range(const dw_device *device, uint64_t block, uint32_t count, dw_diag *diag)
+{
+    if (count == 0 || block >= device->block_count || count > device->block_count - block) {
+        return dw_diag_fail(diag, DW_ECORRUPT, "the VDE refers to a block it does not have: run dw vde verify",
+                            "'%s': blocks %llu..%llu lie past its end (%llu blocks)", device->path,
+                            (unsigned long long)block, (unsigned long long)(block + count - 1),
+                            (unsigned long long)device->block_count);
+    }
+    return DW_OK;
+}
+
+int dw_device_read(dw_device *device, uint64_t block, uint32_t count, void *buffer, dw_diag *diag)
+{
+    int result = check_range(device, block, count, diag);
+    unsigned char *at = buffer;
+    while (result == DW_OK && count > 0) {
+        uint32_t part = count < device->batch_max ? count : device->batch_max;
+        dw_sched_request request = make_request(device, false, block, part, NULL, at);
+        dw_sched_ticket ticket;
+        result = submit(device, &request, &ticket, diag);
+        if (result == DW_OK) {
+            result = wait_for(device, ticket, request.op_class, block, part, diag);
+        }
+        device->stats.reads += part;
+        block += part;
+        count -= part;
+        at += (size_t)part * device->block_size;
+    }
+    return result;
+}
+
+static int wait_oldest(dw_device *device, dw_diag *diag)
+{
+    DW_ASSERT(device->in_flight > 0);
+    dw_sched_ticket ticket = device->tickets[0];
+    uint64_t block = device->in_flight_block[0];
+    device->in_flight--;
+    memmove(device->tickets, device->tickets + 1, device->in_flight * sizeof device->tickets[0]);
+    memmove(device->in_flight_block, device->in_flight_block + 1,
+            device->in_flight * sizeof device->in_flight_block[0]);
+    dw_diag local;
+    int result = wait_for(device, ticket, DW_OP_WRITE, block, 1, &local);
+    if (result != DW_OK && device->deferred_error == DW_OK) {
+        device->deferred_error = result;
+        memcpy(device->deferred_message, local.message, sizeof local.message);
+    }
+    (void)diag;
+    return result;
+}
+
+int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
+                          dw_diag *diag)
+{
+    int result = check_range(device, block, count, diag);
+    const unsigned char *at = buffer;
+    while (result == DW_OK && count > 0) {
+        if (device->in_flight == DW_DEVICE_IN_FLIGHT_MAX) {
+            (void)wait_oldest(device, diag);
+        }
+        uint32_t part = count < device->batch_max ? count : device->batch_max;
+        dw_sched_request request = make_request(device, true, block, part, at, NULL);
+        result = submit(device, &request, &device->tickets[device->in_flight], diag);
+        if (result == DW_OK) {
+            device->in_flight_block[device->in_flight++] = block;
+        }
+        device->stats.writes += part;
+        block += part;
+        count -= part;
+        at += (size_t)part * device->block_size;
+    }
+    return result;
+}
+
+int dw_device_drain(dw_device *device, dw_diag *diag)
+{
+    while (device->in_flight > 0) {
+        (void)wait_oldest(device, diag);
+    }
+    int result = device->deferred_error;
+    if (result != DW_OK) {
+        (void)dw_diag_fail(diag, result, "check the device", "%s", device->deferred_message);
+        device->deferred_error = DW_OK;
+    }
+    return result;
+}
+
+int dw_device_write(dw_device *device, uint64_t block, uint32_t count, const void *buffer, dw_diag *diag)
+{
+    int result = dw_device_write_async(device, block, count, buffer, diag);
+    int drained = dw_device_drain(device, result == DW_OK ? diag : NULL);
+    return result != DW_OK ? result : drained;
+}
+
+int dw_device_sync(dw_device *device, dw_diag *diag)
+{
+    int result = dw_device_drain(device, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    dw_sched_request request = {
+        .op_class = DW_OP_FLUSH,
+        .priority = device->priority,
+        .deadline_ns = device->deadline_ns,
+    };
+    dw_sched_ticket ticket;
+    result = submit(device, &request, &ticket, diag);
+    if (result == DW_OK) {
+        result = wait_for(device, ticket, DW_OP_FLUSH, 0, 0, diag);
+    }
+    device->stats.syncs++;
+    return result;
+}

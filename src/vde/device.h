@@ -1,0 +1,76 @@
+/*
+ * device.h — the VDE's blocks, read and written through the deadline scheduler.
+ *
+ * Every I/O the engine makes goes through here, and through here to dw_sched: it carries
+ * the deadline and priority of the operation that caused it (dw_device_begin_op), so a
+ * put with a tight deadline is served before a background checkpoint. Requests are cut
+ * into batches of at most DW_SCHED_BATCH_MAX consecutive blocks.
+ *
+ * With an I/O thread (a real file) the caller waits on each request; without one (the
+ * simulated disk, driven in virtual time) the caller steps the scheduler itself until
+ * the request completes, which keeps a simulated run exact and repeatable.
+ *
+ * Asynchronous writes (dw_device_write_async) keep up to DW_DEVICE_IN_FLIGHT_MAX
+ * requests outstanding; dw_device_drain waits for all of them. The memory passed in must
+ * stay untouched until then.
+ */
+#ifndef DW_VDE_DEVICE_H
+#define DW_VDE_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dwvd.h"
+#include "sched/edf.h"
+
+#define DW_DEVICE_IN_FLIGHT_MAX 32
+/* The longest the engine waits for one request before calling the device dead. */
+#define DW_DEVICE_WAIT_MAX_NS (120 * DW_NS_PER_S)
+
+typedef struct dw_device_stats {
+    uint64_t reads;             /* blocks */
+    uint64_t writes;            /* blocks */
+    uint64_t syncs;
+    uint64_t requests;
+} dw_device_stats;
+
+typedef struct dw_device {
+    dw_sched *sched;
+    const dw_clock *clock;
+    const char *path;           /* for messages */
+    uint32_t block_size;
+    uint64_t block_count;       /* the file's, at open */
+    bool stepped;               /* no I/O thread: drive the scheduler while waiting */
+    uint32_t batch_max;         /* blocks in one request */
+    /* The operation in progress. */
+    dw_priority priority;
+    uint64_t deadline_ns;       /* absolute, by the clock */
+    /* Asynchronous writes in flight. */
+    uint32_t in_flight;
+    dw_sched_ticket tickets[DW_DEVICE_IN_FLIGHT_MAX];
+    uint64_t in_flight_block[DW_DEVICE_IN_FLIGHT_MAX];
+    int deferred_error;         /* the first failure among them */
+    char deferred_message[DW_DIAG_MESSAGE_MAX];
+    dw_device_stats stats;
+} dw_device;
+
+void dw_device_init(dw_device *device, dw_sched *sched, const dw_clock *clock, const char *path,
+                    uint32_t block_size, uint64_t block_count, bool stepped, uint32_t queue_depth);
+
+/* Sets the deadline (relative, from now) and priority of the I/O to come. */
+void dw_device_begin_op(dw_device *device, uint64_t budget_ns, dw_priority priority);
+
+int dw_device_read(dw_device *device, uint64_t block, uint32_t count, void *buffer, dw_diag *diag);
+int dw_device_write(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
+                    dw_diag *diag);
+
+/* Submits a write and returns at once (waiting first for the oldest if too many are in
+ * flight). A failure may be reported here or by the next dw_device_drain. */
+int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
+                          dw_diag *diag);
+int dw_device_drain(dw_device *device, dw_diag *diag);
+
+/* Makes every completed write durable (fdatasync). */
+int dw_device_sync(dw_device *device, dw_diag *diag);
+
+#endif /* DW_VDE_DEVICE_H */
