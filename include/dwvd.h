@@ -277,6 +277,134 @@ DW_API const char *dw_config_problem_kind_name(dw_config_problem_kind kind);
  * ceiling below it can be refused before anything is opened. */
 DW_API uint64_t dw_config_memory_floor_bytes(const dw_config *config);
 
+/* ------------------------------------------------------------------------------------
+ * The object store: one VDE file of named objects
+ *
+ * A dw_vde is used by one thread at a time. Every call that does I/O takes an optional
+ * dw_op: the deadline its I/O carries through the scheduler, and its priority (NULL: the
+ * configuration's vde.op_deadline, normal priority). Keys are 1 to limits.key_length_max
+ * bytes, compared bytewise; values up to limits.value_size_max bytes.
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct dw_vde dw_vde;
+typedef struct dw_txn dw_txn;
+typedef struct dw_writer dw_writer;
+typedef struct dw_iter dw_iter;
+
+typedef enum dw_op_priority {
+    DW_OP_CRITICAL = 0,
+    DW_OP_HIGH = 1,
+    DW_OP_NORMAL = 2,
+    DW_OP_BEST_EFFORT = 3,
+} dw_op_priority;
+
+typedef struct dw_op {
+    uint64_t deadline_ns;           /* from the call, for all its I/O; 0 = vde.op_deadline */
+    dw_op_priority priority;
+} dw_op;
+
+/* What `dw vde create` builds: which modules, and the block size they suit. */
+typedef enum dw_profile {
+    DW_PROFILE_STANDARD = 0,        /* WAL, groups, inodes, index, tags; 4 KiB blocks */
+    DW_PROFILE_MINIMAL = 1,         /* the same without tags: smaller inodes */
+    DW_PROFILE_EDGE = 2,            /* standard on 512-byte blocks for small devices */
+} dw_profile;
+
+typedef struct dw_create_options {
+    uint64_t size_bytes;            /* the VDE's size; the file is sparse (thin provisioned) */
+    uint32_t block_size;            /* 0: the profile's (edge 512, else vde.block_size) */
+    dw_profile profile;
+    uint64_t inode_count;           /* 0: size / vde.inode_ratio */
+    const char *label;              /* up to 63 bytes; may be NULL */
+    bool overwrite;                 /* replace an existing file (else DW_EEXIST) */
+} dw_create_options;
+
+/* Creates a new VDE file. */
+DW_API int dw_vde_create(const char *path, const dw_config *config, const dw_create_options *options,
+                         dw_diag *diag);
+
+/* Opens a VDE, recovering from a crash when it was not closed cleanly. Refuses, each with
+ * its own code: not a DWVD file (DW_ENOTVDE), a newer format or unknown incompatible
+ * feature (DW_EVERSION), a file shorter than its VDE (DW_ETRUNCATED), one open in another
+ * process (DW_EBUSY), committed data found damaged (DW_ECORRUPT). All memory is taken
+ * here, against memory.ceiling; nothing allocates after. */
+DW_API int dw_vde_open(const char *path, const dw_config *config, dw_vde **vde, dw_diag *diag);
+
+/* Makes everything durable, checkpoints, marks the VDE clean and frees the handle. */
+DW_API int dw_vde_close(dw_vde *vde, dw_diag *diag);
+
+/* Creates or replaces an object, atomically. */
+DW_API int dw_put(dw_vde *vde, const void *key, size_t key_length, const void *value, size_t value_length,
+                  const dw_op *op, dw_diag *diag);
+
+/* Copies an object's value into buffer. DW_ENOENT when absent; DW_ENOSPC when capacity
+ * is too small (*value_length then says how much is needed). DW_ECORRUPT, never wrong
+ * bytes, when a block fails its check. */
+DW_API int dw_get(dw_vde *vde, const void *key, size_t key_length, void *buffer, size_t capacity,
+                  size_t *value_length, const dw_op *op, dw_diag *diag);
+
+/* Reads up to `length` bytes of a value from `offset`: values larger than memory. *read
+ * is 0 at or past the end. */
+DW_API int dw_read(dw_vde *vde, const void *key, size_t key_length, uint64_t offset, void *buffer,
+                   size_t length, size_t *read, const dw_op *op, dw_diag *diag);
+
+DW_API int dw_delete(dw_vde *vde, const void *key, size_t key_length, const dw_op *op, dw_diag *diag);
+DW_API int dw_exists(dw_vde *vde, const void *key, size_t key_length, bool *exists, const dw_op *op,
+                     dw_diag *diag);
+
+typedef struct dw_object_stat {
+    uint64_t size;
+    uint64_t ctime_ns;              /* created (logical time in deterministic mode) */
+    uint64_t mtime_ns;              /* last replaced */
+    uint32_t generation;            /* bumped by every replace or tag change */
+    uint64_t inode;
+    uint32_t extent_count;          /* 0 when the value is held in the inode */
+    uint32_t tag_bytes;
+} dw_object_stat;
+
+DW_API int dw_stat(dw_vde *vde, const void *key, size_t key_length, dw_object_stat *stat, const dw_op *op,
+                   dw_diag *diag);
+
+/* Streaming put: a value written in pieces, committed atomically. One writer at a time,
+ * and no other write while it is open. */
+DW_API int dw_writer_open(dw_vde *vde, const void *key, size_t key_length, const dw_op *op,
+                          dw_writer **writer, dw_diag *diag);
+DW_API int dw_writer_write(dw_writer *writer, const void *data, size_t length, dw_diag *diag);
+DW_API int dw_writer_commit(dw_writer *writer, dw_diag *diag);
+DW_API void dw_writer_abort(dw_writer *writer);
+
+/* Keys starting with `prefix`, in order. Up to limits.iterators_max at once; writes in
+ * between are allowed (an iterator continues after the last key it returned). */
+DW_API int dw_iter_open(dw_vde *vde, const void *prefix, size_t prefix_length, dw_iter **iter,
+                        dw_diag *diag);
+/* DW_ENOENT after the last key. The key goes into `key` (capacity bytes). */
+DW_API int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, dw_object_stat *stat,
+                        dw_diag *diag);
+DW_API void dw_iter_close(dw_iter *iter);
+
+/* Small tags per object (the tags module): name up to 32 bytes, value up to 64; together
+ * at most the inode's 128-byte tag area. value NULL removes the tag. */
+DW_API int dw_tag_set(dw_vde *vde, const void *key, size_t key_length, const char *name, const char *value,
+                      const dw_op *op, dw_diag *diag);
+/* DW_ENOENT when the object or the tag is absent. */
+DW_API int dw_tag_get(dw_vde *vde, const void *key, size_t key_length, const char *name, char *value,
+                      size_t capacity, const dw_op *op, dw_diag *diag);
+/* Every tag as "name=value" lines. */
+DW_API int dw_tags(dw_vde *vde, const void *key, size_t key_length, char *text, size_t capacity,
+                   const dw_op *op, dw_diag *diag);
+
+/* Transactions: several puts and deletes committed atomically (limits.transaction_size_max
+ * bytes, and as many metadata pages as the cache's undo area holds). One at a time. */
+DW_API int dw_txn_begin(dw_vde *vde, dw_txn **txn, dw_diag *diag);
+DW_API int dw_txn_put(dw_txn *txn, const void *key, size_t key_length, const void *value, size_t value_length,
+                      dw_diag *diag);
+DW_API int dw_txn_delete(dw_txn *txn, const void *key, size_t key_length, dw_diag *diag);
+DW_API int dw_txn_commit(dw_txn *txn, const dw_op *op, dw_diag *diag);
+DW_API void dw_txn_abort(dw_txn *txn);
+
+/* Makes every commit so far durable (group durability; a no-op under strict). */
+DW_API int dw_sync(dw_vde *vde, const dw_op *op, dw_diag *diag);
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,8 +73,14 @@ typedef struct dw_undo_entry {
     uint64_t was_page_lsn;
 } dw_undo_entry;
 
+/* Decides whether a block that failed its check is a never-written one that may be taken
+ * as fresh (filling in its fresh contents); see dw_cache_set_fresh. */
+typedef bool (*dw_cache_fresh_fn)(void *context, uint64_t block, uint32_t type, unsigned char *data);
+
 typedef struct dw_cache {
     dw_device *device;
+    dw_cache_fresh_fn fresh;
+    void *fresh_context;
     uint32_t block_size;
     uint32_t capacity;
     dw_page *pages;
@@ -96,6 +102,10 @@ typedef struct dw_cache {
 int dw_cache_plan_in(dw_arena *arena, uint32_t capacity, uint32_t undo_capacity, uint32_t block_size,
                      dw_cache_plan *plan, dw_diag *diag);
 void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *plan, dw_device *device);
+
+/* Thin provisioning: blocks of some regions are never written until first used and read
+ * back as zeros. The hook recognises them and fills in what they stand for. */
+void dw_cache_set_fresh(dw_cache *cache, dw_cache_fresh_fn fresh, void *context);
 
 /* A pinned page holding `block`, read and checked when not cached: its trailer must
  * verify at the block's address with `type`, and with `generation` when check_generation.

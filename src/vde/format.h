@@ -302,7 +302,7 @@ void dw_bitmap_header_decode(const unsigned char *block, dw_bitmap_header *heade
 
 static inline bool dw_bit_get(const unsigned char *bits, uint32_t bit)
 {
-    return (bits[bit / 8] >> (bit % 8)) & 1u;
+    return ((unsigned)bits[bit / 8] >> (bit % 8)) & 1u;
 }
 
 static inline void dw_bit_set(unsigned char *bits, uint32_t bit, bool value)

@@ -1,0 +1,280 @@
+/*
+ * engine.h — the object store's insides, shared by its files: the handle, and the
+ * functions each part offers the others. Not part of the public API (include/dwvd.h).
+ *
+ *   alloc.c    allocation groups and the inode bitmap; the quarantine of freed blocks
+ *   inode.c    inodes: load, store, their extents (inline and in extent blocks)
+ *   btree.c    the key index: a B+tree of (key -> inode) in blocks from the groups
+ *   wal.c      the write-ahead log: records, group commit, checkpoints, recovery
+ *   vde.c      create, open, close, transactions, and the operations
+ *   verify.c   the full structural check behind `dw vde verify`
+ *
+ * Threading: a dw_vde is used by one thread at a time (the caller's). A group-commit
+ * flusher, when durability is group, takes the same lock.
+ */
+#ifndef DW_VDE_ENGINE_H
+#define DW_VDE_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "dwvd.h"
+#include "io/io.h"
+#include "io/sim_disk.h"
+#include "mem/arena.h"
+#include "mem/budget.h"
+#include "mem/pool.h"
+#include "sched/edf.h"
+#include "sched/histogram.h"
+#include "vde/btree.h"
+#include "vde/cache.h"
+#include "vde/device.h"
+#include "vde/format.h"
+
+/* Extents a writer or put may take for one value before giving up on contiguity. */
+#define DW_WAL_STAGE_BLOCKS 16
+#define DW_DATA_STAGE_BLOCKS 64
+#define DW_QUARANTINE_MAX 4096
+#define DW_TXN_FREES_MAX 1024
+#define DW_ITERATOR_KEY_MAX 16384
+
+/* A freed extent, not to be handed out again until it is safe (alloc.c). */
+typedef struct dw_quarantine {
+    uint64_t start;
+    uint32_t count;
+    bool metadata;              /* was a logged page: safe once checkpointed past */
+    uint64_t lsn;               /* the record that freed it; DW_LSN_NONE until logged */
+} dw_quarantine;
+
+/* Operation classes the engine measures (the demo's table). */
+enum dw_vde_op {
+    DW_VDE_OP_PUT = 0,
+    DW_VDE_OP_GET = 1,
+    DW_VDE_OP_DELETE = 2,
+    DW_VDE_OP_COMMIT = 3,       /* a transaction's commit, its durability included */
+    DW_VDE_OP_CHECKPOINT = 4,   /* one checkpoint step */
+};
+#define DW_VDE_OP_COUNT 5
+
+typedef struct dw_vde_counters {
+    uint64_t commits;
+    uint64_t records;           /* WAL records written */
+    uint64_t record_blocks;
+    uint64_t checkpoints;       /* superblock writes that moved the checkpoint */
+    uint64_t checkpoint_pages;
+    uint64_t recovered_records; /* replayed at open */
+    uint64_t recovered_pages;
+    uint64_t truncated_tail;    /* 1 when open cut a torn tail off the WAL */
+    uint64_t aborts;
+    uint64_t superblock_writes;
+} dw_vde_counters;
+
+struct dw_iter {
+    struct dw_vde *vde;
+    bool open;
+    bool started;
+    bool done;
+    uint32_t prefix_length;
+    uint32_t last_length;
+    unsigned char *prefix;      /* key_length_max bytes each, in arena memory */
+    unsigned char *last;
+};
+
+struct dw_txn {
+    struct dw_vde *vde;
+};
+
+struct dw_writer {
+    struct dw_vde *vde;
+    bool open;
+    uint32_t key_length;
+    unsigned char *key;
+    uint64_t size;              /* bytes written so far */
+    uint64_t inode_number;
+    bool existing;              /* replaces an object: its old data goes at commit */
+    dw_inode inode;             /* the new inode, extents added as blocks are written */
+    dw_inode old;
+    uint32_t fill;              /* bytes in the stage block being filled */
+    uint32_t staged;            /* sealed blocks in the stage, not yet written */
+    uint64_t extent_start;      /* the extent being filled */
+    uint64_t extent_logical;    /* its first payload block in the object */
+    uint32_t extent_used;       /* blocks of it sealed so far */
+    uint32_t extent_count;      /* blocks it has; 0 when none */
+    uint64_t deadline_budget_ns;
+    dw_op_priority priority;
+};
+
+struct dw_vde {
+    /* memory and the layers below */
+    dw_budget budget;
+    dw_arena arena;
+    dw_config config;
+    dw_clock system_clock;
+    dw_clock_virtual logical_clock; /* deterministic mode */
+    const dw_clock *clock;          /* measures I/O and deadlines */
+    dw_log *log;
+    dw_pool_plan pool_plan;
+    dw_io_plan io_plan;
+    dw_sched_plan sched_plan;
+    dw_cache_plan cache_plan;
+    uint32_t misc_piece;
+    dw_pool *pool;
+    dw_io io;
+    dw_sched sched;
+    bool sched_started;
+    dw_device device;
+    dw_cache cache;
+    char path[DW_CONFIG_PATH_MAX];
+    bool read_only;
+    bool deterministic;
+    bool closed;
+
+    /* what the superblock group says */
+    dw_super_copy super;
+    uint32_t block_size;
+    uint32_t payload_size;          /* block_size - 16: a data block's share of a value */
+    uint64_t wal_start;
+    uint64_t wal_blocks;
+    uint64_t inode_bitmap_start;
+    uint64_t inode_blocks_start;
+    uint64_t groups_start;
+    uint64_t groups_end;            /* the sentinel's block */
+    dw_inode_layout layout;
+
+    /* the engine's state and the log's positions */
+    dw_engine_state state;
+    uint64_t seq;                   /* the last transaction number handed out */
+    uint64_t durable_seq;
+    uint64_t next_lsn;              /* where the next record goes */
+    uint64_t durable_lsn;           /* records before it are on stable storage */
+    uint64_t checkpoint_lsn;        /* recovery would start here */
+    dw_engine_state durable_state;  /* the state of the last durable record */
+    uint32_t record_blocks_max;     /* the longest record the log accepts */
+    uint32_t pending_limit;         /* pages one record may hold */
+    dw_wal_entry *recovery_entries; /* pending_limit entries: a record's page list */
+
+    /* the open transaction */
+    bool txn_open;
+    uint64_t txn_seq;
+    uint32_t txn_generation;
+    dw_engine_state txn_saved_state;
+    uint32_t txn_quarantine_mark;
+    uint64_t txn_bytes;
+    bool txn_user;                  /* opened by dw_txn_begin */
+    bool txn_has_data;              /* wrote data blocks that must be durable first */
+    struct dw_txn txn;
+
+    /* group commit */
+    bool group_pending;             /* committed transactions not yet in a record */
+    uint64_t group_first_seq;
+    uint64_t group_started_ns;
+    bool group_has_data;
+    pthread_mutex_t lock;
+    pthread_cond_t flusher_wake;
+    pthread_t flusher;
+    bool flusher_running;
+    bool flusher_stop;
+    int flusher_error;              /* a failed group commit, reported by the next operation */
+    char flusher_message[DW_DIAG_MESSAGE_MAX];
+
+    /* freed extents waiting until they are safe to reuse */
+    dw_quarantine *quarantine;
+    uint32_t quarantine_count;
+
+    /* staging memory, all from the arena */
+    unsigned char *wal_stage;       /* DW_WAL_STAGE_BLOCKS blocks */
+    unsigned char *data_stage;      /* DW_DATA_STAGE_BLOCKS blocks */
+    unsigned char *scratch;         /* one block */
+    unsigned char *super_stage;     /* one copy of the superblock group: 4 units */
+    unsigned char *key_buffer;      /* key_length_max bytes: keys moved out of pages */
+    dw_index_scratch index;         /* the key index's working memory */
+
+    /* handles lent to the caller */
+    struct dw_writer writer;
+    struct dw_iter *iterators;
+    uint32_t iterator_count;
+
+    /* accounting */
+    dw_vde_counters counters;
+    dw_histogram *latency;          /* DW_VDE_OP_COUNT histograms */
+    uint64_t latency_max_ns[DW_VDE_OP_COUNT];
+    uint64_t misses[DW_VDE_OP_COUNT];
+};
+
+/* ---- vde.c --------------------------------------------------------------------------- */
+
+/* The clock of times written into the VDE (wall time, or the logical clock). */
+uint64_t dw_vde_now_ns(struct dw_vde *vde);
+
+/* Opens a transaction (implicitly for a single operation, or for dw_txn_begin). */
+int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag);
+int dw_vde_txn_commit(struct dw_vde *vde, dw_diag *diag);
+void dw_vde_txn_abort(struct dw_vde *vde);
+
+/* ---- alloc.c ------------------------------------------------------------------------ */
+
+/* Up to `want` consecutive free blocks (at least one): *start, *got. DW_ENOSPC when the
+ * groups are full. */
+int dw_alloc_blocks(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t *got, dw_diag *diag);
+int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, bool metadata, dw_diag *diag);
+int dw_alloc_inode(struct dw_vde *vde, uint64_t *inode, dw_diag *diag);
+int dw_free_inode(struct dw_vde *vde, uint64_t inode, dw_diag *diag);
+/* Quarantine upkeep: entries of the open transaction get its record's LSN once logged;
+ * entries safe by now are released. */
+void dw_quarantine_logged(struct dw_vde *vde, uint64_t lsn);
+void dw_quarantine_release(struct dw_vde *vde);
+/* Group g's first block and its block count. */
+uint64_t dw_group_start(const struct dw_vde *vde, uint32_t group);
+uint32_t dw_group_blocks(const struct dw_vde *vde, uint32_t group);
+/* True when block lies in the allocation groups. */
+bool dw_block_in_groups(const struct dw_vde *vde, uint64_t block);
+
+/* ---- inode.c ------------------------------------------------------------------------ */
+
+uint64_t dw_inode_block(const struct dw_vde *vde, uint64_t inode);
+uint32_t dw_inode_slot(const struct dw_vde *vde, uint64_t inode);
+int dw_inode_load(struct dw_vde *vde, uint64_t inode, dw_inode *out, dw_diag *diag);
+int dw_inode_store(struct dw_vde *vde, uint64_t inode, const dw_inode *in, dw_diag *diag);
+
+/* The extent holding payload block `logical` of the object (walking extent blocks). */
+int dw_inode_find_extent(struct dw_vde *vde, uint64_t inode_number, const dw_inode *inode, uint64_t logical,
+                         dw_extent *extent, dw_diag *diag);
+/* Appends an extent to an inode being built (spilling into extent blocks). */
+int dw_inode_add_extent(struct dw_vde *vde, uint64_t inode_number, dw_inode *inode, const dw_extent *extent,
+                        dw_diag *diag);
+/* Frees every data block and extent block of an inode (into quarantine). */
+int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag);
+
+/* ---- btree.c ------------------------------------------------------------------------ */
+
+/* *inode = 0 when the key is absent. */
+int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t *inode,
+                    dw_diag *diag);
+/* Inserts or replaces key -> inode. */
+int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t inode,
+                    dw_diag *diag);
+/* DW_ENOENT when absent. */
+int dw_index_remove(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_diag *diag);
+/* The first key greater than (or equal to, when inclusive) `from`; DW_ENOENT when none.
+ * The key goes to `key` (capacity key_length_max). */
+int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_length, bool inclusive,
+                  unsigned char *key, uint32_t *key_length, uint64_t *inode, dw_diag *diag);
+
+/* ---- wal.c -------------------------------------------------------------------------- */
+
+/* Writes the pending pages as one record and makes it (and the data before it) durable. */
+int dw_wal_flush(struct dw_vde *vde, dw_diag *diag);
+/* One bounded checkpoint step; with `complete`, until every logged page is home and the
+ * superblock says so. */
+int dw_wal_checkpoint(struct dw_vde *vde, bool complete, dw_diag *diag);
+/* Before a transaction: room in the cache and the log for it. */
+int dw_wal_make_room(struct dw_vde *vde, dw_diag *diag);
+/* Open: replays the log from the checkpoint. */
+int dw_wal_recover(struct dw_vde *vde, dw_diag *diag);
+/* Writes both superblock copies (one, sync, the other, sync). */
+int dw_super_write(struct dw_vde *vde, dw_diag *diag);
+
+#endif /* DW_VDE_ENGINE_H */

@@ -1,0 +1,1179 @@
+/*
+ * ops.c — the object store's operations: put, get, read, delete, exists, stat, tags,
+ * transactions, streaming writers, iterators, sync.
+ *
+ * Every public call takes the handle's lock, sets the deadline and priority its I/O will
+ * carry, does its work inside a transaction when it changes anything (its own, or the
+ * caller's open one), and records its latency. A change that fails midway is undone
+ * whole: the transaction's pages are put back and its frees forgotten.
+ *
+ * Values up to the inode's inline area (192 bytes) live in the inode; larger ones in data
+ * blocks written before the commit record (ordered data: a value is written once, never
+ * through the log), each block sealed with its address and the transaction's generation,
+ * which its extent records, so a read returns the value's bytes or DW_ECORRUPT.
+ */
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/checksum.h"
+#include "core/error.h"
+#include "core/text.h"
+#include "vde/engine.h"
+#include "vde/vde_internal.h"
+
+/* Blocks asked for at a time when a value needs more. */
+#define EXTENT_CHUNK_BLOCKS 4096
+#define TAG_NAME_MAX 32
+#define TAG_VALUE_MAX 64
+
+/* ---- the frame around every call ------------------------------------------------------ */
+
+typedef struct call {
+    struct dw_vde *vde;
+    uint64_t started_ns;
+    uint32_t op;
+} call;
+
+static int enter(struct dw_vde *vde, const dw_op *op, uint32_t class, call *frame, dw_diag *diag)
+{
+    frame->vde = vde;
+    frame->started_ns = 0;
+    frame->op = class;
+    if (vde == NULL) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "no VDE handle");
+    }
+    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_begin_io(vde, op);
+    frame->vde = vde;
+    frame->started_ns = dw_clock_now_ns(vde->clock);
+    frame->op = class;
+    return DW_OK;
+}
+
+static int leave(call *frame, int result)
+{
+    dw_vde_account(frame->vde, frame->op, frame->started_ns);
+    (void)pthread_mutex_unlock(&frame->vde->lock);
+    return result;
+}
+
+static int check_key(const struct dw_vde *vde, const void *key, size_t key_length, dw_diag *diag)
+{
+    if (key == NULL || key_length == 0 || key_length > vde->config.key_length_max) {
+        return dw_diag_fail(diag, DW_EINVAL, "keys are 1 to limits.key_length_max bytes",
+                            "a key of %zu bytes is not allowed (1 to %u)", key_length, vde->config.key_length_max);
+    }
+    return DW_OK;
+}
+
+/* Writes may not start while a streaming writer or another caller's transaction is open. */
+static int check_writable(const struct dw_vde *vde, dw_diag *diag)
+{
+    if (vde->read_only) {
+        return dw_diag_fail(diag, DW_EPERM, NULL, "'%s' is open read-only", vde->path);
+    }
+    if (vde->writer.open) {
+        return dw_diag_fail(diag, DW_EBUSY, "commit or abort the writer first", "a streaming writer is open on '%s'",
+                            vde->path);
+    }
+    if (vde->txn_open && vde->txn_user) {
+        return dw_diag_fail(diag, DW_EBUSY, "use dw_txn_put and dw_txn_delete, or commit first",
+                            "a transaction is open on '%s'", vde->path);
+    }
+    return DW_OK;
+}
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+static uint64_t blocks_for(const struct dw_vde *vde, uint64_t size)
+{
+    return (size + vde->payload_size - 1) / vde->payload_size;
+}
+
+/* Seals block `index` of the data stage for its place and generation. */
+static void seal_data(struct dw_vde *vde, uint32_t index, uint64_t block)
+{
+    dw_trailer_seal(vde->data_stage + (size_t)index * vde->block_size, vde->block_size, block * vde->block_size,
+                    DW_BLOCK_DATA, vde->txn_generation);
+}
+
+/* Writes `size` bytes of value into new extents of the inode. */
+static int write_value(struct dw_vde *vde, uint64_t inode_number, dw_inode *inode, const unsigned char *value,
+                       uint64_t size, dw_diag *diag)
+{
+    uint64_t total = blocks_for(vde, size);
+    uint64_t logical = 0;
+    while (logical < total) {
+        uint64_t want = total - logical < EXTENT_CHUNK_BLOCKS ? total - logical : EXTENT_CHUNK_BLOCKS;
+        uint64_t start = 0;
+        uint32_t got = 0;
+        int result = dw_alloc_blocks(vde, (uint32_t)want, &start, &got, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        for (uint32_t done = 0; done < got;) {
+            uint32_t batch = got - done < DW_DATA_STAGE_BLOCKS ? got - done : DW_DATA_STAGE_BLOCKS;
+            /* The stage is reused: the previous batch must be on its way out first. */
+            result = dw_device_drain(&vde->device, diag);
+            for (uint32_t i = 0; i < batch && result == DW_OK; i++) {
+                uint64_t offset = (logical + done + i) * vde->payload_size;
+                uint64_t length = size - offset < vde->payload_size ? size - offset : vde->payload_size;
+                unsigned char *block = vde->data_stage + (size_t)i * vde->block_size;
+                memcpy(block, value + offset, (size_t)length);
+                memset(block + length, 0, vde->payload_size - (size_t)length);
+                seal_data(vde, i, start + done + i);
+            }
+            if (result == DW_OK) {
+                result = dw_device_write_async(&vde->device, start + done, batch, vde->data_stage, diag);
+            }
+            if (result != DW_OK) {
+                return result;
+            }
+            done += batch;
+        }
+        dw_extent extent = {.logical = logical, .start = start, .count = got, .generation = vde->txn_generation};
+        result = dw_inode_add_extent(vde, inode_number, inode, &extent, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        logical += got;
+    }
+    vde->txn_has_data = true;
+    return dw_device_drain(&vde->device, diag);
+}
+
+/* Reads payload bytes [offset, offset + length) of an extent-held value into out. */
+static int read_value(struct dw_vde *vde, uint64_t inode_number, const dw_inode *inode, uint64_t offset,
+                      unsigned char *out, uint64_t length, dw_diag *diag)
+{
+    uint64_t end = offset + length;
+    while (offset < end) {
+        uint64_t logical = offset / vde->payload_size;
+        dw_extent extent;
+        int result = dw_inode_find_extent(vde, inode_number, inode, logical, &extent, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        if (!dw_block_in_groups(vde, extent.start) || !dw_block_in_groups(vde, extent.start + extent.count - 1)) {
+            return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': inode %llu has an extent outside the groups",
+                                vde->path, (unsigned long long)inode_number);
+        }
+        uint64_t within = logical - extent.logical;
+        uint64_t last_logical = (end - 1) / vde->payload_size;
+        uint64_t available = extent.count - within;
+        uint64_t wanted = last_logical - logical + 1;
+        uint32_t batch = (uint32_t)(wanted < available ? wanted : available);
+        if (batch > DW_DATA_STAGE_BLOCKS) {
+            batch = DW_DATA_STAGE_BLOCKS;
+        }
+        uint64_t first = extent.start + within;
+        result = dw_device_read(&vde->device, first, batch, vde->data_stage, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        for (uint32_t i = 0; i < batch && offset < end; i++) {
+            const unsigned char *block = vde->data_stage + (size_t)i * vde->block_size;
+            uint64_t address = (first + i) * vde->block_size;
+            dw_trailer_check check = dw_trailer_verify(block, vde->block_size, address, DW_BLOCK_DATA, true,
+                                                       extent.generation);
+            if (check != DW_TRAILER_OK) {
+                return dw_diag_fail(diag, DW_ECORRUPT, "the object's data is damaged: restore it from elsewhere",
+                                    "'%s': data block %llu (offset %llu) of inode %llu: %s", vde->path,
+                                    (unsigned long long)(first + i), (unsigned long long)address,
+                                    (unsigned long long)inode_number, dw_trailer_check_name(check));
+            }
+            uint64_t at = offset % vde->payload_size;
+            uint64_t take = vde->payload_size - at;
+            if (take > end - offset) {
+                take = end - offset;
+            }
+            memcpy(out, block + at, (size_t)take);
+            out += take;
+            offset += take;
+        }
+    }
+    return DW_OK;
+}
+
+/* The limits a put must respect, checked before anything changes. */
+static int check_put_limits(const struct dw_vde *vde, uint64_t size, dw_diag *diag)
+{
+    if (size > vde->config.value_size_max) {
+        return dw_diag_fail(diag, DW_EINVAL, "raise limits.value_size_max, or store it in parts",
+                            "a value of %llu bytes is larger than limits.value_size_max (%llu)",
+                            (unsigned long long)size, (unsigned long long)vde->config.value_size_max);
+    }
+    if (vde->txn_bytes + size > vde->config.transaction_size_max) {
+        return dw_diag_fail(diag, DW_ENOSPC, "commit, then go on in another transaction",
+                            "the transaction would write %llu bytes, more than limits.transaction_size_max (%llu)",
+                            (unsigned long long)(vde->txn_bytes + size),
+                            (unsigned long long)vde->config.transaction_size_max);
+    }
+    return DW_OK;
+}
+
+/* Puts key -> value inside the open transaction. */
+static int put_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, const unsigned char *value,
+                      uint64_t size, dw_diag *diag)
+{
+    uint64_t inode_number = 0;
+    int result = dw_index_lookup(vde, key, key_length, &inode_number, diag);
+    dw_inode inode;
+    bool existing = inode_number != 0;
+    if (result == DW_OK && existing) {
+        result = dw_inode_load(vde, inode_number, &inode, diag);
+        if (result == DW_OK) {
+            result = dw_inode_release_data(vde, &inode, diag);
+        }
+        inode.generation++;
+    } else if (result == DW_OK) {
+        result = dw_alloc_inode(vde, &inode_number, diag);
+        memset(&inode, 0, sizeof inode);
+        inode.generation = 1;
+        inode.ctime_ns = dw_vde_now_ns(vde);
+    }
+    if (result != DW_OK) {
+        return result;
+    }
+    inode.flags = (uint16_t)((inode.flags & ~(DW_INODE_INLINE | DW_INODE_EXTENT_BLOCK)) | DW_INODE_USED);
+    inode.size = size;
+    inode.mtime_ns = dw_vde_now_ns(vde);
+    inode.key_hash = dw_xxh3_64(key, key_length, 0);
+    inode.key_length = (uint16_t)key_length;
+    inode.extent_count = 0;
+    inode.inline_bytes = 0;
+    if (size <= vde->layout.inline_max) {
+        inode.flags |= DW_INODE_INLINE;
+        inode.inline_bytes = (uint16_t)size;
+        memcpy(inode.inline_data, value, (size_t)size);
+    } else {
+        result = write_value(vde, inode_number, &inode, value, size, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_inode_store(vde, inode_number, &inode, diag);
+    }
+    if (result == DW_OK && !existing) {
+        result = dw_index_insert(vde, key, key_length, inode_number, diag);
+        if (result == DW_OK) {
+            vde->state.object_count++;
+        }
+    }
+    vde->txn_bytes += size;
+    return result;
+}
+
+static int delete_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_diag *diag)
+{
+    uint64_t inode_number = 0;
+    int result = dw_index_lookup(vde, key, key_length, &inode_number, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    if (inode_number == 0) {
+        return dw_diag_fail(diag, DW_ENOENT, NULL, "no object with that key in '%s'", vde->path);
+    }
+    dw_inode inode;
+    result = dw_inode_load(vde, inode_number, &inode, diag);
+    if (result == DW_OK) {
+        result = dw_inode_release_data(vde, &inode, diag);
+    }
+    if (result == DW_OK) {
+        dw_inode freed;
+        memset(&freed, 0, sizeof freed);
+        result = dw_inode_store(vde, inode_number, &freed, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_free_inode(vde, inode_number, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_index_remove(vde, key, key_length, diag);
+        if (result == DW_ENOENT) {
+            result = dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': the index lost a key while deleting it",
+                                  vde->path);
+        }
+    }
+    if (result == DW_OK) {
+        DW_ASSERT(vde->state.object_count > 0);
+        vde->state.object_count--;
+    }
+    return result;
+}
+
+/* Runs `work` as a transaction of its own, unless one is open (then as part of it). */
+typedef int (*txn_work)(struct dw_vde *vde, const void *argument, dw_diag *diag);
+
+static int in_transaction(struct dw_vde *vde, txn_work work, const void *argument, dw_diag *diag)
+{
+    if (vde->txn_open) {
+        return work(vde, argument, diag);
+    }
+    int result = dw_vde_txn_begin(vde, false, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    result = work(vde, argument, diag);
+    if (result != DW_OK) {
+        dw_vde_txn_abort(vde);
+        return result;
+    }
+    return dw_vde_txn_commit(vde, diag);
+}
+
+typedef struct put_arguments {
+    const unsigned char *key;
+    uint32_t key_length;
+    const unsigned char *value;
+    uint64_t size;
+} put_arguments;
+
+static int put_work(struct dw_vde *vde, const void *argument, dw_diag *diag)
+{
+    const put_arguments *put = argument;
+    return put_locked(vde, put->key, put->key_length, put->value, put->size, diag);
+}
+
+static int delete_work(struct dw_vde *vde, const void *argument, dw_diag *diag)
+{
+    const put_arguments *del = argument;
+    return delete_locked(vde, del->key, del->key_length, diag);
+}
+
+int dw_put(struct dw_vde *vde, const void *key, size_t key_length, const void *value, size_t value_length,
+           const dw_op *op, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_PUT, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    result = check_key(vde, key, key_length, diag);
+    if (result == DW_OK && value == NULL && value_length > 0) {
+        result = dw_diag_fail(diag, DW_EINVAL, NULL, "a value of %zu bytes with no data", value_length);
+    }
+    if (result == DW_OK) {
+        result = check_writable(vde, diag);
+    }
+    if (result == DW_OK) {
+        result = check_put_limits(vde, value_length, diag);
+    }
+    if (result == DW_OK) {
+        put_arguments put = {key, (uint32_t)key_length, value, value_length};
+        result = in_transaction(vde, put_work, &put, diag);
+    }
+    return leave(&frame, result);
+}
+
+int dw_delete(struct dw_vde *vde, const void *key, size_t key_length, const dw_op *op, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_DELETE, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    result = check_key(vde, key, key_length, diag);
+    if (result == DW_OK) {
+        result = check_writable(vde, diag);
+    }
+    if (result == DW_OK) {
+        put_arguments del = {key, (uint32_t)key_length, NULL, 0};
+        result = in_transaction(vde, delete_work, &del, diag);
+    }
+    return leave(&frame, result);
+}
+
+/* The inode of key, or DW_ENOENT. */
+static int find(struct dw_vde *vde, const void *key, size_t key_length, uint64_t *inode_number, dw_inode *inode,
+                dw_diag *diag)
+{
+    int result = check_key(vde, key, key_length, diag);
+    if (result == DW_OK) {
+        result = dw_index_lookup(vde, key, (uint32_t)key_length, inode_number, diag);
+    }
+    if (result == DW_OK && *inode_number == 0) {
+        result = dw_diag_fail(diag, DW_ENOENT, NULL, "no object with that key in '%s'", vde->path);
+    }
+    if (result == DW_OK) {
+        result = dw_inode_load(vde, *inode_number, inode, diag);
+    }
+    if (result == DW_OK && inode->key_hash != dw_xxh3_64(key, key_length, 0)) {
+        result = dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
+                              "'%s': inode %llu belongs to another key than the index says", vde->path,
+                              (unsigned long long)*inode_number);
+    }
+    return result;
+}
+
+int dw_get(struct dw_vde *vde, const void *key, size_t key_length, void *buffer, size_t capacity,
+           size_t *value_length, const dw_op *op, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t inode_number = 0;
+    dw_inode inode;
+    result = find(vde, key, key_length, &inode_number, &inode, diag);
+    if (result == DW_OK) {
+        if (value_length != NULL) {
+            *value_length = (size_t)inode.size;
+        }
+        if (inode.size > capacity) {
+            result = dw_diag_fail(diag, DW_ENOSPC, "pass a larger buffer, or read it in parts with dw_read",
+                                  "the value is %llu bytes; the buffer holds %zu", (unsigned long long)inode.size,
+                                  capacity);
+        } else if ((inode.flags & DW_INODE_INLINE) != 0) {
+            memcpy(buffer, inode.inline_data, inode.inline_bytes);
+        } else if (inode.size > 0) {
+            result = read_value(vde, inode_number, &inode, 0, buffer, inode.size, diag);
+        }
+    }
+    return leave(&frame, result);
+}
+
+int dw_read(struct dw_vde *vde, const void *key, size_t key_length, uint64_t offset, void *buffer, size_t length,
+            size_t *read, const dw_op *op, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t inode_number = 0;
+    dw_inode inode;
+    *read = 0;
+    result = find(vde, key, key_length, &inode_number, &inode, diag);
+    if (result == DW_OK && offset < inode.size) {
+        uint64_t take = inode.size - offset < length ? inode.size - offset : length;
+        if ((inode.flags & DW_INODE_INLINE) != 0) {
+            memcpy(buffer, inode.inline_data + offset, (size_t)take);
+        } else {
+            result = read_value(vde, inode_number, &inode, offset, buffer, take, diag);
+        }
+        if (result == DW_OK) {
+            *read = (size_t)take;
+        }
+    }
+    return leave(&frame, result);
+}
+
+int dw_exists(struct dw_vde *vde, const void *key, size_t key_length, bool *exists, const dw_op *op, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t inode_number = 0;
+    result = check_key(vde, key, key_length, diag);
+    if (result == DW_OK) {
+        result = dw_index_lookup(vde, key, (uint32_t)key_length, &inode_number, diag);
+    }
+    *exists = result == DW_OK && inode_number != 0;
+    return leave(&frame, result);
+}
+
+static void stat_of(uint64_t inode_number, const dw_inode *inode, dw_object_stat *stat)
+{
+    stat->size = inode->size;
+    stat->ctime_ns = inode->ctime_ns;
+    stat->mtime_ns = inode->mtime_ns;
+    stat->generation = inode->generation;
+    stat->inode = inode_number;
+    stat->extent_count = (inode->flags & DW_INODE_INLINE) != 0 ? 0 : inode->extent_count;
+    stat->tag_bytes = inode->tag_bytes;
+}
+
+int dw_stat(struct dw_vde *vde, const void *key, size_t key_length, dw_object_stat *stat, const dw_op *op,
+            dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t inode_number = 0;
+    dw_inode inode;
+    result = find(vde, key, key_length, &inode_number, &inode, diag);
+    if (result == DW_OK) {
+        stat_of(inode_number, &inode, stat);
+    }
+    return leave(&frame, result);
+}
+
+/* ---- transactions --------------------------------------------------------------------------- */
+
+int dw_txn_begin(struct dw_vde *vde, dw_txn **txn, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, NULL, DW_VDE_OP_COMMIT, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    if (vde->txn_open || vde->writer.open) {
+        result = dw_diag_fail(diag, DW_EBUSY, "commit or abort it first", "a transaction or writer is already open on '%s'",
+                              vde->path);
+    } else {
+        result = dw_vde_txn_begin(vde, true, diag);
+    }
+    if (result == DW_OK) {
+        vde->txn.vde = vde;
+        *txn = &vde->txn;
+    }
+    (void)pthread_mutex_unlock(&vde->lock);
+    return result;
+}
+
+static int txn_call(dw_txn *txn, txn_work work, const put_arguments *arguments, dw_diag *diag)
+{
+    if (txn == NULL || txn->vde == NULL) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "no transaction");
+    }
+    struct dw_vde *vde = txn->vde;
+    (void)pthread_mutex_lock(&vde->lock);
+    int result = DW_OK;
+    if (!vde->txn_open || !vde->txn_user) {
+        result = dw_diag_fail(diag, DW_EINVAL, NULL, "the transaction has ended");
+    } else {
+        result = check_key(vde, arguments->key, arguments->key_length, diag);
+    }
+    if (result == DW_OK && work == put_work) {
+        result = check_put_limits(vde, arguments->size, diag);
+    }
+    if (result == DW_OK) {
+        result = work(vde, arguments, diag);
+        if (result != DW_OK && result != DW_ENOENT) {
+            /* A failure that may have left the transaction half done ends it. */
+            dw_vde_txn_abort(vde);
+        }
+    }
+    (void)pthread_mutex_unlock(&vde->lock);
+    return result;
+}
+
+int dw_txn_put(dw_txn *txn, const void *key, size_t key_length, const void *value, size_t value_length, dw_diag *diag)
+{
+    put_arguments put = {key, (uint32_t)key_length, value, value_length};
+    return txn_call(txn, put_work, &put, diag);
+}
+
+int dw_txn_delete(dw_txn *txn, const void *key, size_t key_length, dw_diag *diag)
+{
+    put_arguments del = {key, (uint32_t)key_length, NULL, 0};
+    return txn_call(txn, delete_work, &del, diag);
+}
+
+int dw_txn_commit(dw_txn *txn, const dw_op *op, dw_diag *diag)
+{
+    if (txn == NULL || txn->vde == NULL) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "no transaction");
+    }
+    struct dw_vde *vde = txn->vde;
+    (void)pthread_mutex_lock(&vde->lock);
+    int result = DW_OK;
+    if (!vde->txn_open || !vde->txn_user) {
+        result = dw_diag_fail(diag, DW_EINVAL, "a failed operation ends its transaction: begin again",
+                              "the transaction has ended");
+    } else {
+        dw_vde_begin_io(vde, op);
+        vde->txn_user = false;
+        result = dw_vde_txn_commit(vde, diag);
+    }
+    txn->vde = NULL;
+    (void)pthread_mutex_unlock(&vde->lock);
+    return result;
+}
+
+void dw_txn_abort(dw_txn *txn)
+{
+    if (txn == NULL || txn->vde == NULL) {
+        return;
+    }
+    struct dw_vde *vde = txn->vde;
+    (void)pthread_mutex_lock(&vde->lock);
+    if (vde->txn_open && vde->txn_user) {
+        dw_vde_txn_abort(vde);
+    }
+    txn->vde = NULL;
+    (void)pthread_mutex_unlock(&vde->lock);
+}
+
+int dw_sync(struct dw_vde *vde, const dw_op *op, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_COMMIT, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    if (!vde->read_only && !vde->txn_open) {
+        result = dw_wal_flush(vde, diag);
+    }
+    return leave(&frame, result);
+}
+
+/* ---- streaming writers ---------------------------------------------------------------------- */
+
+static void writer_begin_io(struct dw_vde *vde)
+{
+    dw_op op = {.deadline_ns = vde->writer.deadline_budget_ns, .priority = vde->writer.priority};
+    dw_vde_begin_io(vde, &op);
+}
+
+int dw_writer_open(struct dw_vde *vde, const void *key, size_t key_length, const dw_op *op, dw_writer **writer,
+                   dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_PUT, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    struct dw_writer *w = &vde->writer;
+    result = check_key(vde, key, key_length, diag);
+    if (result == DW_OK) {
+        result = check_writable(vde, diag);
+    }
+    if (result == DW_OK && vde->txn_open) {
+        result = dw_diag_fail(diag, DW_EBUSY, "commit the transaction first", "a transaction is open on '%s'", vde->path);
+    }
+    if (result == DW_OK) {
+        result = dw_vde_txn_begin(vde, false, diag);
+    }
+    if (result == DW_OK) {
+        memcpy(w->key, key, key_length);
+        w->key_length = (uint32_t)key_length;
+        w->size = 0;
+        w->fill = 0;
+        w->staged = 0;
+        w->extent_count = 0;
+        w->extent_used = 0;
+        w->extent_logical = 0;
+        w->extent_start = 0;
+        w->deadline_budget_ns = op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
+        w->priority = op != NULL ? op->priority : DW_OP_NORMAL;
+        w->inode_number = 0;
+        result = dw_index_lookup(vde, w->key, w->key_length, &w->inode_number, diag);
+        w->existing = w->inode_number != 0;
+        memset(&w->inode, 0, sizeof w->inode);
+        if (result == DW_OK && w->existing) {
+            result = dw_inode_load(vde, w->inode_number, &w->old, diag);
+            w->inode = w->old;
+            w->inode.generation++;
+        } else if (result == DW_OK) {
+            result = dw_alloc_inode(vde, &w->inode_number, diag);
+            w->inode.generation = 1;
+            w->inode.ctime_ns = dw_vde_now_ns(vde);
+        }
+        w->inode.flags = DW_INODE_USED;
+        w->inode.extent_count = 0;
+        w->inode.extent_block = 0;
+        w->inode.extent_block_generation = 0;
+        w->inode.inline_bytes = 0;
+        if (result != DW_OK) {
+            dw_vde_txn_abort(vde);
+        }
+    }
+    if (result == DW_OK) {
+        w->vde = vde;
+        w->open = true;
+        *writer = w;
+    }
+    (void)pthread_mutex_unlock(&vde->lock);
+    (void)frame;
+    return result;
+}
+
+/* Writes the sealed blocks of the stage to the extent being filled. */
+static int writer_flush_stage(struct dw_vde *vde, struct dw_writer *w, dw_diag *diag)
+{
+    if (w->staged == 0) {
+        return DW_OK;
+    }
+    uint64_t first = w->extent_start + w->extent_used - w->staged;
+    int result = dw_device_write(&vde->device, first, w->staged, vde->data_stage, diag);
+    w->staged = 0;
+    vde->txn_has_data = true;
+    return result;
+}
+
+/* Closes the extent being filled (adding its used part to the inode, freeing the rest)
+ * and, when `another`, takes a new one. */
+static int writer_next_extent(struct dw_vde *vde, struct dw_writer *w, bool another, dw_diag *diag)
+{
+    int result = writer_flush_stage(vde, w, diag);
+    if (result == DW_OK && w->extent_count > 0) {
+        if (w->extent_used > 0) {
+            dw_extent extent = {.logical = w->extent_logical, .start = w->extent_start, .count = w->extent_used,
+                                .generation = vde->txn_generation};
+            result = dw_inode_add_extent(vde, w->inode_number, &w->inode, &extent, diag);
+        }
+        if (result == DW_OK && w->extent_used < w->extent_count) {
+            result = dw_free_blocks(vde, w->extent_start + w->extent_used, w->extent_count - w->extent_used, false, diag);
+        }
+        w->extent_logical += w->extent_used;
+        w->extent_count = 0;
+        w->extent_used = 0;
+    }
+    if (result == DW_OK && another) {
+        uint32_t got = 0;
+        result = dw_alloc_blocks(vde, EXTENT_CHUNK_BLOCKS, &w->extent_start, &got, diag);
+        w->extent_count = got;
+        w->extent_used = 0;
+    }
+    return result;
+}
+
+/* The stage block being filled is complete: seal it at its address. */
+static int writer_seal_block(struct dw_vde *vde, struct dw_writer *w, dw_diag *diag)
+{
+    if (w->extent_used == w->extent_count) {
+        /* Move the unsealed bytes aside while the stage is flushed. */
+        memcpy(vde->scratch, vde->data_stage + (size_t)w->staged * vde->block_size, w->fill);
+        int result = writer_next_extent(vde, w, true, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        memcpy(vde->data_stage, vde->scratch, w->fill);
+    } else if (w->staged == DW_DATA_STAGE_BLOCKS) {
+        memcpy(vde->scratch, vde->data_stage + (size_t)w->staged * vde->block_size, 0);
+        int result = writer_flush_stage(vde, w, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    unsigned char *block = vde->data_stage + (size_t)w->staged * vde->block_size;
+    memset(block + w->fill, 0, vde->payload_size - w->fill);
+    seal_data(vde, w->staged, w->extent_start + w->extent_used);
+    w->staged++;
+    w->extent_used++;
+    w->fill = 0;
+    return DW_OK;
+}
+
+int dw_writer_write(dw_writer *writer, const void *data, size_t length, dw_diag *diag)
+{
+    if (writer == NULL || !writer->open) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "the writer is not open");
+    }
+    struct dw_vde *vde = writer->vde;
+    (void)pthread_mutex_lock(&vde->lock);
+    writer_begin_io(vde);
+    int result = DW_OK;
+    if (writer->size + length > vde->config.value_size_max || writer->size + length > vde->config.transaction_size_max) {
+        result = dw_diag_fail(diag, DW_EINVAL, "raise limits.value_size_max and limits.transaction_size_max",
+                              "the value would grow past its limit (%llu bytes)",
+                              (unsigned long long)(vde->config.value_size_max < vde->config.transaction_size_max
+                                                       ? vde->config.value_size_max
+                                                       : vde->config.transaction_size_max));
+    }
+    const unsigned char *from = data;
+    while (result == DW_OK && length > 0) {
+        if (writer->staged == DW_DATA_STAGE_BLOCKS) {
+            result = writer_flush_stage(vde, writer, diag);
+            if (result != DW_OK) {
+                break;
+            }
+        }
+        unsigned char *block = vde->data_stage + (size_t)writer->staged * vde->block_size;
+        size_t take = vde->payload_size - writer->fill;
+        if (take > length) {
+            take = length;
+        }
+        memcpy(block + writer->fill, from, take);
+        writer->fill += (uint32_t)take;
+        writer->size += take;
+        from += take;
+        length -= take;
+        if (writer->fill == vde->payload_size) {
+            result = writer_seal_block(vde, writer, diag);
+        }
+    }
+    if (result != DW_OK) {
+        dw_vde_writer_abort_locked(vde);
+    }
+    (void)pthread_mutex_unlock(&vde->lock);
+    return result;
+}
+
+void dw_vde_writer_abort_locked(struct dw_vde *vde)
+{
+    if (vde->writer.open) {
+        vde->writer.open = false;
+        if (vde->txn_open) {
+            dw_vde_txn_abort(vde);
+        }
+    }
+}
+
+int dw_writer_commit(dw_writer *writer, dw_diag *diag)
+{
+    if (writer == NULL || !writer->open) {
+        return dw_diag_fail(diag, DW_EINVAL, "a failed write ends its writer: open another", "the writer is not open");
+    }
+    struct dw_vde *vde = writer->vde;
+    (void)pthread_mutex_lock(&vde->lock);
+    writer_begin_io(vde);
+    uint64_t started = dw_clock_now_ns(vde->clock);
+    dw_inode *inode = &writer->inode;
+    int result = DW_OK;
+    bool inline_value = writer->size <= vde->layout.inline_max && writer->extent_count == 0 && writer->staged == 0 &&
+                        writer->extent_logical == 0;
+    if (inline_value) {
+        inode->flags |= DW_INODE_INLINE;
+        inode->inline_bytes = (uint16_t)writer->size;
+        memcpy(inode->inline_data, vde->data_stage, (size_t)writer->size);
+    } else {
+        if (writer->fill > 0) {
+            result = writer_seal_block(vde, writer, diag);
+        }
+        if (result == DW_OK) {
+            result = writer_next_extent(vde, writer, false, diag);
+        }
+        if (result == DW_OK) {
+            result = dw_device_drain(&vde->device, diag);
+        }
+    }
+    if (result == DW_OK && writer->existing) {
+        result = dw_inode_release_data(vde, &writer->old, diag);
+    }
+    if (result == DW_OK) {
+        inode->size = writer->size;
+        inode->mtime_ns = dw_vde_now_ns(vde);
+        inode->key_hash = dw_xxh3_64(writer->key, writer->key_length, 0);
+        inode->key_length = (uint16_t)writer->key_length;
+        result = dw_inode_store(vde, writer->inode_number, inode, diag);
+    }
+    if (result == DW_OK && !writer->existing) {
+        result = dw_index_insert(vde, writer->key, writer->key_length, writer->inode_number, diag);
+        if (result == DW_OK) {
+            vde->state.object_count++;
+        }
+    }
+    writer->open = false;
+    if (result == DW_OK) {
+        result = dw_vde_txn_commit(vde, diag);
+    } else {
+        dw_vde_txn_abort(vde);
+    }
+    dw_vde_account(vde, DW_VDE_OP_PUT, started);
+    (void)pthread_mutex_unlock(&vde->lock);
+    return result;
+}
+
+void dw_writer_abort(dw_writer *writer)
+{
+    if (writer == NULL || writer->vde == NULL) {
+        return;
+    }
+    struct dw_vde *vde = writer->vde;
+    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_abort_locked(vde);
+    (void)pthread_mutex_unlock(&vde->lock);
+}
+
+/* ---- iterators ---------------------------------------------------------------------------- */
+
+int dw_iter_open(struct dw_vde *vde, const void *prefix, size_t prefix_length, dw_iter **iter, dw_diag *diag)
+{
+    if (vde == NULL || iter == NULL || (prefix == NULL && prefix_length > 0)) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "no VDE handle, iterator or prefix");
+    }
+    (void)pthread_mutex_lock(&vde->lock);
+    int result = DW_OK;
+    if (prefix_length > vde->config.key_length_max) {
+        result = dw_diag_fail(diag, DW_EINVAL, NULL, "a prefix of %zu bytes is longer than any key", prefix_length);
+    }
+    struct dw_iter *free_slot = NULL;
+    for (uint32_t i = 0; result == DW_OK && i < vde->iterator_count && free_slot == NULL; i++) {
+        if (!vde->iterators[i].open) {
+            free_slot = &vde->iterators[i];
+        }
+    }
+    if (result == DW_OK && free_slot == NULL) {
+        result = dw_diag_fail(diag, DW_EBUSY, "close one, or raise limits.iterators_max",
+                              "all %u iterators are open", vde->iterator_count);
+    }
+    if (result == DW_OK) {
+        free_slot->open = true;
+        free_slot->started = false;
+        free_slot->done = false;
+        free_slot->prefix_length = (uint32_t)prefix_length;
+        if (prefix_length > 0) {
+            memcpy(free_slot->prefix, prefix, prefix_length);
+        }
+        *iter = free_slot;
+    }
+    (void)pthread_mutex_unlock(&vde->lock);
+    return result;
+}
+
+int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, dw_object_stat *stat, dw_diag *diag)
+{
+    if (iter == NULL || !iter->open) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "the iterator is not open");
+    }
+    struct dw_vde *vde = iter->vde;
+    call frame;
+    (void)enter(vde, NULL, DW_VDE_OP_GET, &frame, diag);
+    int result = DW_OK;
+    if (iter->done) {
+        result = DW_ENOENT;
+    }
+    uint32_t found_length = 0;
+    uint64_t inode_number = 0;
+    if (result == DW_OK) {
+        result = iter->started
+                     ? dw_index_seek(vde, iter->last, iter->last_length, false, vde->key_buffer, &found_length, &inode_number,
+                                     diag)
+                     : dw_index_seek(vde, iter->prefix, iter->prefix_length, true, vde->key_buffer, &found_length,
+                                     &inode_number, diag);
+    }
+    if (result == DW_OK && (found_length < iter->prefix_length ||
+                            memcmp(vde->key_buffer, iter->prefix, iter->prefix_length) != 0)) {
+        result = DW_ENOENT;
+    }
+    if (result == DW_ENOENT) {
+        iter->done = true;
+    }
+    if (result == DW_OK && found_length > capacity) {
+        *key_length = found_length;
+        result = dw_diag_fail(diag, DW_ENOSPC, "pass a buffer of limits.key_length_max bytes",
+                              "the next key is %u bytes; the buffer holds %zu", found_length, capacity);
+    }
+    if (result == DW_OK && stat != NULL) {
+        dw_inode inode;
+        result = dw_inode_load(vde, inode_number, &inode, diag);
+        if (result == DW_OK) {
+            stat_of(inode_number, &inode, stat);
+        }
+    }
+    if (result == DW_OK) {
+        memcpy(key, vde->key_buffer, found_length);
+        *key_length = found_length;
+        memcpy(iter->last, vde->key_buffer, found_length);
+        iter->last_length = found_length;
+        iter->started = true;
+    }
+    return leave(&frame, result);
+}
+
+void dw_iter_close(dw_iter *iter)
+{
+    if (iter == NULL) {
+        return;
+    }
+    struct dw_vde *vde = iter->vde;
+    (void)pthread_mutex_lock(&vde->lock);
+    iter->open = false;
+    (void)pthread_mutex_unlock(&vde->lock);
+}
+
+/* ---- tags ------------------------------------------------------------------------------------ */
+
+/* Tags are packed in the inode's tag area: name length, value length (a byte each), name,
+ * value; tag_bytes says how much of the area is used. */
+typedef struct tag_edit {
+    const unsigned char *key;
+    uint32_t key_length;
+    const char *name;
+    const char *value;
+} tag_edit;
+
+static int tags_check(const struct dw_vde *vde, dw_diag *diag)
+{
+    if (vde->layout.tags_size == 0) {
+        return dw_diag_fail(diag, DW_EINVAL, "create the VDE with the standard or edge profile for tags",
+                            "'%s' has no tags module (it was created with the minimal profile)", vde->path);
+    }
+    return DW_OK;
+}
+
+/* Finds tag `name` in the area; its offset, or -1. */
+static int32_t tag_find(const unsigned char *tags, uint32_t used, const char *name, uint32_t name_length)
+{
+    uint32_t at = 0;
+    while (at + 2 <= used) {
+        uint32_t length = tags[at];
+        uint32_t value_length = tags[at + 1];
+        if (at + 2 + length + value_length > used) {
+            break;
+        }
+        if (length == name_length && memcmp(tags + at + 2, name, name_length) == 0) {
+            return (int32_t)at;
+        }
+        at += 2 + length + value_length;
+    }
+    return -1;
+}
+
+static int tag_work(struct dw_vde *vde, const void *argument, dw_diag *diag)
+{
+    const tag_edit *edit = argument;
+    uint64_t inode_number = 0;
+    dw_inode inode;
+    int result = find(vde, edit->key, edit->key_length, &inode_number, &inode, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint32_t name_length = (uint32_t)strlen(edit->name);
+    int32_t at = tag_find(inode.tags, inode.tag_bytes, edit->name, name_length);
+    if (at >= 0) {
+        uint32_t size = 2u + inode.tags[at] + inode.tags[at + 1];
+        memmove(inode.tags + at, inode.tags + at + size, inode.tag_bytes - (uint32_t)at - size);
+        inode.tag_bytes = (uint16_t)(inode.tag_bytes - size);
+    } else if (edit->value == NULL) {
+        return dw_diag_fail(diag, DW_ENOENT, NULL, "the object has no tag '%s'", edit->name);
+    }
+    if (edit->value != NULL) {
+        uint32_t value_length = (uint32_t)strlen(edit->value);
+        if (inode.tag_bytes + 2 + name_length + value_length > vde->layout.tags_size) {
+            return dw_diag_fail(diag, DW_ENOSPC, "remove tags, or use shorter names and values",
+                                "the object's tags would take more than the %u bytes an inode holds",
+                                vde->layout.tags_size);
+        }
+        unsigned char *end = inode.tags + inode.tag_bytes;
+        end[0] = (unsigned char)name_length;
+        end[1] = (unsigned char)value_length;
+        memcpy(end + 2, edit->name, name_length);
+        memcpy(end + 2 + name_length, edit->value, value_length);
+        inode.tag_bytes = (uint16_t)(inode.tag_bytes + 2 + name_length + value_length);
+    }
+    inode.generation++;
+    return dw_inode_store(vde, inode_number, &inode, diag);
+}
+
+int dw_tag_set(struct dw_vde *vde, const void *key, size_t key_length, const char *name, const char *value,
+               const dw_op *op, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_PUT, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    result = tags_check(vde, diag);
+    if (result == DW_OK) {
+        result = check_key(vde, key, key_length, diag);
+    }
+    if (result == DW_OK && (name == NULL || name[0] == '\0' || strlen(name) > TAG_NAME_MAX || strchr(name, '=') != NULL ||
+                            (value != NULL && strlen(value) > TAG_VALUE_MAX))) {
+        result = dw_diag_fail(diag, DW_EINVAL, "names are 1 to 32 bytes without '=', values up to 64 bytes",
+                              "tag '%s' is not allowed", name != NULL ? name : "(null)");
+    }
+    if (result == DW_OK) {
+        result = check_writable(vde, diag);
+    }
+    if (result == DW_OK) {
+        tag_edit edit = {key, (uint32_t)key_length, name, value};
+        result = in_transaction(vde, tag_work, &edit, diag);
+    }
+    return leave(&frame, result);
+}
+
+int dw_tag_get(struct dw_vde *vde, const void *key, size_t key_length, const char *name, char *value, size_t capacity,
+               const dw_op *op, dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t inode_number = 0;
+    dw_inode inode;
+    result = tags_check(vde, diag);
+    if (result == DW_OK) {
+        result = find(vde, key, key_length, &inode_number, &inode, diag);
+    }
+    if (result == DW_OK) {
+        int32_t at = tag_find(inode.tags, inode.tag_bytes, name, (uint32_t)strlen(name));
+        if (at < 0) {
+            result = dw_diag_fail(diag, DW_ENOENT, NULL, "the object has no tag '%s'", name);
+        } else if ((size_t)inode.tags[at + 1] + 1 > capacity) {
+            result = dw_diag_fail(diag, DW_ENOSPC, NULL, "the tag's value is %u bytes", inode.tags[at + 1]);
+        } else {
+            memcpy(value, inode.tags + at + 2 + inode.tags[at], inode.tags[at + 1]);
+            value[inode.tags[at + 1]] = '\0';
+        }
+    }
+    return leave(&frame, result);
+}
+
+int dw_tags(struct dw_vde *vde, const void *key, size_t key_length, char *text, size_t capacity, const dw_op *op,
+            dw_diag *diag)
+{
+    call frame;
+    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t inode_number = 0;
+    dw_inode inode;
+    result = tags_check(vde, diag);
+    if (result == DW_OK) {
+        result = find(vde, key, key_length, &inode_number, &inode, diag);
+    }
+    size_t used = 0;
+    if (capacity > 0) {
+        text[0] = '\0';
+    }
+    for (uint32_t at = 0; result == DW_OK && at + 2 <= inode.tag_bytes;) {
+        uint32_t name_length = inode.tags[at];
+        uint32_t value_length = inode.tags[at + 1];
+        if (used + name_length + value_length + 3 > capacity) {
+            result = dw_diag_fail(diag, DW_ENOSPC, NULL, "the tags take more than %zu bytes as text", capacity);
+            break;
+        }
+        memcpy(text + used, inode.tags + at + 2, name_length);
+        used += name_length;
+        text[used++] = '=';
+        memcpy(text + used, inode.tags + at + 2 + name_length, value_length);
+        used += value_length;
+        text[used++] = '\n';
+        text[used] = '\0';
+        at += 2 + name_length + value_length;
+    }
+    return leave(&frame, result);
+}
+
+/* ---- introspection ------------------------------------------------------------------------- */
+
+void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
+{
+    (void)pthread_mutex_lock(&vde->lock);
+    memset(info, 0, sizeof *info);
+    info->super = vde->super;
+    info->state = vde->state;
+    info->groups_blocks = vde->groups_end - vde->groups_start;
+    info->wal_blocks = vde->wal_blocks;
+    info->wal_used_blocks = vde->next_lsn - vde->checkpoint_lsn;
+    info->next_lsn = vde->next_lsn;
+    info->checkpoint_lsn = vde->checkpoint_lsn;
+    info->seq = vde->seq;
+    info->memory_reserved_bytes = vde->budget.reserved_bytes;
+    info->memory_ceiling_bytes = vde->config.memory_ceiling_bytes;
+    info->memory_peak_bytes = vde->budget.reserved_high_water_bytes;
+    info->read_only = vde->read_only;
+    info->io_backend = dw_io_backend_name(vde->io.backend);
+    static const char *const names[DW_VDE_OP_COUNT] = {"put", "get", "delete", "commit", "checkpoint"};
+    for (uint32_t i = 0; i < DW_VDE_OP_COUNT; i++) {
+        const dw_histogram *histogram = &vde->latency[i];
+        info->ops[i] = (dw_vde_op_stats){
+            .name = names[i],
+            .count = histogram->count,
+            .p50_ns = dw_histogram_percentile(histogram, 500000),
+            .p99_ns = dw_histogram_percentile(histogram, 990000),
+            .max_ns = vde->latency_max_ns[i],
+            .misses = vde->misses[i],
+        };
+    }
+    info->commits = vde->counters.commits;
+    info->records = vde->counters.records;
+    info->checkpoints = vde->counters.checkpoints;
+    info->recovered_records = vde->counters.recovered_records;
+    info->recovered_pages = vde->counters.recovered_pages;
+    info->truncated_tail = vde->counters.truncated_tail != 0;
+    if (vde->device.stepped || vde->sched_started) {
+        dw_sched_stats_read(&vde->sched, &info->sched);
+    }
+    info->cache_hits = vde->cache.stats.hits;
+    info->cache_misses = vde->cache.stats.misses;
+    (void)pthread_mutex_unlock(&vde->lock);
+}

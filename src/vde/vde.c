@@ -1,0 +1,1041 @@
+/*
+ * vde.c — a VDE's life: create, open (with recovery), close; the memory it takes; and the
+ * transaction frame every change runs in.
+ *
+ * Opening plans every piece of memory against memory.ceiling (pool, I/O, scheduler, page
+ * cache with its undo area, staging, quarantine, iterators, statistics), maps them once,
+ * then reads the superblock group through the scheduler, picks the newest copy that
+ * verifies, refuses what this build must not touch, and replays the WAL. Nothing it sets
+ * up is allocated again until close.
+ *
+ * The one I/O not made through the scheduler is the first: reading the superblock's
+ * geometry (block and unit size) with pread, because the engine's I/O path is sized by
+ * the block size it reads. Everything after it goes through dw_sched.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/assert.h"
+#include "core/checksum.h"
+#include "core/endian.h"
+#include "core/error.h"
+#include "core/random.h"
+#include "core/text.h"
+#include "vde/engine.h"
+#include "vde/vde_internal.h"
+
+#define SIM_PENDING_BYTES (UINT32_C(8) << 20)
+
+uint64_t dw_vde_now_ns(struct dw_vde *vde)
+{
+    if (vde->deterministic) {
+        /* The logical clock: one tick a transaction, so times follow the operations. */
+        return vde->seq;
+    }
+    return dw_clock_realtime_ns(&vde->system_clock);
+}
+
+static dw_priority priority_of(dw_op_priority priority)
+{
+    switch (priority) {
+    case DW_OP_CRITICAL: return DW_PRIORITY_CRITICAL;
+    case DW_OP_HIGH: return DW_PRIORITY_HIGH;
+    case DW_OP_BEST_EFFORT: return DW_PRIORITY_BEST_EFFORT;
+    case DW_OP_NORMAL:
+    default: return DW_PRIORITY_NORMAL;
+    }
+}
+
+void dw_vde_begin_io(struct dw_vde *vde, const dw_op *op)
+{
+    uint64_t budget = op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
+    dw_device_begin_op(&vde->device, budget, op != NULL ? priority_of(op->priority) : DW_PRIORITY_NORMAL);
+}
+
+/* ---- memory and the layers under the engine ------------------------------------------- */
+
+static uint32_t undo_pages_for(uint32_t cache_pages)
+{
+    uint32_t undo = cache_pages / 4;
+    return undo < 16 ? 16 : undo;
+}
+
+static uint64_t misc_bytes(const struct dw_vde *vde, uint32_t unit_size)
+{
+    uint32_t block = vde->block_size;
+    uint32_t key_max = vde->config.key_length_max;
+    uint64_t iterators = (uint64_t)vde->config.iterators_max * (sizeof(struct dw_iter) + 2 * (uint64_t)key_max + 16);
+    return (uint64_t)(DW_WAL_STAGE_BLOCKS + DW_DATA_STAGE_BLOCKS + 1) * block + (uint64_t)DW_UNITS_PER_COPY * unit_size +
+           2 * ((uint64_t)key_max + 16) + dw_index_scratch_bytes(block, key_max) +
+           (uint64_t)DW_QUARANTINE_MAX * sizeof(dw_quarantine) + (uint64_t)vde->pending_limit * sizeof(dw_wal_entry) +
+           iterators + (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram) + 64 * 16;
+}
+
+static unsigned char *carve(unsigned char **at, uint64_t bytes, uint64_t alignment)
+{
+    uintptr_t address = ((uintptr_t)*at + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    *at = (unsigned char *)address + bytes;
+    return (unsigned char *)address;
+}
+
+static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
+{
+    unsigned char *at = dw_arena_piece_memory(&vde->arena, vde->misc_piece);
+    uint32_t block = vde->block_size;
+    uint32_t key_max = vde->config.key_length_max;
+    vde->wal_stage = carve(&at, (uint64_t)DW_WAL_STAGE_BLOCKS * block, 64);
+    vde->data_stage = carve(&at, (uint64_t)DW_DATA_STAGE_BLOCKS * block, 64);
+    vde->scratch = carve(&at, block, 64);
+    vde->super_stage = carve(&at, (uint64_t)DW_UNITS_PER_COPY * unit_size, 64);
+    vde->key_buffer = carve(&at, (uint64_t)key_max + 16, 8);
+    vde->writer.key = carve(&at, (uint64_t)key_max + 16, 8);
+    dw_index_scratch_init(&vde->index, carve(&at, dw_index_scratch_bytes(block, key_max), 16), block, key_max);
+    vde->quarantine = (dw_quarantine *)(void *)carve(&at, (uint64_t)DW_QUARANTINE_MAX * sizeof(dw_quarantine), 16);
+    vde->recovery_entries =
+        (dw_wal_entry *)(void *)carve(&at, (uint64_t)vde->pending_limit * sizeof(dw_wal_entry), 16);
+    vde->iterators = (struct dw_iter *)(void *)carve(&at, (uint64_t)vde->config.iterators_max * sizeof(struct dw_iter), 16);
+    vde->iterator_count = vde->config.iterators_max;
+    for (uint32_t i = 0; i < vde->iterator_count; i++) {
+        struct dw_iter *iter = &vde->iterators[i];
+        memset(iter, 0, sizeof *iter);
+        iter->vde = vde;
+        iter->prefix = carve(&at, (uint64_t)key_max + 8, 8);
+        iter->last = carve(&at, (uint64_t)key_max + 8, 8);
+    }
+    vde->latency = (dw_histogram *)(void *)carve(&at, (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram), 16);
+    for (uint32_t i = 0; i < DW_VDE_OP_COUNT; i++) {
+        dw_histogram_reset(&vde->latency[i]);
+    }
+    DW_ASSERT(at <= (unsigned char *)dw_arena_piece_memory(&vde->arena, vde->misc_piece) + misc_bytes(vde, unit_size));
+}
+
+/* Plans and maps every piece, and opens the file, the pool, the I/O and the scheduler. */
+static int open_layers(struct dw_vde *vde, const dw_vde_target *target, uint32_t unit_size, uint64_t create_bytes,
+                       dw_diag *diag)
+{
+    const dw_config *config = &vde->config;
+    dw_budget_init(&vde->budget, config->memory_ceiling_bytes, config->pressure_percent);
+    dw_arena_init(&vde->arena, &vde->budget);
+    uint32_t undo = undo_pages_for(config->cache_pages);
+    if (config->cache_pages < undo + 32) {
+        return dw_diag_fail(diag, DW_ECONFIG, "raise memory.cache_pages to at least 64",
+                            "memory.cache_pages = %u is too few to run transactions in", config->cache_pages);
+    }
+    uint32_t per_record = config->cache_pages - undo - 16;
+    vde->pending_limit = per_record < 65536 ? per_record : 65536;
+    int result = dw_pool_plan_in(&vde->arena, config->buffer_count, vde->block_size, &vde->pool_plan, diag);
+    if (result == DW_OK) {
+        result = dw_io_plan_in(&vde->arena, config->queue_depth, &vde->io_plan, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_sched_plan_in(&vde->arena, config, &vde->sched_plan, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_cache_plan_in(&vde->arena, config->cache_pages, undo, vde->block_size, &vde->cache_plan, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_arena_plan(&vde->arena, "engine staging and state", misc_bytes(vde, unit_size), 64,
+                               &vde->misc_piece, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_arena_allocate(&vde->arena, config->memory_lock, diag);
+    }
+    if (result != DW_OK) {
+        return result;
+    }
+    lay_out_misc(vde, unit_size);
+    const dw_clock *io_clock = target->sim_disk != NULL ? &target->sim_disk->clock.clock : &vde->system_clock;
+    vde->clock = io_clock;
+    vde->pool = dw_pool_open_in(&vde->arena, &vde->pool_plan, io_clock);
+    dw_io_options io_options = {
+        .path = vde->path,
+        .backend = target->sim_disk != NULL ? DW_IO_BACKEND_SIM : config->io_backend,
+        .queue_depth = config->queue_depth,
+        .block_size = vde->block_size,
+        .size_bytes = create_bytes,
+        .create = create_bytes > 0,
+        .sparse = true,
+        .direct = config->io_direct,
+        .sqpoll = config->io_sqpoll,
+        .pool = vde->pool,
+        .clock = io_clock,
+        .log = vde->log,
+        .sim_disk = target->sim_disk,
+    };
+    result = dw_io_open(&vde->io, &vde->arena, &vde->io_plan, &io_options, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    result = dw_sched_open(&vde->sched, &vde->arena, &vde->sched_plan, config, &vde->io, vde->pool, io_clock,
+                           vde->log, diag);
+    if (result != DW_OK) {
+        dw_io_close(&vde->io);
+        return result;
+    }
+    bool stepped = target->sim_disk != NULL;
+    if (!stepped) {
+        result = dw_sched_start(&vde->sched, diag);
+        if (result != DW_OK) {
+            (void)dw_sched_stop(&vde->sched, 0);
+            return result;
+        }
+        vde->sched_started = true;
+    }
+    dw_device_init(&vde->device, &vde->sched, io_clock, vde->path, vde->block_size,
+                   vde->io.size_bytes / vde->block_size, stepped, config->queue_depth);
+    dw_cache_open(&vde->cache, &vde->arena, &vde->cache_plan, &vde->device);
+    dw_cache_set_fresh(&vde->cache, dw_vde_fresh_block, vde);
+    return DW_OK;
+}
+
+static void close_layers(struct dw_vde *vde)
+{
+    if (vde->arena.base != NULL && vde->sched.io != NULL) {
+        (void)dw_sched_stop(&vde->sched, DW_NS_PER_S);
+    }
+    if (vde->arena.budget != NULL) { /* planned at all */
+        dw_arena_close(&vde->arena);
+    }
+}
+
+static struct dw_vde *new_handle(const char *path, const dw_config *config, dw_diag *diag)
+{
+    size_t bytes = (sizeof(struct dw_vde) + 127) & ~(size_t)127;
+    struct dw_vde *vde = aligned_alloc(128, bytes);
+    if (vde == NULL) {
+        (void)dw_diag_fail(diag, DW_ENOMEM, NULL, "cannot allocate the handle for '%s'", path);
+        return NULL;
+    }
+    memset(vde, 0, sizeof *vde);
+    vde->config = *config;
+    dw_format(vde->path, sizeof vde->path, "%s", path);
+    dw_clock_system_init(&vde->system_clock, 0);
+    vde->clock = &vde->system_clock;
+    vde->deterministic = config->deterministic;
+    (void)pthread_mutex_init(&vde->lock, NULL);
+    (void)pthread_cond_init(&vde->flusher_wake, NULL);
+    return vde;
+}
+
+static void free_handle(struct dw_vde *vde)
+{
+    (void)pthread_cond_destroy(&vde->flusher_wake);
+    (void)pthread_mutex_destroy(&vde->lock);
+    free(vde);
+}
+
+/* ---- geometry --------------------------------------------------------------------------- */
+
+static int geometry_from(struct dw_vde *vde, dw_diag *diag)
+{
+    const dw_super_copy *copy = &vde->super;
+    const dw_superblock *super = &copy->super;
+    vde->block_size = super->block_size;
+    vde->payload_size = vde->block_size - DW_TRAILER_SIZE;
+    vde->layout = copy->extended.inode_layout;
+    const dw_region *wal = NULL;
+    const dw_region *inodes = NULL;
+    const dw_region *groups = NULL;
+    for (uint32_t i = 0; i < copy->regions.count; i++) {
+        const dw_region *region = &copy->regions.slots[i];
+        if (region->type == DW_REGION_WAL) {
+            wal = region;
+        } else if (region->type == DW_REGION_INODE_TABLE) {
+            inodes = region;
+        } else if (region->type == DW_REGION_ALLOC_GROUPS) {
+            groups = region;
+        }
+    }
+    const dw_extended *extended = &copy->extended;
+    uint64_t first = (uint64_t)DW_UNITS_RESERVED * super->unit_size / super->block_size;
+    const char *problem = NULL;
+    dw_inode_layout expected;
+    dw_inode_layout_for(extended->inode_layout.tags_size > 0, &expected);
+    if (wal == NULL || inodes == NULL || groups == NULL) {
+        problem = "a required region (wal, inode-table, alloc-groups) is missing from the directory";
+    } else if (wal->start != first || wal->count < 16 || inodes->start != wal->start + wal->count ||
+               groups->start != inodes->start + inodes->count || groups->start + groups->count != super->block_count - 1) {
+        problem = "the regions do not follow each other as the format lays them out";
+    } else if (memcmp(&expected, &extended->inode_layout, sizeof expected) != 0) {
+        problem = "the inode layout is not one this build knows";
+    } else if (extended->inodes_per_block != dw_inodes_per_block(vde->block_size, expected.inode_size) ||
+               extended->inode_count == 0 || inodes->param != extended->inode_count ||
+               extended->inode_bitmap_blocks !=
+                   (extended->inode_count + dw_bitmap_bits(vde->block_size) - 1) / dw_bitmap_bits(vde->block_size) ||
+               inodes->count != extended->inode_bitmap_blocks + (extended->inode_count + extended->inodes_per_block - 1) /
+                                                                    extended->inodes_per_block) {
+        problem = "the inode table's size does not match its inode count";
+    } else if (extended->group_blocks == 0 || groups->param != extended->group_blocks ||
+               extended->group_count != (groups->count + extended->group_blocks - 1) / extended->group_blocks ||
+               extended->group_bitmap_blocks !=
+                   (extended->group_blocks + dw_bitmap_bits(vde->block_size) - 1) / dw_bitmap_bits(vde->block_size)) {
+        problem = "the allocation groups' geometry is inconsistent";
+    }
+    if (problem != NULL) {
+        return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': %s", vde->path, problem);
+    }
+    vde->wal_start = wal->start;
+    vde->wal_blocks = wal->count;
+    vde->inode_bitmap_start = inodes->start;
+    vde->inode_blocks_start = inodes->start + extended->inode_bitmap_blocks;
+    vde->groups_start = groups->start;
+    vde->groups_end = groups->start + groups->count;
+    return DW_OK;
+}
+
+/* ---- create ----------------------------------------------------------------------------- */
+
+static uint32_t block_size_for(const dw_config *config, const dw_create_options *options)
+{
+    if (options->block_size != 0) {
+        return options->block_size;
+    }
+    return options->profile == DW_PROFILE_EDGE ? DW_BLOCK_SIZE_MIN : config->block_size;
+}
+
+static void make_uuid(struct dw_vde *vde, uint8_t uuid[16])
+{
+    dw_random random;
+    uint64_t seed = 0;
+    if (vde->deterministic) {
+        seed = dw_xxh64(vde->super.extended.label, strlen(vde->super.extended.label), 0x6477766475756964ull);
+    } else {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read(fd, &seed, sizeof seed) != (ssize_t)sizeof seed) {
+            seed = dw_clock_realtime_ns(&vde->system_clock) ^ ((uint64_t)getpid() << 32);
+        }
+        if (fd >= 0) {
+            (void)close(fd);
+        }
+    }
+    dw_random_seed(&random, seed);
+    uint64_t a = dw_random_next(&random);
+    uint64_t b = dw_random_next(&random);
+    dw_store_le64(uuid, a);
+    dw_store_le64(uuid + 8, b);
+    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* version 4 */
+    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
+}
+
+static void identify_writer(struct dw_vde *vde)
+{
+    dw_superblock *super = &vde->super.super;
+    memset(super->writer_node, 0, sizeof super->writer_node);
+    if (vde->deterministic) {
+        super->writer_pid = 0;
+        super->writer_session = 0;
+        dw_format(super->writer_node, sizeof super->writer_node, "deterministic");
+        return;
+    }
+    if (gethostname(super->writer_node, sizeof super->writer_node - 1) != 0) {
+        dw_format(super->writer_node, sizeof super->writer_node, "unknown");
+    }
+    super->writer_pid = (uint32_t)getpid();
+    super->writer_session = dw_xxh64(&super->writer_pid, sizeof super->writer_pid,
+                                     dw_clock_realtime_ns(&vde->system_clock));
+}
+
+/* Lays the whole VDE out in vde->super from the options. */
+static int plan_layout(struct dw_vde *vde, const dw_create_options *options, dw_diag *diag)
+{
+    const dw_config *config = &vde->config;
+    uint32_t block = vde->block_size;
+    uint32_t unit = block > DW_UNIT_SIZE_MIN ? block : DW_UNIT_SIZE_MIN;
+    uint64_t block_count = options->size_bytes / block;
+    bool tags = options->profile != DW_PROFILE_MINIMAL;
+    dw_super_copy *copy = &vde->super;
+    memset(copy, 0, sizeof *copy);
+    dw_superblock *super = &copy->super;
+    dw_extended *extended = &copy->extended;
+    dw_inode_layout_for(tags, &extended->inode_layout);
+    uint64_t first = (uint64_t)DW_UNITS_RESERVED * unit / block;
+    uint64_t wal_blocks = config->wal_bytes / block;
+    uint64_t inode_count = options->inode_count != 0 ? options->inode_count : options->size_bytes / config->inode_ratio_bytes;
+    if (inode_count < 16) {
+        inode_count = 16;
+    }
+    uint32_t bits = dw_bitmap_bits(block);
+    uint32_t per_block = dw_inodes_per_block(block, extended->inode_layout.inode_size);
+    uint64_t inode_bitmap_blocks = (inode_count + bits - 1) / bits;
+    uint64_t inode_blocks = (inode_count + per_block - 1) / per_block;
+    uint64_t groups_start = first + wal_blocks + inode_bitmap_blocks + inode_blocks;
+    uint64_t group_blocks = config->group_bytes / block;
+    if (group_blocks > bits * 64ull) {
+        group_blocks = bits * 64ull; /* at most 64 bitmap blocks a group */
+    }
+    uint32_t bitmap_blocks = (uint32_t)((group_blocks + bits - 1) / bits);
+    uint64_t minimum = groups_start + 2 * (bitmap_blocks + 16) + 1;
+    if (block_count < minimum || block_count - 1 - groups_start < bitmap_blocks + 16) {
+        char need[32];
+        return dw_diag_fail(diag, DW_EINVAL, "give a larger --size, or a smaller vde.wal_size or inode count",
+                            "%llu bytes are too few for this layout: it needs at least %s",
+                            (unsigned long long)options->size_bytes,
+                            dw_format_size(minimum * block, need, sizeof need));
+    }
+    uint64_t group_area = block_count - 1 - groups_start;
+    uint64_t group_count = (group_area + group_blocks - 1) / group_blocks;
+    /* A last group too small to hold its own bitmap and some data goes to the one before. */
+    uint64_t last = group_area - (group_count - 1) * group_blocks;
+    if (group_count > 1 && last < bitmap_blocks + 16) {
+        block_count -= last;
+        group_area -= last;
+        group_count--;
+    }
+    if (group_count > UINT32_MAX || inode_count > UINT32_MAX * (uint64_t)bits) {
+        return dw_diag_fail(diag, DW_EINVAL, "use a larger vde.group_size", "the VDE would need %llu groups",
+                            (unsigned long long)group_count);
+    }
+    super->format_version = DW_FORMAT_VERSION;
+    super->min_reader_version = DW_FORMAT_VERSION;
+    super->min_writer_version = DW_FORMAT_VERSION;
+    super->incompat = DW_INCOMPAT_KNOWN;
+    super->ro_compat = tags ? DW_RO_COMPAT_TAGS : 0;
+    super->compat = DW_COMPAT_SPARSE | (vde->deterministic ? DW_COMPAT_DETERMINISTIC : 0);
+    super->module_manifest = (1u << DW_MODULE_WAL) | (1u << DW_MODULE_ALLOC) | (1u << DW_MODULE_INODES) |
+                             (1u << DW_MODULE_INDEX) | (tags ? 1u << DW_MODULE_TAGS : 0);
+    /* Module config nibbles: WAL = default durability (0 strict, 1 group); TAGS = tag
+     * area in 32-byte units. */
+    super->module_config[DW_MODULE_WAL / 2] |= (uint8_t)(config->durability & 0xf);
+    if (tags) {
+        super->module_config[DW_MODULE_TAGS / 2] |= (uint8_t)((DW_INODE_TAGS_SIZE / 32) & 0xf);
+    }
+    super->block_size = block;
+    super->unit_size = unit;
+    super->block_count = block_count;
+    super->state = DW_STATE_CLEAN;
+    super->expected_size_bytes = block_count * block;
+    extended->group_blocks = (uint32_t)group_blocks;
+    extended->group_bitmap_blocks = bitmap_blocks;
+    extended->group_count = (uint32_t)group_count;
+    extended->inode_count = inode_count;
+    extended->inodes_per_block = per_block;
+    extended->inode_bitmap_blocks = (uint32_t)inode_bitmap_blocks;
+    extended->key_length_max = config->key_length_max;
+    extended->state.next_inode_hint = 1;
+    dw_format(extended->label, sizeof extended->label, "%s", options->label != NULL ? options->label : "");
+    copy->regions.count = 5;
+    copy->regions.slots[0] = (dw_region){DW_REGION_WAL, 0, DW_MODULE_WAL, first, wal_blocks, 0};
+    copy->regions.slots[1] = (dw_region){DW_REGION_INODE_TABLE, 0, DW_MODULE_INODES, first + wal_blocks,
+                                         inode_bitmap_blocks + inode_blocks, inode_count};
+    copy->regions.slots[2] = (dw_region){DW_REGION_ALLOC_GROUPS, 0, DW_MODULE_ALLOC, groups_start, group_area,
+                                         group_blocks};
+    copy->regions.slots[3] = (dw_region){DW_REGION_KEY_INDEX, 0, DW_MODULE_INDEX, 0, 0, 0};
+    copy->regions.slots[4] = (dw_region){DW_REGION_EMERGENCY, 0, 0, (uint64_t)DW_UNIT_EMERGENCY * unit / block,
+                                         unit / block, 0};
+    return DW_OK;
+}
+
+/* Writes the group bitmaps: each marks its own blocks in use. */
+static int write_group_bitmaps(struct dw_vde *vde, dw_diag *diag)
+{
+    const dw_extended *extended = &vde->super.extended;
+    uint32_t bits = dw_bitmap_bits(vde->block_size);
+    for (uint32_t group = 0; group < extended->group_count; group++) {
+        uint64_t start = dw_group_start(vde, group);
+        uint32_t blocks = dw_group_blocks(vde, group);
+        for (uint32_t index = 0; index < extended->group_bitmap_blocks; index++) {
+            unsigned char *block = vde->scratch;
+            memset(block, 0, vde->block_size);
+            uint32_t first_bit = index * bits;
+            uint32_t covered = blocks > first_bit ? (blocks - first_bit < bits ? blocks - first_bit : bits) : 0;
+            uint32_t used = 0;
+            for (uint32_t bit = 0; bit < covered; bit++) {
+                if (first_bit + bit < extended->group_bitmap_blocks) {
+                    dw_bit_set(block + DW_BITMAP_HEADER_SIZE, bit, true);
+                    used++;
+                }
+            }
+            dw_bitmap_header header = {.group = group, .index = index, .free = covered - used, .covered = covered};
+            dw_bitmap_header_encode(&header, block);
+            dw_trailer_seal(block, vde->block_size, (start + index) * vde->block_size, DW_BLOCK_BITMAP, 0);
+            int result = dw_device_write(&vde->device, start + index, 1, block, diag);
+            if (result != DW_OK) {
+                return result;
+            }
+        }
+    }
+    return DW_OK;
+}
+
+static int write_fixed_blocks(struct dw_vde *vde, dw_diag *diag)
+{
+    uint32_t unit = vde->super.super.unit_size;
+    /* The emergency recovery block: plain text, sealed like any other. */
+    static const size_t text_max = DW_UNIT_SIZE_MIN - DW_TRAILER_SIZE;
+    unsigned char *emergency = vde->super_stage;
+    memset(emergency, 0, unit);
+    (void)dw_emergency_text(&vde->super, (char *)emergency, text_max);
+    dw_trailer_seal(emergency, unit, (uint64_t)DW_UNIT_EMERGENCY * unit, DW_BLOCK_EMERGENCY, 0);
+    int result = dw_device_write(&vde->device, (uint64_t)DW_UNIT_EMERGENCY * unit / vde->block_size,
+                                 unit / vde->block_size, emergency, diag);
+    if (result == DW_OK) {
+        dw_sentinel_encode(&vde->super.super, vde->scratch);
+        result = dw_device_write(&vde->device, vde->super.super.block_count - 1, 1, vde->scratch, diag);
+    }
+    if (result == DW_OK) {
+        result = write_group_bitmaps(vde, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_device_sync(&vde->device, diag);
+    }
+    return result;
+}
+
+static int check_create_options(const dw_config *config, const dw_create_options *options, uint32_t block,
+                                 dw_diag *diag)
+{
+    if (block < DW_BLOCK_SIZE_MIN || block > DW_BLOCK_SIZE_MAX || (block & (block - 1)) != 0) {
+        return dw_diag_fail(diag, DW_EINVAL, "use a power of two from 512 to 64KiB",
+                            "block size %u is not one a VDE can have", block);
+    }
+    if ((uint64_t)config->key_length_max * 4 > block) {
+        return dw_diag_fail(diag, DW_EINVAL, "lower limits.key_length_max or use larger blocks",
+                            "limits.key_length_max = %u needs blocks of at least %u bytes; these are %u",
+                            config->key_length_max, config->key_length_max * 4, block);
+    }
+    if ((unsigned)options->profile > DW_PROFILE_EDGE) {
+        return dw_diag_fail(diag, DW_EINVAL, "use standard, minimal or edge", "unknown profile %d",
+                            (int)options->profile);
+    }
+    if (options->label != NULL && strlen(options->label) >= DW_LABEL_SIZE) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "the label is longer than %d bytes", DW_LABEL_SIZE - 1);
+    }
+    return DW_OK;
+}
+
+int dw_vde_create_at(const char *path, const dw_config *config, const dw_create_options *options,
+                     const dw_vde_target *target, dw_diag *diag)
+{
+    DW_ASSERT(path != NULL && config != NULL && options != NULL);
+    uint32_t block = block_size_for(config, options);
+    int result = check_create_options(config, options, block, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    struct stat status;
+    if (target->sim_disk == NULL && !options->overwrite && stat(path, &status) == 0) {
+        return dw_diag_fail(diag, DW_EEXIST, "choose another path, or pass --force to replace it",
+                            "'%s' exists already", path);
+    }
+    if (target->sim_disk == NULL && options->overwrite) {
+        (void)unlink(path);
+    }
+    struct dw_vde *vde = new_handle(path, config, diag);
+    if (vde == NULL) {
+        return DW_ENOMEM;
+    }
+    vde->block_size = block;
+    vde->payload_size = block - DW_TRAILER_SIZE;
+    dw_create_options effective = *options;
+    if (target->sim_disk != NULL && effective.size_bytes > target->sim_disk->size_bytes) {
+        effective.size_bytes = target->sim_disk->size_bytes;
+    }
+    result = plan_layout(vde, &effective, diag);
+    uint32_t unit = vde->super.super.unit_size;
+    if (result == DW_OK) {
+        result = open_layers(vde, target, unit, vde->super.super.block_count * (uint64_t)block, diag);
+    }
+    if (result == DW_OK) {
+        result = geometry_from(vde, diag);
+    }
+    if (result == DW_OK) {
+        dw_vde_begin_io(vde, NULL);
+        dw_superblock *super = &vde->super.super;
+        make_uuid(vde, super->uuid);
+        dw_format(super->anchor, sizeof super->anchor, "dw://");
+        for (int i = 0; i < 16; i++) {
+            dw_format(super->anchor + 5 + 2 * i, 3, "%02x", super->uuid[i]);
+        }
+        super->created_ns = dw_vde_now_ns(vde);
+        identify_writer(vde);
+        vde->durable_state = vde->super.extended.state;
+        result = write_fixed_blocks(vde, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_super_write(vde, diag);
+    }
+    close_layers(vde);
+    free_handle(vde);
+    if (result != DW_OK && target->sim_disk == NULL) {
+        (void)unlink(path);
+    }
+    return result;
+}
+
+int dw_vde_create(const char *path, const dw_config *config, const dw_create_options *options, dw_diag *diag)
+{
+    dw_vde_target target = {0};
+    return dw_vde_create_at(path, config, options, &target, diag);
+}
+
+/* ---- open ------------------------------------------------------------------------------- */
+
+/* Reads `length` bytes at `offset` before the engine's I/O path exists. */
+static int raw_read(const char *path, const dw_vde_target *target, int fd, uint64_t offset, void *buffer,
+                    uint32_t length, dw_diag *diag)
+{
+    if (target->sim_disk != NULL) {
+        if (offset + length > target->sim_disk->size_bytes) {
+            return DW_ETRUNCATED;
+        }
+        dw_sim_result result = dw_sim_disk_read(target->sim_disk, offset, buffer, length);
+        return result.result == (int64_t)length ? DW_OK : DW_EIO;
+    }
+    ssize_t got = pread(fd, buffer, length, (off_t)offset);
+    if (got < 0) {
+        int error_number = errno;
+        return dw_diag_fail(diag, DW_EIO, "check the device", "cannot read '%s': %s", path, strerror(error_number));
+    }
+    return (size_t)got == length ? DW_OK : DW_ETRUNCATED;
+}
+
+static bool plausible_geometry(uint32_t block_size, uint32_t unit_size)
+{
+    return block_size >= DW_BLOCK_SIZE_MIN && block_size <= DW_BLOCK_SIZE_MAX && (block_size & (block_size - 1)) == 0 &&
+           unit_size == (block_size > DW_UNIT_SIZE_MIN ? block_size : DW_UNIT_SIZE_MIN);
+}
+
+/* Learns the block and unit size from whichever superblock unit 0 verifies. */
+static int bootstrap(const char *path, const dw_vde_target *target, uint32_t *block_size, uint32_t *unit_size,
+                     unsigned char *unit, dw_diag *diag)
+{
+    int fd = -1;
+    if (target->sim_disk == NULL) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            int error_number = errno;
+            return dw_diag_fail(diag, dw_error_from_errno(error_number), "check the path",
+                                "cannot open '%s': %s", path, strerror(error_number));
+        }
+    }
+    bool any_magic = false;
+    bool newer = false;
+    int result = DW_ENOTVDE;
+    /* The primary at offset 0, then the mirror at 4 units for each unit size there is. */
+    for (uint32_t attempt = 0; attempt < 6 && result != DW_OK; attempt++) {
+        uint32_t guess = attempt == 0 ? 0 : (uint32_t)DW_UNIT_SIZE_MIN << (attempt - 1);
+        uint64_t offset = (uint64_t)DW_UNITS_PER_COPY * guess;
+        if (raw_read(path, target, fd, offset, unit, DW_UNIT_SIZE_MIN, diag) != DW_OK || !dw_magic_matches(unit)) {
+            continue;
+        }
+        any_magic = true;
+        if (unit[4] != DW_FORMAT_MAJOR) {
+            newer = true;
+            continue;
+        }
+        uint32_t block = dw_load_le32(unit + 72);
+        uint32_t size = dw_load_le32(unit + 76);
+        if (!plausible_geometry(block, size) || (attempt > 0 && size != guess)) {
+            continue;
+        }
+        if (raw_read(path, target, fd, offset, unit, size, diag) == DW_OK &&
+            dw_trailer_verify(unit, size, offset, DW_BLOCK_SUPER, false, 0) == DW_TRAILER_OK) {
+            *block_size = block;
+            *unit_size = size;
+            result = DW_OK;
+        }
+    }
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+    if (result == DW_OK) {
+        return DW_OK;
+    }
+    if (newer) {
+        return dw_diag_fail(diag, DW_EVERSION, "open it with a newer dw",
+                            "'%s' is a DWVD file of a newer major format version than %d", path, DW_FORMAT_MAJOR);
+    }
+    if (!any_magic) {
+        return dw_diag_fail(diag, DW_ENOTVDE, "for a raw disk image, use 'dw import' to build a VDE from it",
+                            "'%s' is not a DWVD file (no DWVD magic in either superblock copy)", path);
+    }
+    return dw_diag_fail(diag, DW_ECORRUPT, "copy the file away and run dw vde verify on the copy",
+                        "'%s': both superblock copies are damaged", path);
+}
+
+/* Reads both copies through the scheduler and keeps the newest that verifies. */
+static int choose_superblock(struct dw_vde *vde, uint32_t unit_size, bool *repair, dw_diag *diag)
+{
+    dw_super_copy copies[2];
+    dw_super_problem problems[2];
+    char details[2][160];
+    uint32_t blocks = DW_UNITS_PER_COPY * unit_size / vde->block_size;
+    for (uint32_t i = 0; i < 2; i++) {
+        int result = dw_device_read(&vde->device, (uint64_t)i * blocks, blocks, vde->super_stage, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        uint32_t bad = 0;
+        problems[i] = dw_super_decode(vde->super_stage, unit_size, i * DW_UNITS_PER_COPY, &copies[i], &bad,
+                                      details[i], sizeof details[i]);
+    }
+    int chosen = -1;
+    if (problems[0] == DW_SUPER_OK && problems[1] == DW_SUPER_OK) {
+        chosen = copies[1].super.sequence > copies[0].super.sequence ? 1 : 0;
+    } else if (problems[0] == DW_SUPER_OK) {
+        chosen = 0;
+    } else if (problems[1] == DW_SUPER_OK) {
+        chosen = 1;
+    }
+    if (chosen < 0) {
+        if (problems[0] == DW_SUPER_VERSION || problems[1] == DW_SUPER_VERSION) {
+            return dw_diag_fail(diag, DW_EVERSION, "open it with a newer dw", "'%s': %s", vde->path,
+                                problems[0] == DW_SUPER_VERSION ? details[0] : details[1]);
+        }
+        return dw_diag_fail(diag, DW_ECORRUPT, "copy the file away and run dw vde verify on the copy",
+                            "'%s': both superblock copies are damaged (primary: %s; mirror: %s)", vde->path,
+                            details[0], details[1]);
+    }
+    *repair = problems[0] != problems[1] || copies[0].super.sequence != copies[1].super.sequence;
+    if (problems[1 - chosen] != DW_SUPER_OK) {
+        DW_LOG(vde->log, DW_LOG_WARN, "vde", "superblock copy damaged; the other copy is used and will repair it",
+               DW_LOG_STRING("file", vde->path), DW_LOG_STRING("damage", details[1 - chosen]));
+    }
+    vde->super = copies[chosen];
+    return DW_OK;
+}
+
+static int check_compatibility(struct dw_vde *vde, dw_diag *diag)
+{
+    const dw_superblock *super = &vde->super.super;
+    if (super->min_reader_version > DW_FORMAT_VERSION || (super->incompat & ~DW_INCOMPAT_KNOWN) != 0) {
+        return dw_diag_fail(diag, DW_EVERSION, "open it with a newer dw",
+                            "'%s' needs a newer reader: format %u.%u, minimum reader %u.%u, incompatible features "
+                            "0x%llx (this build: %u.%u, knows 0x%llx)",
+                            vde->path, super->format_version >> 8, super->format_version & 0xff,
+                            super->min_reader_version >> 8, super->min_reader_version & 0xff,
+                            (unsigned long long)super->incompat, DW_FORMAT_MAJOR, DW_FORMAT_MINOR,
+                            (unsigned long long)DW_INCOMPAT_KNOWN);
+    }
+    if (super->min_writer_version > DW_FORMAT_VERSION || (super->ro_compat & ~DW_RO_COMPAT_KNOWN) != 0) {
+        vde->read_only = true;
+        DW_LOG(vde->log, DW_LOG_WARN, "vde", "opened read-only: the VDE has features this build may not write",
+               DW_LOG_STRING("file", vde->path), DW_LOG_UINT("ro_compat", super->ro_compat));
+    }
+    if (super->block_size != vde->block_size) {
+        return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': the superblock copies disagree on the block size",
+                            vde->path);
+    }
+    return DW_OK;
+}
+
+static int check_size(struct dw_vde *vde, dw_diag *diag)
+{
+    const dw_superblock *super = &vde->super.super;
+    if (vde->io.size_bytes < super->expected_size_bytes || super->expected_size_bytes != super->block_count * super->block_size) {
+        return dw_diag_fail(diag, DW_ETRUNCATED, "restore the whole file from a copy; a truncated VDE cannot be opened",
+                            "'%s' is %llu bytes, but the VDE it holds is %llu bytes: the file was truncated", vde->path,
+                            (unsigned long long)vde->io.size_bytes, (unsigned long long)super->expected_size_bytes);
+    }
+    int result = dw_device_read(&vde->device, super->block_count - 1, 1, vde->scratch, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    if (!dw_sentinel_matches(vde->scratch, super)) {
+        return dw_diag_fail(diag, DW_ETRUNCATED, "restore the whole file from a copy",
+                            "'%s': the size sentinel in its last block (%llu) is missing or wrong: the file was cut "
+                            "and grown again, or is not whole",
+                            vde->path, (unsigned long long)(super->block_count - 1));
+    }
+    return DW_OK;
+}
+
+static int start_engine(struct dw_vde *vde, dw_diag *diag)
+{
+    const dw_config *config = &vde->config;
+    if ((uint64_t)config->key_length_max * 4 > vde->block_size) {
+        return dw_diag_fail(diag, DW_ECONFIG, "lower limits.key_length_max",
+                            "limits.key_length_max = %u is too long for this VDE's %u-byte blocks (at most %u)",
+                            config->key_length_max, vde->block_size, vde->block_size / 4);
+    }
+    /* The longest record must fit half the log. */
+    while (vde->pending_limit > 16 &&
+           1 + dw_wal_entry_blocks(vde->block_size, vde->pending_limit) + vde->pending_limit > vde->wal_blocks / 2) {
+        vde->pending_limit--;
+    }
+    if (vde->pending_limit < vde->cache.undo_capacity + 16) {
+        return dw_diag_fail(diag, DW_ECONFIG, "lower memory.cache_pages, or create the VDE with a larger vde.wal_size",
+                            "'%s': its WAL (%llu blocks) is too small for transactions of %u pages "
+                            "(a quarter of memory.cache_pages)",
+                            vde->path, (unsigned long long)vde->wal_blocks, vde->cache.undo_capacity);
+    }
+    vde->record_blocks_max = 1 + dw_wal_entry_blocks(vde->block_size, vde->pending_limit) + vde->pending_limit;
+    vde->state = vde->super.extended.state;
+    vde->seq = vde->super.super.checkpoint_seq;
+    vde->checkpoint_lsn = vde->super.super.checkpoint_lsn;
+    vde->next_lsn = vde->checkpoint_lsn;
+    vde->durable_lsn = vde->checkpoint_lsn;
+    vde->durable_state = vde->state;
+    vde->durable_seq = vde->seq;
+    dw_vde_begin_io(vde, NULL);
+    int result = dw_wal_recover(vde, diag);
+    if (result != DW_OK || vde->read_only) {
+        return result;
+    }
+    dw_superblock *super = &vde->super.super;
+    super->mount_count++;
+    super->state = DW_STATE_DIRTY;
+    identify_writer(vde);
+    return dw_super_write(vde, diag);
+}
+
+static void *flusher_main(void *argument);
+
+int dw_vde_open_at(const char *path, const dw_config *config, const dw_vde_target *target, struct dw_vde **out,
+                   dw_diag *diag)
+{
+    DW_ASSERT(path != NULL && config != NULL && out != NULL);
+    *out = NULL;
+    struct dw_vde *vde = new_handle(path, config, diag);
+    if (vde == NULL) {
+        return DW_ENOMEM;
+    }
+    vde->log = target->log;
+    uint32_t block = 0;
+    uint32_t unit = 0;
+    unsigned char *probe = aligned_alloc(64, DW_BLOCK_SIZE_MAX);
+    int result = probe == NULL ? DW_ENOMEM : bootstrap(path, target, &block, &unit, probe, diag);
+    free(probe);
+    bool repair = false;
+    if (result == DW_OK) {
+        vde->block_size = block;
+        vde->payload_size = block - DW_TRAILER_SIZE;
+        result = open_layers(vde, target, unit, 0, diag);
+    }
+    if (result == DW_OK) {
+        dw_vde_begin_io(vde, NULL);
+        result = choose_superblock(vde, unit, &repair, diag);
+    }
+    if (result == DW_OK) {
+        result = check_compatibility(vde, diag);
+    }
+    if (result == DW_OK) {
+        result = geometry_from(vde, diag);
+    }
+    if (result == DW_OK) {
+        result = check_size(vde, diag);
+    }
+    if (result == DW_OK) {
+        result = start_engine(vde, diag);
+    }
+    if (result == DW_OK && repair && vde->read_only) {
+        DW_LOG(vde->log, DW_LOG_WARN, "vde", "a damaged superblock copy is left as it is: opened read-only",
+               DW_LOG_STRING("file", vde->path));
+    }
+    if (result == DW_OK && config->durability == DW_DURABILITY_GROUP && !vde->device.stepped && !vde->deterministic &&
+        !vde->read_only) {
+        if (pthread_create(&vde->flusher, NULL, flusher_main, vde) == 0) {
+            vde->flusher_running = true;
+        } else {
+            result = dw_diag_fail(diag, DW_ENOMEM, NULL, "cannot start the group-commit thread for '%s'", path);
+        }
+    }
+    if (result != DW_OK) {
+        close_layers(vde);
+        free_handle(vde);
+        return result;
+    }
+    *out = vde;
+    return DW_OK;
+}
+
+int dw_vde_open(const char *path, const dw_config *config, struct dw_vde **vde, dw_diag *diag)
+{
+    dw_vde_target target = {0};
+    return dw_vde_open_at(path, config, &target, vde, diag);
+}
+
+/* ---- group commit ----------------------------------------------------------------------- */
+
+static void *flusher_main(void *argument)
+{
+    struct dw_vde *vde = argument;
+    (void)pthread_mutex_lock(&vde->lock);
+    while (!vde->flusher_stop) {
+        struct timespec until;
+        (void)clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t delay = vde->config.group_delay_ns;
+        until.tv_sec += (time_t)(delay / DW_NS_PER_S);
+        until.tv_nsec += (long)(delay % DW_NS_PER_S);
+        if (until.tv_nsec >= (long)DW_NS_PER_S) {
+            until.tv_sec++;
+            until.tv_nsec -= (long)DW_NS_PER_S;
+        }
+        (void)pthread_cond_timedwait(&vde->flusher_wake, &vde->lock, &until);
+        if (vde->flusher_stop || !vde->group_pending || vde->txn_open) {
+            continue;
+        }
+        if (dw_clock_now_ns(vde->clock) - vde->group_started_ns >= delay) {
+            dw_diag diag;
+            dw_vde_begin_io(vde, NULL);
+            int result = dw_wal_flush(vde, &diag);
+            if (result != DW_OK && vde->flusher_error == DW_OK) {
+                vde->flusher_error = result;
+                dw_format(vde->flusher_message, sizeof vde->flusher_message, "%s", diag.message);
+            }
+        }
+    }
+    (void)pthread_mutex_unlock(&vde->lock);
+    return NULL;
+}
+
+static void stop_flusher(struct dw_vde *vde)
+{
+    if (!vde->flusher_running) {
+        return;
+    }
+    (void)pthread_mutex_lock(&vde->lock);
+    vde->flusher_stop = true;
+    (void)pthread_cond_signal(&vde->flusher_wake);
+    (void)pthread_mutex_unlock(&vde->lock);
+    (void)pthread_join(vde->flusher, NULL);
+    vde->flusher_running = false;
+}
+
+/* ---- close -------------------------------------------------------------------------------- */
+
+int dw_vde_close(struct dw_vde *vde, dw_diag *diag)
+{
+    if (vde == NULL) {
+        return DW_OK;
+    }
+    stop_flusher(vde);
+    (void)pthread_mutex_lock(&vde->lock);
+    if (vde->writer.open) {
+        dw_vde_writer_abort_locked(vde);
+    }
+    if (vde->txn_open) {
+        dw_vde_txn_abort(vde);
+    }
+    int result = DW_OK;
+    if (!vde->read_only) {
+        dw_vde_begin_io(vde, NULL);
+        result = dw_wal_flush(vde, diag);
+        if (result == DW_OK) {
+            result = dw_wal_checkpoint(vde, true, diag);
+        }
+        if (result == DW_OK) {
+            dw_superblock *super = &vde->super.super;
+            super->state = DW_STATE_CLEAN;
+            super->clean_close_ns = dw_vde_now_ns(vde);
+            result = dw_super_write(vde, diag);
+        }
+    }
+    (void)pthread_mutex_unlock(&vde->lock);
+    close_layers(vde);
+    free_handle(vde);
+    return result;
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag)
+{
+    DW_ASSERT(!vde->txn_open);
+    if (vde->read_only) {
+        return dw_diag_fail(diag, DW_EPERM, "open it with a dw that knows all its features",
+                            "'%s' is open read-only", vde->path);
+    }
+    if (vde->flusher_error != DW_OK) {
+        int result = dw_diag_fail(diag, vde->flusher_error, "check the device; close and reopen the VDE",
+                                  "a group commit failed: %s", vde->flusher_message);
+        vde->flusher_error = DW_OK;
+        return result;
+    }
+    int result = dw_wal_make_room(vde, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    dw_cache_txn_begin(&vde->cache);
+    vde->txn_open = true;
+    vde->txn_user = user;
+    vde->txn_seq = ++vde->seq;
+    vde->txn_generation = (uint32_t)vde->txn_seq;
+    vde->txn_saved_state = vde->state;
+    vde->txn_quarantine_mark = vde->quarantine_count;
+    vde->txn_bytes = 0;
+    vde->txn_has_data = false;
+    if (!vde->group_pending) {
+        vde->group_first_seq = vde->txn_seq;
+        vde->group_started_ns = dw_clock_now_ns(vde->clock);
+    }
+    return DW_OK;
+}
+
+int dw_vde_txn_commit(struct dw_vde *vde, dw_diag *diag)
+{
+    DW_ASSERT(vde->txn_open);
+    uint64_t started = dw_clock_now_ns(vde->clock);
+    dw_cache_txn_commit(&vde->cache);
+    vde->txn_open = false;
+    vde->group_pending = true;
+    vde->group_has_data = vde->group_has_data || vde->txn_has_data;
+    vde->counters.commits++;
+    int result = DW_OK;
+    if (vde->config.durability == DW_DURABILITY_STRICT) {
+        result = dw_wal_flush(vde, diag);
+    } else if (dw_cache_pending_count(&vde->cache) + vde->cache.undo_capacity > vde->pending_limit) {
+        result = dw_wal_flush(vde, diag);
+    }
+    dw_vde_account(vde, DW_VDE_OP_COMMIT, started);
+    return result;
+}
+
+void dw_vde_txn_abort(struct dw_vde *vde)
+{
+    DW_ASSERT(vde->txn_open);
+    dw_diag ignored;
+    (void)dw_device_drain(&vde->device, &ignored); /* data written to blocks now free again */
+    dw_cache_txn_abort(&vde->cache);
+    vde->state = vde->txn_saved_state;
+    vde->quarantine_count = vde->txn_quarantine_mark;
+    vde->txn_open = false;
+    vde->txn_user = false;
+    vde->counters.aborts++;
+}
+
+void dw_vde_account(struct dw_vde *vde, uint32_t op, uint64_t started_ns)
+{
+    uint64_t elapsed = dw_clock_now_ns(vde->clock) - started_ns;
+    dw_histogram_record(&vde->latency[op], elapsed);
+    if (elapsed > vde->latency_max_ns[op]) {
+        vde->latency_max_ns[op] = elapsed;
+    }
+    if (vde->device.deadline_ns != UINT64_MAX && dw_clock_now_ns(vde->clock) > vde->device.deadline_ns) {
+        vde->misses[op]++;
+    }
+}
+
+/* Inode table blocks never written read as zeros: they are fresh (thin provisioning). */
+bool dw_vde_fresh_block(void *context, uint64_t block, uint32_t type, unsigned char *data)
+{
+    struct dw_vde *vde = context;
+    uint32_t size = vde->block_size;
+    for (uint32_t i = 0; i < size; i++) {
+        if (data[i] != 0) {
+            return false;
+        }
+    }
+    const dw_extended *extended = &vde->super.extended;
+    uint32_t bits = dw_bitmap_bits(size);
+    if (type == DW_BLOCK_INODE_BITMAP && block >= vde->inode_bitmap_start && block < vde->inode_blocks_start) {
+        uint32_t index = (uint32_t)(block - vde->inode_bitmap_start);
+        uint64_t first = (uint64_t)index * bits;
+        uint64_t covered = extended->inode_count - first < bits ? extended->inode_count - first : bits;
+        dw_bitmap_header header = {.group = 0, .index = index, .free = (uint32_t)covered, .covered = (uint32_t)covered};
+        dw_bitmap_header_encode(&header, data);
+    } else if (type == DW_BLOCK_INODES && block >= vde->inode_blocks_start && block < vde->groups_start) {
+        uint64_t first = (block - vde->inode_blocks_start) * extended->inodes_per_block + 1;
+        dw_store_le64(data, first);
+        dw_store_le32(data + 8, extended->inodes_per_block);
+    } else {
+        return false;
+    }
+    dw_store_le32(data + size - 16, type);
+    return true;
+}

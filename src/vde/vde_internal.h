@@ -1,0 +1,79 @@
+/*
+ * vde_internal.h — what the engine offers its own tools and tests beyond the public API:
+ * opening over the simulated disk, introspection for `dw vde inspect` and the demo, and
+ * the hooks its files share.
+ */
+#ifndef DW_VDE_VDE_INTERNAL_H
+#define DW_VDE_VDE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/log.h"
+#include "dwvd.h"
+#include "io/sim_disk.h"
+#include "sched/edf.h"
+#include "vde/format.h"
+
+struct dw_vde;
+
+/* Where a VDE lives: a file (sim_disk NULL) or the simulated disk, and where it logs. */
+typedef struct dw_vde_target {
+    dw_sim_disk *sim_disk;
+    dw_log *log;
+} dw_vde_target;
+
+int dw_vde_create_at(const char *path, const dw_config *config, const dw_create_options *options,
+                     const dw_vde_target *target, dw_diag *diag);
+int dw_vde_open_at(const char *path, const dw_config *config, const dw_vde_target *target, struct dw_vde **vde,
+                   dw_diag *diag);
+
+/* Sets the deadline and priority of the I/O the current operation makes. */
+void dw_vde_begin_io(struct dw_vde *vde, const dw_op *op);
+/* Records an operation's latency in its class, and a miss when its deadline passed. */
+void dw_vde_account(struct dw_vde *vde, uint32_t op, uint64_t started_ns);
+/* The page cache's hook for never-written inode table blocks. */
+bool dw_vde_fresh_block(void *context, uint64_t block, uint32_t type, unsigned char *data);
+void dw_vde_writer_abort_locked(struct dw_vde *vde);
+
+/* ---- introspection ---- */
+
+typedef struct dw_vde_op_stats {
+    const char *name;
+    uint64_t count;
+    uint64_t p50_ns;
+    uint64_t p99_ns;
+    uint64_t max_ns;
+    uint64_t misses;            /* finished after their deadline */
+} dw_vde_op_stats;
+
+typedef struct dw_vde_info {
+    dw_super_copy super;
+    dw_engine_state state;
+    uint64_t groups_blocks;     /* blocks in the allocation groups */
+    uint64_t wal_used_blocks;
+    uint64_t wal_blocks;
+    uint64_t next_lsn;
+    uint64_t checkpoint_lsn;
+    uint64_t seq;
+    uint64_t memory_reserved_bytes;
+    uint64_t memory_ceiling_bytes;
+    uint64_t memory_peak_bytes;
+    bool read_only;
+    const char *io_backend;
+    dw_vde_op_stats ops[5];
+    uint64_t commits;
+    uint64_t records;
+    uint64_t checkpoints;
+    uint64_t recovered_records;
+    uint64_t recovered_pages;
+    bool truncated_tail;
+    dw_sched_stats sched;
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+} dw_vde_info;
+
+/* Fills info (the scheduler's statistics are read between operations). */
+void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info);
+
+#endif /* DW_VDE_VDE_INTERNAL_H */

@@ -1,0 +1,516 @@
+/*
+ * wal.c — the write-ahead log, checkpoints, the superblock writes, and recovery.
+ *
+ * The log is a ring of blocks in the WAL region, addressed by LSN (a count of log blocks
+ * ever written; block lsn lives at wal_start + lsn % wal_blocks). A record is a header
+ * block (WALH), entry blocks (WALE) when its page list does not fit the header, and one
+ * block (WALP) per page: the page's bytes without its trailer. Each log block is sealed
+ * with its own LSN's low 32 bits as generation; the header carries an XXH64 of the entries
+ * and pages, so a record is whole or it is not there.
+ *
+ * Commit (strict): data blocks are already written; sync them; write the record; sync.
+ * Only then is the commit acknowledged, and only one record is ever in flight, so at
+ * recovery a damaged record followed by a later valid one is damage to committed data
+ * (reported), while a damaged last record is a torn, unacknowledged tail (cut off).
+ * Group durability does the same for several transactions at once.
+ *
+ * Checkpoint: dirty pages whose newest image is durable are written home; then the
+ * superblock copies (one, sync, the other, sync) record the oldest record still needed.
+ * Steps are bounded and paced by how full the log and the cache are, so no single
+ * operation pays for a whole checkpoint (dw_wal_make_room).
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "core/assert.h"
+#include "core/checksum.h"
+#include "core/error.h"
+#include "core/text.h"
+#include "vde/engine.h"
+
+/* Pages a checkpoint step writes home at most. */
+#define CHECKPOINT_STEP_PAGES 64
+
+static uint64_t wal_position(const struct dw_vde *vde, uint64_t lsn)
+{
+    return vde->wal_start + lsn % vde->wal_blocks;
+}
+
+/* ---- the superblock ------------------------------------------------------------------ */
+
+int dw_super_write(struct dw_vde *vde, dw_diag *diag)
+{
+    dw_super_copy *copy = &vde->super;
+    dw_superblock *super = &copy->super;
+    super->sequence++;
+    super->checkpoint_lsn = vde->checkpoint_lsn;
+    super->checkpoint_seq = vde->durable_seq;
+    copy->extended.state = vde->durable_state;
+    super->writer_time_ns = dw_vde_now_ns(vde);
+    uint32_t unit_size = super->unit_size;
+    uint32_t blocks_per_copy = DW_UNITS_PER_COPY * unit_size / vde->block_size;
+    /* Copy A, durable; then copy B: one of them is always whole. */
+    for (uint32_t copy_index = 0; copy_index < 2; copy_index++) {
+        uint32_t first_unit = copy_index * DW_UNITS_PER_COPY;
+        dw_super_encode(copy, vde->super_stage, first_unit);
+        int result = dw_device_write(&vde->device, (uint64_t)first_unit * unit_size / vde->block_size, blocks_per_copy,
+                                     vde->super_stage, diag);
+        if (result == DW_OK) {
+            result = dw_device_sync(&vde->device, diag);
+        }
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    vde->counters.superblock_writes++;
+    return DW_OK;
+}
+
+/* ---- writing records ----------------------------------------------------------------- */
+
+static void page_payload(const struct dw_vde *vde, const dw_page *page, const unsigned char **payload)
+{
+    (void)vde;
+    *payload = page->data;
+}
+
+static dw_wal_entry entry_of(struct dw_vde *vde, dw_page *page)
+{
+    dw_wal_entry entry = {.home = page->block, .type = dw_page_type(&vde->cache, page),
+                          .generation = dw_page_generation(&vde->cache, page)};
+    return entry;
+}
+
+static uint64_t record_checksum(struct dw_vde *vde, uint64_t lsn, uint32_t page_count)
+{
+    dw_xxh64_stream stream;
+    dw_xxh64_begin(&stream, lsn);
+    unsigned char encoded[DW_WAL_ENTRY_SIZE];
+    for (uint32_t i = 0; i < page_count; i++) {
+        dw_wal_entry entry = entry_of(vde, dw_cache_pending_page(&vde->cache, i));
+        dw_wal_entry_encode(&entry, encoded);
+        dw_xxh64_add(&stream, encoded, sizeof encoded);
+    }
+    for (uint32_t i = 0; i < page_count; i++) {
+        const unsigned char *payload = NULL;
+        page_payload(vde, dw_cache_pending_page(&vde->cache, i), &payload);
+        dw_xxh64_add(&stream, payload, vde->payload_size);
+    }
+    return dw_xxh64_end(&stream);
+}
+
+/* Stages log blocks and writes them in runs that do not wrap round the region's end. */
+typedef struct log_writer {
+    struct dw_vde *vde;
+    uint64_t run_lsn;           /* LSN of the first staged block */
+    uint32_t staged;
+} log_writer;
+
+static int log_writer_flush(log_writer *writer, dw_diag *diag)
+{
+    if (writer->staged == 0) {
+        return DW_OK;
+    }
+    struct dw_vde *vde = writer->vde;
+    int result = dw_device_write(&vde->device, wal_position(vde, writer->run_lsn), writer->staged, vde->wal_stage, diag);
+    writer->run_lsn += writer->staged;
+    writer->staged = 0;
+    return result;
+}
+
+/* The next block to fill; flushes first when the stage is full or the run would wrap. */
+static int log_writer_next(log_writer *writer, unsigned char **block, dw_diag *diag)
+{
+    struct dw_vde *vde = writer->vde;
+    uint64_t lsn = writer->run_lsn + writer->staged;
+    if (writer->staged == DW_WAL_STAGE_BLOCKS || (writer->staged > 0 && lsn % vde->wal_blocks == 0)) {
+        int result = log_writer_flush(writer, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    *block = vde->wal_stage + (size_t)writer->staged * vde->block_size;
+    memset(*block, 0, vde->block_size);
+    return DW_OK;
+}
+
+static void log_writer_seal(log_writer *writer, unsigned char *block, uint32_t type)
+{
+    struct dw_vde *vde = writer->vde;
+    uint64_t lsn = writer->run_lsn + writer->staged;
+    dw_trailer_seal(block, vde->block_size, wal_position(vde, lsn) * vde->block_size, type, (uint32_t)lsn);
+    writer->staged++;
+}
+
+static int write_record(struct dw_vde *vde, const dw_wal_header *header, dw_diag *diag)
+{
+    log_writer writer = {.vde = vde, .run_lsn = header->lsn};
+    uint32_t page_count = header->page_count;
+    unsigned char *block = NULL;
+    int result = log_writer_next(&writer, &block, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    dw_wal_header_encode(header, block);
+    uint32_t type = DW_BLOCK_WAL_HEADER; /* the first block; entry blocks after it */
+    uint32_t capacity = dw_wal_header_entries(vde->block_size);
+    uint32_t offset = DW_WAL_HEADER_FIXED;
+    for (uint32_t i = 0; i < page_count; i++) {
+        if (capacity == 0) {
+            log_writer_seal(&writer, block, type);
+            type = DW_BLOCK_WAL_ENTRIES;
+            result = log_writer_next(&writer, &block, diag);
+            if (result != DW_OK) {
+                return result;
+            }
+            capacity = dw_wal_entries_per_block(vde->block_size);
+            offset = 0;
+        }
+        dw_wal_entry entry = entry_of(vde, dw_cache_pending_page(&vde->cache, i));
+        dw_wal_entry_encode(&entry, block + offset);
+        offset += DW_WAL_ENTRY_SIZE;
+        capacity--;
+    }
+    log_writer_seal(&writer, block, type);
+    for (uint32_t i = 0; i < page_count; i++) {
+        result = log_writer_next(&writer, &block, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        const unsigned char *payload = NULL;
+        page_payload(vde, dw_cache_pending_page(&vde->cache, i), &payload);
+        memcpy(block, payload, vde->payload_size);
+        log_writer_seal(&writer, block, DW_BLOCK_WAL_PAGE);
+    }
+    return log_writer_flush(&writer, diag);
+}
+
+static uint32_t record_blocks_for(const struct dw_vde *vde, uint32_t page_count)
+{
+    return 1 + dw_wal_entry_blocks(vde->block_size, page_count) + page_count;
+}
+
+int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
+{
+    DW_ASSERT(!vde->txn_open);
+    uint32_t page_count = dw_cache_pending_count(&vde->cache);
+    int result = DW_OK;
+    if (vde->group_has_data || vde->device.in_flight > 0) {
+        /* Data first: a record must never name blocks that are not yet durable. */
+        result = dw_device_sync(&vde->device, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    if (page_count == 0) {
+        vde->group_pending = false;
+        vde->group_has_data = false;
+        vde->durable_seq = vde->seq;
+        vde->durable_state = vde->state;
+        return DW_OK;
+    }
+    uint32_t blocks = record_blocks_for(vde, page_count);
+    DW_ASSERT(blocks <= vde->record_blocks_max);
+    if (vde->next_lsn + blocks - vde->checkpoint_lsn > vde->wal_blocks) {
+        result = dw_wal_checkpoint(vde, true, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        DW_ASSERT(vde->next_lsn + blocks - vde->checkpoint_lsn <= vde->wal_blocks);
+    }
+    dw_wal_header header = {
+        .lsn = vde->next_lsn,
+        .first_seq = vde->group_first_seq,
+        .last_seq = vde->seq,
+        .page_count = page_count,
+        .entry_blocks = dw_wal_entry_blocks(vde->block_size, page_count),
+        .state = vde->state,
+    };
+    header.payload_checksum = record_checksum(vde, header.lsn, page_count);
+    result = write_record(vde, &header, diag);
+    if (result == DW_OK) {
+        result = dw_device_sync(&vde->device, diag);
+    }
+    if (result != DW_OK) {
+        return result;
+    }
+    dw_cache_logged(&vde->cache, header.lsn);
+    dw_quarantine_logged(vde, header.lsn);
+    vde->next_lsn += blocks;
+    vde->durable_lsn = vde->next_lsn;
+    vde->durable_seq = vde->seq;
+    vde->durable_state = vde->state;
+    vde->group_pending = false;
+    vde->group_has_data = false;
+    vde->counters.records++;
+    vde->counters.record_blocks += blocks;
+    dw_quarantine_release(vde);
+    return DW_OK;
+}
+
+/* ---- checkpoints ---------------------------------------------------------------------- */
+
+int dw_wal_checkpoint(struct dw_vde *vde, bool complete, dw_diag *diag)
+{
+    DW_ASSERT(!vde->txn_open);
+    uint64_t started = dw_clock_now_ns(vde->clock);
+    uint32_t limit = complete ? vde->cache.capacity : CHECKPOINT_STEP_PAGES;
+    int written = dw_cache_write_home(&vde->cache, vde->durable_lsn, limit, diag);
+    if (written < 0) {
+        return written;
+    }
+    int result = dw_device_drain(&vde->device, diag);
+    if (result == DW_OK && written > 0) {
+        result = dw_device_sync(&vde->device, diag);
+    }
+    if (result != DW_OK) {
+        return result;
+    }
+    vde->counters.checkpoint_pages += (uint64_t)written;
+    uint64_t oldest = dw_cache_oldest_needed(&vde->cache);
+    uint64_t target = oldest < vde->next_lsn ? oldest : vde->next_lsn;
+    DW_ASSERT(target >= vde->checkpoint_lsn);
+    /* Move the superblock when a whole checkpoint was asked for, or when the log has room
+     * worth reclaiming: a superblock write costs two syncs. */
+    uint64_t gain = target - vde->checkpoint_lsn;
+    if (gain > 0 && (complete || gain >= vde->wal_blocks / 8 || target == vde->next_lsn)) {
+        uint64_t previous = vde->checkpoint_lsn;
+        vde->checkpoint_lsn = target;
+        result = dw_super_write(vde, diag);
+        if (result != DW_OK) {
+            vde->checkpoint_lsn = previous;
+            return result;
+        }
+        vde->counters.checkpoints++;
+        dw_quarantine_release(vde);
+    }
+    uint64_t elapsed = dw_clock_now_ns(vde->clock) - started;
+    dw_histogram_record(&vde->latency[DW_VDE_OP_CHECKPOINT], elapsed);
+    if (elapsed > vde->latency_max_ns[DW_VDE_OP_CHECKPOINT]) {
+        vde->latency_max_ns[DW_VDE_OP_CHECKPOINT] = elapsed;
+    }
+    return DW_OK;
+}
+
+int dw_wal_make_room(struct dw_vde *vde, dw_diag *diag)
+{
+    DW_ASSERT(!vde->txn_open);
+    dw_cache *cache = &vde->cache;
+    int result = DW_OK;
+    /* The group closes when the next transaction might not fit the log's record limit,
+     * when the quarantine is filling, or when it has waited its delay. */
+    bool group_full = dw_cache_pending_count(cache) + cache->undo_capacity > vde->pending_limit ||
+                      vde->quarantine_count + DW_TXN_FREES_MAX > DW_QUARANTINE_MAX;
+    bool group_late = vde->group_pending && !vde->deterministic &&
+                      dw_clock_now_ns(vde->clock) - vde->group_started_ns >= vde->config.group_delay_ns;
+    if (vde->group_pending && (group_full || group_late)) {
+        result = dw_wal_flush(vde, diag);
+    }
+    /* The cache must keep room for a whole transaction's pages besides the dirty ones. */
+    for (uint32_t attempt = 0; result == DW_OK && attempt < 4; attempt++) {
+        bool cache_tight = cache->dirty_count + cache->undo_capacity + 16 > cache->capacity;
+        uint64_t used = vde->next_lsn - vde->checkpoint_lsn;
+        bool log_tight = used + vde->record_blocks_max > vde->wal_blocks;
+        bool log_busy = used > vde->wal_blocks / 2;
+        bool quarantine_tight = vde->quarantine_count + DW_TXN_FREES_MAX > DW_QUARANTINE_MAX;
+        if (!cache_tight && !log_tight && !log_busy && !quarantine_tight) {
+            break;
+        }
+        if ((cache_tight || log_tight || quarantine_tight) && vde->group_pending) {
+            result = dw_wal_flush(vde, diag);
+        }
+        if (result == DW_OK) {
+            result = dw_wal_checkpoint(vde, cache_tight || log_tight || quarantine_tight, diag);
+        }
+        if (!cache_tight && !log_tight && !quarantine_tight) {
+            break; /* one paced step is all a busy log asks for */
+        }
+    }
+    return result;
+}
+
+/* ---- recovery --------------------------------------------------------------------------- */
+
+typedef struct record_scan {
+    dw_wal_header header;
+    uint32_t blocks;
+    bool header_valid;
+} record_scan;
+
+/* Reads log block `lsn` into `block` and checks it is that LSN's block of `type`. */
+static int read_log_block(struct dw_vde *vde, uint64_t lsn, uint32_t type, unsigned char *block, bool *valid,
+                          dw_diag *diag)
+{
+    uint64_t position = wal_position(vde, lsn);
+    int result = dw_device_read(&vde->device, position, 1, block, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    *valid = dw_trailer_verify(block, vde->block_size, position * vde->block_size, type, true, (uint32_t)lsn) ==
+             DW_TRAILER_OK;
+    return DW_OK;
+}
+
+/* Reads and checks the whole record at lsn: its header, entries and page checksums.
+ * Fills the entry list. *valid false when any part is missing or damaged. */
+static int scan_record(struct dw_vde *vde, uint64_t lsn, record_scan *scan, bool *valid, dw_diag *diag)
+{
+    unsigned char *block = vde->scratch;
+    *valid = false;
+    scan->header_valid = false;
+    bool ok = false;
+    int result = read_log_block(vde, lsn, DW_BLOCK_WAL_HEADER, block, &ok, diag);
+    if (result != DW_OK || !ok) {
+        return result;
+    }
+    if (!dw_wal_header_decode(block, &scan->header) || scan->header.lsn != lsn) {
+        return DW_OK;
+    }
+    dw_wal_header *header = &scan->header;
+    if (header->page_count == 0 || header->page_count > vde->pending_limit ||
+        header->entry_blocks != dw_wal_entry_blocks(vde->block_size, header->page_count)) {
+        return DW_OK;
+    }
+    scan->blocks = record_blocks_for(vde, header->page_count);
+    if (scan->blocks > vde->wal_blocks) {
+        return DW_OK;
+    }
+    scan->header_valid = true;
+    /* Entries: in the header, then in WALE blocks. */
+    dw_xxh64_stream stream;
+    dw_xxh64_begin(&stream, lsn);
+    uint32_t capacity = dw_wal_header_entries(vde->block_size);
+    uint32_t offset = DW_WAL_HEADER_FIXED;
+    uint64_t at = lsn;
+    for (uint32_t i = 0; i < header->page_count; i++) {
+        if (capacity == 0) {
+            at++;
+            result = read_log_block(vde, at, DW_BLOCK_WAL_ENTRIES, block, &ok, diag);
+            if (result != DW_OK || !ok) {
+                return result;
+            }
+            capacity = dw_wal_entries_per_block(vde->block_size);
+            offset = 0;
+        }
+        dw_xxh64_add(&stream, block + offset, DW_WAL_ENTRY_SIZE);
+        dw_wal_entry_decode(block + offset, &vde->recovery_entries[i]);
+        offset += DW_WAL_ENTRY_SIZE;
+        capacity--;
+    }
+    /* Pages, read in runs through the WAL stage. */
+    uint64_t first_page = lsn + 1 + header->entry_blocks;
+    for (uint32_t i = 0; i < header->page_count; i++) {
+        result = read_log_block(vde, first_page + i, DW_BLOCK_WAL_PAGE, block, &ok, diag);
+        if (result != DW_OK || !ok) {
+            return result;
+        }
+        dw_xxh64_add(&stream, block, vde->payload_size);
+    }
+    *valid = dw_xxh64_end(&stream) == header->payload_checksum;
+    return DW_OK;
+}
+
+/* Writes the record's page images to their homes. */
+static int apply_record(struct dw_vde *vde, uint64_t lsn, const dw_wal_header *header, dw_diag *diag)
+{
+    uint64_t first_page = lsn + 1 + header->entry_blocks;
+    for (uint32_t i = 0; i < header->page_count; i++) {
+        const dw_wal_entry *entry = &vde->recovery_entries[i];
+        if (entry->home >= vde->device.block_count || entry->home < vde->wal_start + vde->wal_blocks) {
+            return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
+                                "'%s': WAL record at LSN %llu names home block %llu, which no page may have",
+                                vde->path, (unsigned long long)lsn, (unsigned long long)entry->home);
+        }
+        unsigned char *block = vde->wal_stage;
+        bool ok = false;
+        int result = read_log_block(vde, first_page + i, DW_BLOCK_WAL_PAGE, block, &ok, diag);
+        if (result == DW_OK && !ok) {
+            result = dw_diag_fail(diag, DW_EIO, "the device changed what it returned: check it",
+                                  "'%s': WAL block at LSN %llu read differently the second time", vde->path,
+                                  (unsigned long long)(first_page + i));
+        }
+        if (result == DW_OK) {
+            dw_trailer_seal(block, vde->block_size, entry->home * vde->block_size, entry->type, entry->generation);
+            result = dw_device_write(&vde->device, entry->home, 1, block, diag);
+        }
+        if (result != DW_OK) {
+            return result;
+        }
+        vde->counters.recovered_pages++;
+    }
+    return DW_OK;
+}
+
+/* After the last good record: is the log merely ending (or torn), or is a later record
+ * there, which means committed data was damaged? */
+static int check_tail(struct dw_vde *vde, uint64_t end, dw_diag *diag)
+{
+    uint64_t horizon = vde->record_blocks_max + 1;
+    uint64_t room = vde->wal_blocks - (end - vde->checkpoint_lsn);
+    if (horizon > room) {
+        horizon = room;
+    }
+    for (uint64_t j = 1; j < horizon; j++) {
+        record_scan scan;
+        bool valid = false;
+        int result = scan_record(vde, end + j, &scan, &valid, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        if (scan.header_valid) {
+            return dw_diag_fail(diag, DW_ECORRUPT,
+                                "committed transactions would be lost; copy the file away and run dw vde verify",
+                                "'%s': the WAL record at LSN %llu is damaged, but a later record (LSN %llu) exists",
+                                vde->path, (unsigned long long)end, (unsigned long long)(end + j));
+        }
+    }
+    return DW_OK;
+}
+
+int dw_wal_recover(struct dw_vde *vde, dw_diag *diag)
+{
+    uint64_t lsn = vde->checkpoint_lsn;
+    bool torn = false;
+    for (;;) {
+        if (lsn - vde->checkpoint_lsn >= vde->wal_blocks) {
+            break; /* a full lap: nothing older can follow */
+        }
+        record_scan scan;
+        bool valid = false;
+        int result = scan_record(vde, lsn, &scan, &valid, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        if (!valid) {
+            torn = scan.header_valid;
+            break;
+        }
+        result = apply_record(vde, lsn, &scan.header, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        vde->state = scan.header.state;
+        vde->seq = scan.header.last_seq;
+        lsn += scan.blocks;
+        vde->counters.recovered_records++;
+    }
+    int result = check_tail(vde, lsn, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    if (vde->counters.recovered_records > 0) {
+        result = dw_device_sync(&vde->device, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    vde->counters.truncated_tail = torn ? 1 : 0;
+    vde->next_lsn = lsn;
+    vde->durable_lsn = lsn;
+    vde->checkpoint_lsn = lsn;
+    vde->durable_seq = vde->seq;
+    vde->durable_state = vde->state;
+    /* Pages read before replay may be stale now. */
+    dw_cache_forget_clean(&vde->cache);
+    return DW_OK;
+}

@@ -1,0 +1,619 @@
+/*
+ * test_vde.c — the object store through its public API, on the simulated disk and on a
+ * real file: put, get, replace, delete, values inline and in extents, streaming writes
+ * and reads, iteration, transactions, tags, reopening, durability after a power cut,
+ * deterministic files, and every refusal of open with its own code.
+ */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/endian.h"
+#include "io/sim_disk.h"
+#include "mem/alloc_count.h"
+#include "vde/format.h"
+#include "vde/vde_internal.h"
+
+#define SIM_PENDING_BYTES (8u << 20)
+
+typedef struct env {
+    bool sim;
+    dw_sim_disk disk;
+    void *disk_memory;
+    dw_vde_target target;
+    dw_test_dir dir;
+    char path[512];
+    dw_config config;
+    dw_vde *vde;
+    dw_diag diag;
+} env;
+
+static env *env_new(bool sim, uint64_t size_bytes)
+{
+    env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->sim = sim;
+    dw_test_dir_create(&e->dir);
+    dw_test_path(&e->dir, "test.dwvd", e->path, sizeof e->path);
+    dw_config_defaults(&e->config);
+    e->config.wal_bytes = 2u << 20;
+    e->config.group_bytes = 4u << 20;
+    e->config.cache_pages = 256;
+    e->config.memory_ceiling_bytes = 32u << 20;
+    e->config.buffer_count = 256;
+    if (sim) {
+        e->disk_memory = malloc(dw_sim_disk_memory_bytes(size_bytes, SIM_PENDING_BYTES));
+        assert_non_null(e->disk_memory);
+        dw_sim_disk_init(&e->disk, e->disk_memory, size_bytes, SIM_PENDING_BYTES, dw_test_seed(), NULL);
+        e->target.sim_disk = &e->disk;
+    }
+    dw_diag_clear(&e->diag);
+    dw_create_options options = {.size_bytes = size_bytes, .label = "unit test"};
+    int result = dw_vde_create_at(e->path, &e->config, &options, &e->target, &e->diag);
+    if (result != DW_OK) {
+        fail_msg("create: %s", e->diag.message);
+    }
+    return e;
+}
+
+static void env_open(env *e)
+{
+    int result = dw_vde_open_at(e->path, &e->config, &e->target, &e->vde, &e->diag);
+    if (result != DW_OK) {
+        fail_msg("open: %s (%s)", e->diag.message, dw_error_name(result));
+    }
+}
+
+static void env_close(env *e)
+{
+    if (e->vde != NULL) {
+        int result = dw_vde_close(e->vde, &e->diag);
+        e->vde = NULL;
+        if (result != DW_OK) {
+            fail_msg("close: %s", e->diag.message);
+        }
+    }
+}
+
+static void env_free(env *e)
+{
+    env_close(e);
+    free(e->disk_memory);
+    dw_test_dir_remove(&e->dir);
+    free(e);
+}
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        int ok_result_ = (call);                                                                   \
+        if (ok_result_ != DW_OK) {                                                                 \
+            fail_msg("%s: %s (%s)", #call, e->diag.message, dw_error_name(ok_result_));          \
+        }                                                                                          \
+    } while (0)
+
+static void fill(unsigned char *buffer, size_t length, uint64_t seed)
+{
+    for (size_t i = 0; i < length; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        buffer[i] = (unsigned char)(seed >> 56);
+    }
+}
+
+static void put_get_replace_delete(bool sim)
+{
+    env *e = env_new(sim, 64u << 20);
+    env_open(e);
+    static unsigned char value[300000];
+    static unsigned char back[300000];
+    size_t length = 0;
+    OK(dw_put(e->vde, "alpha", 5, "one", 3, NULL, &e->diag));
+    OK(dw_get(e->vde, "alpha", 5, back, sizeof back, &length, NULL, &e->diag));
+    assert_int_equal(length, 3);
+    assert_memory_equal(back, "one", 3);
+    /* Sizes around the inline limit and the block payload, replacing each time. */
+    const size_t sizes[] = {0, 1, 191, 192, 193, 4079, 4080, 4081, 100000, 5, 300000, 192};
+    for (size_t i = 0; i < DW_ARRAY_COUNT(sizes); i++) {
+        fill(value, sizes[i], i);
+        OK(dw_put(e->vde, "alpha", 5, value, sizes[i], NULL, &e->diag));
+        OK(dw_get(e->vde, "alpha", 5, back, sizeof back, &length, NULL, &e->diag));
+        assert_int_equal(length, sizes[i]);
+        assert_memory_equal(back, value, sizes[i]);
+        dw_object_stat stat;
+        OK(dw_stat(e->vde, "alpha", 5, &stat, NULL, &e->diag));
+        assert_int_equal(stat.size, sizes[i]);
+        assert_int_equal(stat.generation, i + 2);
+        assert_int_equal(stat.extent_count == 0, sizes[i] <= 192);
+    }
+    /* A buffer too small says how much is needed. */
+    assert_int_equal(dw_get(e->vde, "alpha", 5, back, 10, &length, NULL, &e->diag), DW_ENOSPC);
+    assert_int_equal(length, 192);
+    bool exists = false;
+    OK(dw_exists(e->vde, "alpha", 5, &exists, NULL, &e->diag));
+    assert_true(exists);
+    OK(dw_delete(e->vde, "alpha", 5, NULL, &e->diag));
+    OK(dw_exists(e->vde, "alpha", 5, &exists, NULL, &e->diag));
+    assert_false(exists);
+    assert_int_equal(dw_get(e->vde, "alpha", 5, back, sizeof back, &length, NULL, &e->diag), DW_ENOENT);
+    assert_int_equal(dw_delete(e->vde, "alpha", 5, NULL, &e->diag), DW_ENOENT);
+    /* Bad keys and values are refused before anything happens. */
+    assert_int_equal(dw_put(e->vde, "", 0, "x", 1, NULL, &e->diag), DW_EINVAL);
+    static char long_key[2000];
+    memset(long_key, 'k', sizeof long_key);
+    assert_int_equal(dw_put(e->vde, long_key, sizeof long_key, "x", 1, NULL, &e->diag), DW_EINVAL);
+    assert_non_null(strstr(e->diag.message, "2000 bytes"));
+    env_free(e);
+}
+
+static void objects_on_the_sim_disk(void **state)
+{
+    (void)state;
+    put_get_replace_delete(true);
+}
+
+static void objects_on_a_file(void **state)
+{
+    (void)state;
+    put_get_replace_delete(false);
+}
+
+static void many_keys_survive_reopen_and_iterate_in_order(void **state)
+{
+    (void)state;
+    env *e = env_new(true, 64u << 20);
+    env_open(e);
+    enum { KEYS = 3000 };
+    char key[64];
+    for (int i = 0; i < KEYS; i++) {
+        int length = snprintf(key, sizeof key, "sensor/%04d/reading", (i * 7919) % KEYS);
+        OK(dw_put(e->vde, key, (size_t)length, key, (size_t)length, NULL, &e->diag));
+    }
+    for (int i = 0; i < KEYS; i += 4) {
+        int length = snprintf(key, sizeof key, "sensor/%04d/reading", i);
+        OK(dw_delete(e->vde, key, (size_t)length, NULL, &e->diag));
+    }
+    env_close(e);
+    env_open(e);
+    dw_iter *iter = NULL;
+    OK(dw_iter_open(e->vde, "sensor/", 7, &iter, &e->diag));
+    char previous[64] = "";
+    size_t previous_length = 0;
+    size_t length = 0;
+    int count = 0;
+    dw_object_stat stat;
+    while (dw_iter_next(iter, key, sizeof key, &length, &stat, &e->diag) == DW_OK) {
+        assert_true(memcmp(previous, key, previous_length < length ? previous_length : length) <= 0);
+        assert_int_equal(stat.size, memcmp(key, "sensor/9999/late", 16) == 0 ? 4 : length);
+        /* A write in the middle of iterating does not disturb it. */
+        if (count == 100) {
+            OK(dw_put(e->vde, "sensor/9999/late", 16, "late", 4, NULL, &e->diag));
+        }
+        memcpy(previous, key, length);
+        previous_length = length;
+        count++;
+    }
+    dw_iter_close(iter);
+    assert_int_equal(count, KEYS - KEYS / 4 + 1);
+    /* Only keys with the prefix. */
+    OK(dw_iter_open(e->vde, "sensor/001", 10, &iter, &e->diag));
+    count = 0;
+    while (dw_iter_next(iter, key, sizeof key, &length, NULL, &e->diag) == DW_OK) {
+        assert_memory_equal(key, "sensor/001", 10);
+        count++;
+    }
+    dw_iter_close(iter);
+    assert_int_equal(count, 10 - 2); /* 0010 .. 0019 without 0012 and 0016, deleted */
+    env_free(e);
+}
+
+static void streaming_writes_and_reads_at_offsets(void **state)
+{
+    (void)state;
+    env *e = env_new(true, 64u << 20);
+    env_open(e);
+    enum { SIZE = 5u << 20 };
+    unsigned char *value = malloc(SIZE);
+    unsigned char *back = malloc(SIZE);
+    assert_non_null(value);
+    assert_non_null(back);
+    fill(value, SIZE, 42);
+    dw_writer *writer = NULL;
+    OK(dw_writer_open(e->vde, "blob", 4, NULL, &writer, &e->diag));
+    /* Other writes wait for the writer. */
+    assert_int_equal(dw_put(e->vde, "other", 5, "x", 1, NULL, &e->diag), DW_EBUSY);
+    size_t at = 0;
+    uint64_t seed = 7;
+    while (at < SIZE) {
+        size_t piece = (size_t)(dw_test_random(&seed) % 100000) + 1;
+        if (piece > SIZE - at) {
+            piece = SIZE - at;
+        }
+        OK(dw_writer_write(writer, value + at, piece, &e->diag));
+        at += piece;
+    }
+    OK(dw_writer_commit(writer, &e->diag));
+    size_t length = 0;
+    OK(dw_get(e->vde, "blob", 4, back, SIZE, &length, NULL, &e->diag));
+    assert_int_equal(length, SIZE);
+    assert_memory_equal(back, value, SIZE);
+    for (int i = 0; i < 50; i++) {
+        uint64_t offset = dw_test_random(&seed) % (SIZE + 100);
+        size_t want = (size_t)(dw_test_random(&seed) % 20000);
+        size_t read = 0;
+        OK(dw_read(e->vde, "blob", 4, offset, back, want, &read, NULL, &e->diag));
+        size_t expected = offset >= SIZE ? 0 : (SIZE - offset < want ? SIZE - offset : want);
+        assert_int_equal(read, expected);
+        assert_memory_equal(back, value + (offset < SIZE ? offset : 0), read);
+    }
+    /* An aborted writer leaves the old value. */
+    OK(dw_writer_open(e->vde, "blob", 4, NULL, &writer, &e->diag));
+    OK(dw_writer_write(writer, "short", 5, &e->diag));
+    dw_writer_abort(writer);
+    dw_object_stat stat;
+    OK(dw_stat(e->vde, "blob", 4, &stat, NULL, &e->diag));
+    assert_int_equal(stat.size, SIZE);
+    /* A small streamed value ends up inline. */
+    OK(dw_writer_open(e->vde, "tiny", 4, NULL, &writer, &e->diag));
+    OK(dw_writer_write(writer, "hello", 5, &e->diag));
+    OK(dw_writer_commit(writer, &e->diag));
+    OK(dw_stat(e->vde, "tiny", 4, &stat, NULL, &e->diag));
+    assert_int_equal(stat.extent_count, 0);
+    env_close(e);
+    env_open(e);
+    OK(dw_get(e->vde, "blob", 4, back, SIZE, &length, NULL, &e->diag));
+    assert_memory_equal(back, value, SIZE);
+    free(value);
+    free(back);
+    env_free(e);
+}
+
+static void transactions_commit_whole_or_not_at_all(void **state)
+{
+    (void)state;
+    env *e = env_new(true, 64u << 20);
+    env_open(e);
+    OK(dw_put(e->vde, "keep", 4, "old", 3, NULL, &e->diag));
+    dw_txn *txn = NULL;
+    OK(dw_txn_begin(e->vde, &txn, &e->diag));
+    char key[32];
+    for (int i = 0; i < 50; i++) {
+        int length = snprintf(key, sizeof key, "txn-%02d", i);
+        OK(dw_txn_put(txn, key, (size_t)length, key, (size_t)length, &e->diag));
+    }
+    OK(dw_txn_delete(txn, "keep", 4, &e->diag));
+    assert_int_equal(dw_put(e->vde, "outside", 7, "x", 1, NULL, &e->diag), DW_EBUSY);
+    dw_txn_abort(txn);
+    bool exists = false;
+    OK(dw_exists(e->vde, "txn-00", 6, &exists, NULL, &e->diag));
+    assert_false(exists);
+    OK(dw_exists(e->vde, "keep", 4, &exists, NULL, &e->diag));
+    assert_true(exists);
+    OK(dw_txn_begin(e->vde, &txn, &e->diag));
+    for (int i = 0; i < 50; i++) {
+        int length = snprintf(key, sizeof key, "txn-%02d", i);
+        OK(dw_txn_put(txn, key, (size_t)length, key, (size_t)length, &e->diag));
+    }
+    assert_int_equal(dw_txn_delete(txn, "absent", 6, &e->diag), DW_ENOENT); /* the transaction goes on */
+    OK(dw_txn_delete(txn, "keep", 4, &e->diag));
+    OK(dw_txn_commit(txn, NULL, &e->diag));
+    env_close(e);
+    env_open(e);
+    for (int i = 0; i < 50; i++) {
+        int length = snprintf(key, sizeof key, "txn-%02d", i);
+        OK(dw_exists(e->vde, key, (size_t)length, &exists, NULL, &e->diag));
+        assert_true(exists);
+    }
+    OK(dw_exists(e->vde, "keep", 4, &exists, NULL, &e->diag));
+    assert_false(exists);
+    env_free(e);
+}
+
+static void tags_are_small_and_bounded(void **state)
+{
+    (void)state;
+    env *e = env_new(true, 32u << 20);
+    env_open(e);
+    OK(dw_put(e->vde, "flight/42", 9, "data", 4, NULL, &e->diag));
+    OK(dw_tag_set(e->vde, "flight/42", 9, "aircraft", "D-AIBC", NULL, &e->diag));
+    OK(dw_tag_set(e->vde, "flight/42", 9, "phase", "cruise", NULL, &e->diag));
+    OK(dw_tag_set(e->vde, "flight/42", 9, "phase", "descent", NULL, &e->diag));
+    char value[80];
+    OK(dw_tag_get(e->vde, "flight/42", 9, "phase", value, sizeof value, NULL, &e->diag));
+    assert_string_equal(value, "descent");
+    char text[256];
+    OK(dw_tags(e->vde, "flight/42", 9, text, sizeof text, NULL, &e->diag));
+    assert_string_equal(text, "aircraft=D-AIBC\nphase=descent\n");
+    /* Replacing the value keeps the tags. */
+    OK(dw_put(e->vde, "flight/42", 9, "new data", 8, NULL, &e->diag));
+    OK(dw_tag_get(e->vde, "flight/42", 9, "aircraft", value, sizeof value, NULL, &e->diag));
+    assert_string_equal(value, "D-AIBC");
+    OK(dw_tag_set(e->vde, "flight/42", 9, "aircraft", NULL, NULL, &e->diag));
+    assert_int_equal(dw_tag_get(e->vde, "flight/42", 9, "aircraft", value, sizeof value, NULL, &e->diag), DW_ENOENT);
+    /* The area holds 128 bytes. */
+    static char long_value[65];
+    memset(long_value, 'v', 64);
+    OK(dw_tag_set(e->vde, "flight/42", 9, "a", long_value, NULL, &e->diag));
+    assert_int_equal(dw_tag_set(e->vde, "flight/42", 9, "b", long_value, NULL, &e->diag), DW_ENOSPC);
+    assert_int_equal(dw_tag_set(e->vde, "flight/42", 9, "bad=name", "x", NULL, &e->diag), DW_EINVAL);
+    assert_int_equal(dw_tag_set(e->vde, "nothing", 7, "a", "b", NULL, &e->diag), DW_ENOENT);
+    env_close(e);
+    env_open(e);
+    OK(dw_tag_get(e->vde, "flight/42", 9, "phase", value, sizeof value, NULL, &e->diag));
+    assert_string_equal(value, "descent");
+    env_free(e);
+}
+
+static void group_durability_commits_on_sync(void **state)
+{
+    (void)state;
+    env *e = env_new(true, 32u << 20);
+    e->config.durability = DW_DURABILITY_GROUP;
+    env_open(e);
+    char key[32];
+    for (int i = 0; i < 200; i++) {
+        int length = snprintf(key, sizeof key, "g-%03d", i);
+        OK(dw_put(e->vde, key, (size_t)length, key, (size_t)length, NULL, &e->diag));
+    }
+    OK(dw_sync(e->vde, NULL, &e->diag));
+    /* Power goes out after the sync: everything synced is there. */
+    dw_sim_disk_cut_power(&e->disk);
+    (void)dw_vde_close(e->vde, &e->diag); /* fails: the disk is off */
+    e->vde = NULL;
+    dw_sim_disk_power_on(&e->disk);
+    env_open(e);
+    bool exists = false;
+    for (int i = 0; i < 200; i++) {
+        int length = snprintf(key, sizeof key, "g-%03d", i);
+        OK(dw_exists(e->vde, key, (size_t)length, &exists, NULL, &e->diag));
+        assert_true(exists);
+    }
+    env_free(e);
+}
+
+static void acknowledged_puts_survive_a_power_cut(void **state)
+{
+    (void)state;
+    uint64_t seed = dw_test_seed();
+    for (int round = 0; round < 8; round++) {
+        env *e = env_new(true, 32u << 20);
+        env_open(e);
+        /* Unsynced writes are lost, torn or reordered when the power goes. */
+        e->disk.state.faults.drop_unsynced_ppm = 300000;
+        e->disk.state.faults.torn_unsynced_ppm = 300000;
+        e->disk.state.faults.reorder_unsynced = true;
+        int cut_at = 20 + (int)(dw_test_random(&seed) % 200);
+        int acknowledged = 0;
+        char key[32];
+        static unsigned char value[9000];
+        for (int i = 0; i < cut_at + 10; i++) {
+            if (i == cut_at) {
+                dw_sim_disk_cut_power(&e->disk);
+            }
+            int length = snprintf(key, sizeof key, "k-%04d", i);
+            fill(value, sizeof value, (uint64_t)i);
+            size_t size = (size_t)(i % 3 == 0 ? 100 : 9000);
+            if (dw_put(e->vde, key, (size_t)length, value, size, NULL, &e->diag) == DW_OK) {
+                acknowledged = i + 1;
+            }
+        }
+        assert_int_equal(acknowledged, cut_at);
+        (void)dw_vde_close(e->vde, &e->diag);
+        e->vde = NULL;
+        dw_sim_disk_power_on(&e->disk);
+        env_open(e);
+        static unsigned char back[9000];
+        for (int i = 0; i < acknowledged; i++) {
+            int length = snprintf(key, sizeof key, "k-%04d", i);
+            fill(value, sizeof value, (uint64_t)i);
+            size_t size = 0;
+            OK(dw_get(e->vde, key, (size_t)length, back, sizeof back, &size, NULL, &e->diag));
+            assert_int_equal(size, (size_t)(i % 3 == 0 ? 100 : 9000));
+            assert_memory_equal(back, value, size);
+        }
+        env_free(e);
+    }
+}
+
+static void deterministic_mode_writes_identical_files(void **state)
+{
+    (void)state;
+    unsigned char *images[2] = {NULL, NULL};
+    uint64_t size = 16u << 20;
+    for (int run = 0; run < 2; run++) {
+        env *e = calloc(1, sizeof *e);
+        assert_non_null(e);
+        dw_test_dir_create(&e->dir);
+        dw_test_path(&e->dir, "det.dwvd", e->path, sizeof e->path);
+        dw_config_defaults(&e->config);
+        e->config.deterministic = true;
+        e->config.wal_bytes = 1u << 20;
+        e->config.group_bytes = 4u << 20;
+        e->config.memory_ceiling_bytes = 32u << 20;
+        e->config.buffer_count = 128;
+        dw_create_options options = {.size_bytes = size, .label = "deterministic"};
+        OK(dw_vde_create(e->path, &e->config, &options, &e->diag));
+        OK(dw_vde_open(e->path, &e->config, &e->vde, &e->diag));
+        char key[32];
+        static unsigned char value[20000];
+        for (int i = 0; i < 300; i++) {
+            int length = snprintf(key, sizeof key, "d-%03d", (i * 37) % 300);
+            fill(value, sizeof value, (uint64_t)i);
+            OK(dw_put(e->vde, key, (size_t)length, value, (size_t)(i * 61) % sizeof value, NULL, &e->diag));
+            if (i % 7 == 0) {
+                OK(dw_tag_set(e->vde, key, (size_t)length, "n", "7", NULL, &e->diag));
+            }
+            if (i % 5 == 0 && i > 0) {
+                length = snprintf(key, sizeof key, "d-%03d", ((i - 1) * 37) % 300);
+                OK(dw_delete(e->vde, key, (size_t)length, NULL, &e->diag));
+            }
+        }
+        env_close(e);
+        images[run] = malloc(size);
+        assert_non_null(images[run]);
+        int fd = open(e->path, O_RDONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, images[run], size, 0), (ssize_t)size);
+        (void)close(fd);
+        dw_test_dir_remove(&e->dir);
+        free(e);
+    }
+    assert_memory_equal(images[0], images[1], size);
+    free(images[0]);
+    free(images[1]);
+}
+
+/* Rewrites both superblock copies of a closed VDE file after `change` edits them. */
+static void edit_superblock(const char *path, void (*change)(dw_super_copy *copy))
+{
+    static unsigned char units[8 * 4096];
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, units, sizeof units, 0), (ssize_t)sizeof units);
+    for (uint32_t copy_index = 0; copy_index < 2; copy_index++) {
+        dw_super_copy copy;
+        uint32_t bad = 0;
+        char detail[200];
+        assert_int_equal(dw_super_decode(units + copy_index * 4 * 4096, 4096, copy_index * 4, &copy, &bad, detail,
+                                         sizeof detail),
+                         DW_SUPER_OK);
+        change(&copy);
+        dw_super_encode(&copy, units + copy_index * 4 * 4096, copy_index * 4);
+    }
+    assert_int_equal(pwrite(fd, units, sizeof units, 0), (ssize_t)sizeof units);
+    (void)close(fd);
+}
+
+/* Whether both superblock copies of a closed file decode (expect_both), or only one. */
+static void edit_superblock_check_both(const char *path, bool expect_both)
+{
+    static unsigned char units[8 * 4096];
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, units, sizeof units, 0), (ssize_t)sizeof units);
+    (void)close(fd);
+    int good = 0;
+    for (uint32_t copy_index = 0; copy_index < 2; copy_index++) {
+        dw_super_copy copy;
+        uint32_t bad = 0;
+        char detail[200];
+        good += dw_super_decode(units + copy_index * 4 * 4096, 4096, copy_index * 4, &copy, &bad, detail,
+                                sizeof detail) == DW_SUPER_OK;
+    }
+    assert_int_equal(good, expect_both ? 2 : 1);
+}
+
+static void unknown_incompatible_feature(dw_super_copy *copy)
+{
+    copy->super.incompat |= UINT64_C(1) << 40;
+}
+
+static void newer_minimum_reader(dw_super_copy *copy)
+{
+    copy->super.min_reader_version = (DW_FORMAT_MAJOR << 8) | 9;
+}
+
+static void open_refuses_what_it_must_with_its_own_code(void **state)
+{
+    (void)state;
+    env *e = env_new(false, 16u << 20);
+    char other[600];
+    dw_diag diag;
+    dw_vde *vde = NULL;
+    /* Not a VDE at all. */
+    dw_test_path(&e->dir, "raw.img", other, sizeof other);
+    static unsigned char junk[1u << 20];
+    fill(junk, sizeof junk, 3);
+    int fd = open(other, O_CREAT | O_WRONLY, 0644);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    (void)close(fd);
+    assert_int_equal(dw_vde_open(other, &e->config, &vde, &diag), DW_ENOTVDE);
+    assert_non_null(strstr(diag.hint, "dw import"));
+    /* Already open elsewhere (another handle holds the lock). */
+    env_open(e);
+    assert_int_equal(dw_vde_open(e->path, &e->config, &vde, &diag), DW_EBUSY);
+    env_close(e);
+    /* An unknown incompatible feature; a newer minimum reader. */
+    edit_superblock(e->path, unknown_incompatible_feature);
+    assert_int_equal(dw_vde_open(e->path, &e->config, &vde, &diag), DW_EVERSION);
+    assert_non_null(strstr(diag.message, "incompatible features"));
+    edit_superblock(e->path, newer_minimum_reader);
+    assert_int_equal(dw_vde_open(e->path, &e->config, &vde, &diag), DW_EVERSION);
+    /* A newer major version: the magic says so. */
+    dw_test_path(&e->dir, "newer.dwvd", other, sizeof other);
+    dw_create_options options = {.size_bytes = 16u << 20};
+    OK(dw_vde_create(other, &e->config, &options, &e->diag));
+    fd = open(other, O_RDWR);
+    unsigned char three = DW_FORMAT_MAJOR + 1;
+    assert_int_equal(pwrite(fd, &three, 1, 4), 1);
+    assert_int_equal(pwrite(fd, &three, 1, 4 * 4096 + 4), 1);
+    (void)close(fd);
+    assert_int_equal(dw_vde_open(other, &e->config, &vde, &diag), DW_EVERSION);
+    assert_non_null(strstr(diag.message, "newer major format version"));
+    /* Truncated. */
+    OK(dw_vde_create(other, &e->config, &(dw_create_options){.size_bytes = 16u << 20, .overwrite = true}, &e->diag));
+    assert_int_equal(truncate(other, 8u << 20), 0);
+    assert_int_equal(dw_vde_open(other, &e->config, &vde, &diag), DW_ETRUNCATED);
+    assert_non_null(strstr(diag.message, "truncated"));
+    /* Cut and grown back: the size is right, the sentinel is gone. */
+    assert_int_equal(truncate(other, 16u << 20), 0);
+    assert_int_equal(dw_vde_open(other, &e->config, &vde, &diag), DW_ETRUNCATED);
+    assert_non_null(strstr(diag.message, "sentinel"));
+    /* Creating over an existing file needs overwrite. */
+    assert_int_equal(dw_vde_create(other, &e->config, &options, &diag), DW_EEXIST);
+    /* One damaged superblock copy is tolerated, and the open repairs it. */
+    OK(dw_vde_create(e->path, &e->config, &(dw_create_options){.size_bytes = 16u << 20, .overwrite = true}, &e->diag));
+    fd = open(e->path, O_RDWR);
+    unsigned char byte = 0;
+    assert_int_equal(pread(fd, &byte, 1, 100), 1);
+    byte ^= 0x10;
+    assert_int_equal(pwrite(fd, &byte, 1, 100), 1);
+    (void)close(fd);
+    edit_superblock_check_both(e->path, false);
+    env_open(e);
+    env_close(e);
+    edit_superblock_check_both(e->path, true);
+    env_free(e);
+}
+
+static void opening_and_working_never_allocate_after_open(void **state)
+{
+    (void)state;
+    env *e = env_new(true, 32u << 20);
+    env_open(e);
+    static unsigned char value[10000];
+    char key[32];
+    dw_alloc_counts before = dw_alloc_counts_now();
+    for (int i = 0; i < 300; i++) {
+        int length = snprintf(key, sizeof key, "n-%04d", i);
+        fill(value, sizeof value, (uint64_t)i);
+        OK(dw_put(e->vde, key, (size_t)length, value, (size_t)(i * 31) % sizeof value, NULL, &e->diag));
+        size_t size = 0;
+        OK(dw_get(e->vde, key, (size_t)length, value, sizeof value, &size, NULL, &e->diag));
+        if (i % 3 == 0) {
+            OK(dw_delete(e->vde, key, (size_t)length, NULL, &e->diag));
+        }
+    }
+    assert_int_equal(dw_alloc_counts_since(before), 0);
+    env_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(objects_on_the_sim_disk),
+        cmocka_unit_test(objects_on_a_file),
+        cmocka_unit_test(many_keys_survive_reopen_and_iterate_in_order),
+        cmocka_unit_test(streaming_writes_and_reads_at_offsets),
+        cmocka_unit_test(transactions_commit_whole_or_not_at_all),
+        cmocka_unit_test(tags_are_small_and_bounded),
+        cmocka_unit_test(group_durability_commits_on_sync),
+        cmocka_unit_test(acknowledged_puts_survive_a_power_cut),
+        cmocka_unit_test(deterministic_mode_writes_identical_files),
+        cmocka_unit_test(open_refuses_what_it_must_with_its_own_code),
+        cmocka_unit_test(opening_and_working_never_allocate_after_open),
+    };
+    return cmocka_run_group_tests_name("vde", tests, NULL, NULL);
+}
