@@ -180,7 +180,7 @@ int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, bool meta
             if (!dw_bit_get(bits, bit + i)) {
                 result = dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
                                       "'%s': block %llu is freed but was not in use", vde->path,
-                                      (unsigned long long)(start + i));
+                                      (unsigned long long)start + i);
             }
             dw_bit_set(bits, bit + i, false);
         }

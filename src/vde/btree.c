@@ -37,7 +37,7 @@ static uint32_t usable_end(const struct dw_vde *vde)
 
 static const unsigned char *entry_at(const unsigned char *node, uint32_t index)
 {
-    return node + dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * index);
+    return node + dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)index);
 }
 
 static uint32_t entry_key_length(const unsigned char *entry)
@@ -139,7 +139,7 @@ static int check_node(const struct dw_vde *vde, uint64_t block, const unsigned c
         problem = "a branch without a leftmost child";
     } else {
         for (uint32_t i = 0; i < header->count && problem == NULL; i++) {
-            uint32_t offset = dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * i);
+            uint32_t offset = dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)i);
             uint32_t key_length = offset + 2 <= end ? dw_load_le16(node + offset) : 0;
             uint32_t size = 2 + key_length + (header->level == 0 ? 8 : 12);
             if (offset < header->data_start || offset + size > end || key_length == 0) {
@@ -158,15 +158,19 @@ static int read_node(struct dw_vde *vde, uint64_t block, uint32_t generation, ui
                      dw_index_header *header, dw_diag *diag)
 {
     uint32_t type = level == 0 ? DW_BLOCK_INDEX_LEAF : DW_BLOCK_INDEX_BRANCH;
+    *page = NULL;
+    memset(header, 0, sizeof *header);
     if (!dw_block_in_groups(vde, block)) {
-        return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
-                            "'%s': an index pointer names block %llu, outside the groups", vde->path,
-                            (unsigned long long)block);
+        (void)dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
+                           "'%s': an index pointer names block %llu, outside the groups", vde->path,
+                           (unsigned long long)block);
+        return DW_ECORRUPT;
     }
     int result = dw_cache_read(&vde->cache, block, type, true, generation, page, diag);
     if (result != DW_OK) {
         return result;
     }
+    DW_ASSERT(*page != NULL);
     dw_index_header_decode((*page)->data, header);
     result = check_node(vde, block, (*page)->data, header, level, diag);
     if (result != DW_OK) {
@@ -226,9 +230,11 @@ static int descend(struct dw_vde *vde, const unsigned char *key, uint32_t key_le
 {
     const dw_engine_state *state = &vde->state;
     DW_ASSERT(state->index_root != 0 && state->index_height >= 1);
+    path->height = 0;
     if (state->index_height > DW_INDEX_HEIGHT_MAX) {
-        return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': the index claims %u levels (at most %d)",
-                            vde->path, state->index_height, DW_INDEX_HEIGHT_MAX);
+        (void)dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': the index claims %u levels (at most %d)",
+                           vde->path, state->index_height, DW_INDEX_HEIGHT_MAX);
+        return DW_ECORRUPT;
     }
     path->height = state->index_height;
     uint64_t block = state->index_root;
@@ -332,7 +338,7 @@ static void lay_out(struct dw_vde *vde, dw_page *page, uint32_t level, uint64_t 
         if (level > 0) {
             dw_store_le32(node + at + 2 + entry->key_length + 8, entry->generation);
         }
-        dw_store_le16(node + DW_INDEX_HEADER_SIZE + 2 * i, (uint16_t)at);
+        dw_store_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)i, (uint16_t)at);
     }
     dw_index_header header = {.level = (uint16_t)level, .count = (uint16_t)count, .data_start = (uint16_t)at,
                               .leftmost = leftmost, .leftmost_generation = leftmost_generation};

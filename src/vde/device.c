@@ -98,7 +98,7 @@ static int wait_for(dw_device *device, dw_sched_ticket ticket, dw_op_class op_cl
     return dw_diag_fail(diag, completion.result, "check the device",
                         "'%s': %s of %u block%s at block %llu (offset %llu) failed: %s", device->path,
                         op_name(op_class), count, count == 1 ? "" : "s", (unsigned long long)block,
-                        (unsigned long long)(block * device->block_size), dw_strerror(completion.result));
+                        (unsigned long long)block * device->block_size, dw_strerror(completion.result));
 }
 
 static dw_sched_request make_request(const dw_device *device, bool write, uint64_t block, uint32_t count,

@@ -27,7 +27,11 @@ void dw_block_type_text(uint32_t type, char text[5])
 {
     for (int i = 0; i < 4; i++) {
         unsigned char c = (unsigned char)(type >> (8 * i));
-        text[i] = (c >= 'A' && c <= 'Z') ? (char)c : '?';
+        if (c >= 'A' && c <= 'Z') {
+            text[i] = (char)c;
+        } else {
+            text[i] = '?';
+        }
     }
     text[4] = '\0';
 }
@@ -292,7 +296,7 @@ static void encode_regions_unit(const dw_region_directory *regions, uint64_t seq
     dw_store_le64(unit + REGIONS_SEQUENCE, sequence);
     for (uint32_t i = 0; i < regions->count; i++) {
         const dw_region *region = &regions->slots[i];
-        unsigned char *slot = unit + REGIONS_SLOTS + i * DW_REGION_SLOT_SIZE;
+        unsigned char *slot = unit + REGIONS_SLOTS + (size_t)i * DW_REGION_SLOT_SIZE;
         dw_store_le16(slot + 0, region->type);
         dw_store_le16(slot + 2, region->flags);
         slot[4] = region->module;
@@ -310,7 +314,7 @@ static bool decode_regions_unit(const unsigned char *unit, dw_region_directory *
         return false;
     }
     for (uint32_t i = 0; i < regions->count; i++) {
-        const unsigned char *slot = unit + REGIONS_SLOTS + i * DW_REGION_SLOT_SIZE;
+        const unsigned char *slot = unit + REGIONS_SLOTS + (size_t)i * DW_REGION_SLOT_SIZE;
         dw_region *region = &regions->slots[i];
         region->type = dw_load_le16(slot + 0);
         region->flags = dw_load_le16(slot + 2);
@@ -470,7 +474,7 @@ size_t dw_emergency_text(const dw_super_copy *copy, char *text, size_t size)
                           "superblock group: units 0-3 at offset 0; mirror units 4-7 at offset %llu\n"
                           "every block ends in 16 bytes: type (4 ASCII letters), generation (u32 LE),\n"
                           "XXH64 (u64 LE) of the block's other bytes seeded with its byte offset\n",
-                          super->format_version >> 8, super->format_version & 0xff, super->anchor,
+                          (unsigned)super->format_version >> 8, (unsigned)super->format_version & 0xffu, super->anchor,
                           super->block_size, super->unit_size, (unsigned long long)super->block_count,
                           (unsigned long long)4 * super->unit_size);
     size_t used = length > 0 ? (size_t)length : 0;
@@ -623,7 +627,7 @@ void dw_inode_encode(const dw_inode *inode, const dw_inode_layout *layout, unsig
     } else {
         uint32_t held = inode->extent_count < layout->extent_count ? inode->extent_count : layout->extent_count;
         for (uint32_t i = 0; i < held; i++) {
-            dw_extent_encode(&inode->extents[i], area + i * DW_EXTENT_SIZE);
+            dw_extent_encode(&inode->extents[i], area + (size_t)i * DW_EXTENT_SIZE);
         }
     }
     if (layout->tags_size > 0) {
@@ -660,7 +664,7 @@ bool dw_inode_decode(const unsigned char *at, const dw_inode_layout *layout, dw_
     } else {
         uint32_t held = inode->extent_count < layout->extent_count ? inode->extent_count : layout->extent_count;
         for (uint32_t i = 0; i < held; i++) {
-            dw_extent_decode(area + i * DW_EXTENT_SIZE, &inode->extents[i]);
+            dw_extent_decode(area + (size_t)i * DW_EXTENT_SIZE, &inode->extents[i]);
         }
     }
     if (layout->tags_size > 0) {

@@ -110,7 +110,7 @@ int dw_inode_find_extent(struct dw_vde *vde, uint64_t inode_number, const dw_ino
         dw_extent_block_header_decode(page->data, &header);
         bool found = false;
         for (uint32_t i = 0; i < header.count && i < per_block && !found; i++) {
-            dw_extent_decode(page->data + DW_EXTENT_BLOCK_HEADER_SIZE + i * DW_EXTENT_SIZE, extent);
+            dw_extent_decode(page->data + DW_EXTENT_BLOCK_HEADER_SIZE + (size_t)i * DW_EXTENT_SIZE, extent);
             found = extent_holds(extent, logical);
         }
         block = header.next;
@@ -210,7 +210,7 @@ static int add_to_chain(struct dw_vde *vde, uint64_t inode_number, dw_inode *ino
     dw_extent_block_header header;
     dw_extent_block_header_decode(page->data, &header);
     DW_ASSERT(header.count == within);
-    dw_extent_encode(extent, page->data + DW_EXTENT_BLOCK_HEADER_SIZE + within * DW_EXTENT_SIZE);
+    dw_extent_encode(extent, page->data + DW_EXTENT_BLOCK_HEADER_SIZE + (size_t)within * DW_EXTENT_SIZE);
     header.count++;
     dw_extent_block_header_encode(&header, page->data);
     dw_cache_unpin(&vde->cache, page);
@@ -272,7 +272,7 @@ int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag)
         dw_extent_block_header_decode(page->data, &header);
         for (uint32_t i = 0; i < header.count && i < per_block && result == DW_OK; i++) {
             dw_extent extent;
-            dw_extent_decode(page->data + DW_EXTENT_BLOCK_HEADER_SIZE + i * DW_EXTENT_SIZE, &extent);
+            dw_extent_decode(page->data + DW_EXTENT_BLOCK_HEADER_SIZE + (size_t)i * DW_EXTENT_SIZE, &extent);
             result = dw_free_blocks(vde, extent.start, extent.count, false, diag);
         }
         uint64_t this_block = block;

@@ -112,7 +112,10 @@ static int write_value(struct dw_vde *vde, uint64_t inode_number, dw_inode *inod
             return result;
         }
         for (uint32_t done = 0; done < got;) {
-            uint32_t batch = got - done < DW_DATA_STAGE_BLOCKS ? got - done : DW_DATA_STAGE_BLOCKS;
+            uint32_t batch = got - done;
+            if (batch > DW_DATA_STAGE_BLOCKS) {
+                batch = DW_DATA_STAGE_BLOCKS;
+            }
             /* The stage is reused: the previous batch must be on its way out first. */
             result = dw_device_drain(&vde->device, diag);
             for (uint32_t i = 0; i < batch && result == DW_OK; i++) {
@@ -179,7 +182,7 @@ static int read_value(struct dw_vde *vde, uint64_t inode_number, const dw_inode 
             if (check != DW_TRAILER_OK) {
                 return dw_diag_fail(diag, DW_ECORRUPT, "the object's data is damaged: restore it from elsewhere",
                                     "'%s': data block %llu (offset %llu) of inode %llu: %s", vde->path,
-                                    (unsigned long long)(first + i), (unsigned long long)address,
+                                    (unsigned long long)first + i, (unsigned long long)address,
                                     (unsigned long long)inode_number, dw_trailer_check_name(check));
             }
             uint64_t at = offset % vde->payload_size;
@@ -206,7 +209,7 @@ static int check_put_limits(const struct dw_vde *vde, uint64_t size, dw_diag *di
     if (vde->txn_bytes + size > vde->config.transaction_size_max) {
         return dw_diag_fail(diag, DW_ENOSPC, "commit, then go on in another transaction",
                             "the transaction would write %llu bytes, more than limits.transaction_size_max (%llu)",
-                            (unsigned long long)(vde->txn_bytes + size),
+                            (unsigned long long)vde->txn_bytes + size,
                             (unsigned long long)vde->config.transaction_size_max);
     }
     return DW_OK;
@@ -245,7 +248,9 @@ static int put_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key
     if (size <= vde->layout.inline_max) {
         inode.flags |= DW_INODE_INLINE;
         inode.inline_bytes = (uint16_t)size;
-        memcpy(inode.inline_data, value, (size_t)size);
+        if (size > 0) {
+            memcpy(inode.inline_data, value, (size_t)size);
+        }
     } else {
         result = write_value(vde, inode_number, &inode, value, size, diag);
     }
@@ -892,7 +897,7 @@ int dw_iter_open(struct dw_vde *vde, const void *prefix, size_t prefix_length, d
         result = dw_diag_fail(diag, DW_EBUSY, "close one, or raise limits.iterators_max",
                               "all %u iterators are open", vde->iterator_count);
     }
-    if (result == DW_OK) {
+    if (result == DW_OK && free_slot != NULL) {
         free_slot->open = true;
         free_slot->started = false;
         free_slot->done = false;
@@ -1008,6 +1013,7 @@ static int32_t tag_find(const unsigned char *tags, uint32_t used, const char *na
 static int tag_work(struct dw_vde *vde, const void *argument, dw_diag *diag)
 {
     const tag_edit *edit = argument;
+    DW_ASSERT(edit->name != NULL);
     uint64_t inode_number = 0;
     dw_inode inode;
     int result = find(vde, edit->key, edit->key_length, &inode_number, &inode, diag);

@@ -73,14 +73,15 @@ static uint64_t misc_bytes(const struct dw_vde *vde, uint32_t unit_size)
     return (uint64_t)(DW_WAL_STAGE_BLOCKS + DW_DATA_STAGE_BLOCKS + 1) * block + (uint64_t)DW_UNITS_PER_COPY * unit_size +
            2 * ((uint64_t)key_max + 16) + dw_index_scratch_bytes(block, key_max) +
            (uint64_t)DW_QUARANTINE_MAX * sizeof(dw_quarantine) + (uint64_t)vde->pending_limit * sizeof(dw_wal_entry) +
-           iterators + (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram) + 64 * 16;
+           iterators + (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram) + 1024; /* alignment slack */
 }
 
 static unsigned char *carve(unsigned char **at, uint64_t bytes, uint64_t alignment)
 {
-    uintptr_t address = ((uintptr_t)*at + alignment - 1) & ~(uintptr_t)(alignment - 1);
-    *at = (unsigned char *)address + bytes;
-    return (unsigned char *)address;
+    uintptr_t misalignment = (uintptr_t)*at % alignment;
+    unsigned char *aligned = *at + (misalignment == 0 ? 0 : alignment - misalignment);
+    *at = aligned + bytes;
+    return aligned;
 }
 
 static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
@@ -369,7 +370,7 @@ static int plan_layout(struct dw_vde *vde, const dw_create_options *options, dw_
         group_blocks = bits * 64ull; /* at most 64 bitmap blocks a group */
     }
     uint32_t bitmap_blocks = (uint32_t)((group_blocks + bits - 1) / bits);
-    uint64_t minimum = groups_start + 2 * (bitmap_blocks + 16) + 1;
+    uint64_t minimum = groups_start + 2 * ((uint64_t)bitmap_blocks + 16) + 1;
     if (block_count < minimum || block_count - 1 - groups_start < bitmap_blocks + 16) {
         char need[32];
         return dw_diag_fail(diag, DW_EINVAL, "give a larger --size, or a smaller vde.wal_size or inode count",
@@ -549,7 +550,7 @@ int dw_vde_create_at(const char *path, const dw_config *config, const dw_create_
         make_uuid(vde, super->uuid);
         dw_format(super->anchor, sizeof super->anchor, "dw://");
         for (int i = 0; i < 16; i++) {
-            dw_format(super->anchor + 5 + 2 * i, 3, "%02x", super->uuid[i]);
+            dw_format(super->anchor + 5 + 2 * (size_t)i, 3, "%02x", super->uuid[i]);
         }
         super->created_ns = dw_vde_now_ns(vde);
         identify_writer(vde);
@@ -977,9 +978,9 @@ int dw_vde_txn_commit(struct dw_vde *vde, dw_diag *diag)
     vde->group_has_data = vde->group_has_data || vde->txn_has_data;
     vde->counters.commits++;
     int result = DW_OK;
-    if (vde->config.durability == DW_DURABILITY_STRICT) {
-        result = dw_wal_flush(vde, diag);
-    } else if (dw_cache_pending_count(&vde->cache) + vde->cache.undo_capacity > vde->pending_limit) {
+    /* Strict: durable now. Group: when the record would otherwise outgrow its limit. */
+    if (vde->config.durability == DW_DURABILITY_STRICT ||
+        dw_cache_pending_count(&vde->cache) + vde->cache.undo_capacity > vde->pending_limit) {
         result = dw_wal_flush(vde, diag);
     }
     dw_vde_account(vde, DW_VDE_OP_COMMIT, started);

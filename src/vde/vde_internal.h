@@ -25,7 +25,7 @@ typedef struct dw_vde_target {
 
 int dw_vde_create_at(const char *path, const dw_config *config, const dw_create_options *options,
                      const dw_vde_target *target, dw_diag *diag);
-int dw_vde_open_at(const char *path, const dw_config *config, const dw_vde_target *target, struct dw_vde **vde,
+int dw_vde_open_at(const char *path, const dw_config *config, const dw_vde_target *target, struct dw_vde **out,
                    dw_diag *diag);
 
 /* Sets the deadline and priority of the I/O the current operation makes. */

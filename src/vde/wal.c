@@ -427,7 +427,7 @@ static int apply_record(struct dw_vde *vde, uint64_t lsn, const dw_wal_header *h
         if (result == DW_OK && !ok) {
             result = dw_diag_fail(diag, DW_EIO, "the device changed what it returned: check it",
                                   "'%s': WAL block at LSN %llu read differently the second time", vde->path,
-                                  (unsigned long long)(first_page + i));
+                                  (unsigned long long)first_page + i);
         }
         if (result == DW_OK) {
             dw_trailer_seal(block, vde->block_size, entry->home * vde->block_size, entry->type, entry->generation);
@@ -461,7 +461,7 @@ static int check_tail(struct dw_vde *vde, uint64_t end, dw_diag *diag)
             return dw_diag_fail(diag, DW_ECORRUPT,
                                 "committed transactions would be lost; copy the file away and run dw vde verify",
                                 "'%s': the WAL record at LSN %llu is damaged, but a later record (LSN %llu) exists",
-                                vde->path, (unsigned long long)end, (unsigned long long)(end + j));
+                                vde->path, (unsigned long long)end, (unsigned long long)end + j);
         }
     }
     return DW_OK;
