@@ -13,7 +13,7 @@ set -eu
 
 packages_for() {
     case "$1" in
-    build) echo "gcc libc6-dev make pkg-config meson ninja-build python3 libxxhash-dev libinih-dev libcmocka-dev liburing-dev" ;;
+    build) echo "gcc libc6-dev make pkg-config meson ninja-build python3 libxxhash-dev libinih-dev libcmocka-dev liburing-dev libssl-dev" ;;
     clang) echo "clang libclang-rt-dev" ;;
     lint) echo "clang clang-tidy cppcheck" ;;
     bench) echo "fio libck-dev" ;;

@@ -44,6 +44,15 @@ static const dw_cli_command command_version = {
 
 /* Every command, in the order the manual lists them. */
 static const dw_cli_command *const commands[] = {
+    &dw_command_vde_create,
+    &dw_command_vde_inspect,
+    &dw_command_vde_verify,
+    &dw_command_put,
+    &dw_command_get,
+    &dw_command_ls,
+    &dw_command_rm,
+    &dw_command_stat,
+    &dw_command_tag,
     &dw_command_config_check,
     &dw_command_config_show,
     &dw_command_demo,
@@ -65,7 +74,12 @@ static const char exit_status_text[] =
     "    0   success\n"
     "    1   operational error: a file could not be read or written, a resource ran out\n"
     "    2   usage error or invalid configuration: nothing was done\n"
-    "    3   a verification ran and found problems (verification commands)\n";
+    "    3   a verification ran and found problems (verification commands)\n"
+    "    4   the file is not a DWVD file (for a raw disk image, see dw import)\n"
+    "    5   the VDE needs a newer dw: a newer format or an unknown incompatible feature\n"
+    "    6   the file is shorter than the VDE it holds: truncated\n"
+    "    7   the VDE is open in another process\n"
+    "    8   committed data is damaged (failed its checksum): run dw vde verify\n";
 
 static const char global_options_text[] =
     "GLOBAL OPTIONS\n"

@@ -21,6 +21,11 @@ enum dw_exit {
     DW_EXIT_FAILURE = 1,     /* an operational error: I/O, permissions, resources */
     DW_EXIT_USAGE = 2,       /* wrong usage or an invalid configuration */
     DW_EXIT_PROBLEMS = 3,    /* a verification ran and found problems */
+    DW_EXIT_NOT_VDE = 4,     /* the file is not a DWVD file */
+    DW_EXIT_VERSION = 5,     /* a newer format version or an unknown incompatible feature */
+    DW_EXIT_TRUNCATED = 6,   /* the file is shorter than the VDE it holds */
+    DW_EXIT_LOCKED = 7,      /* the VDE is open in another process */
+    DW_EXIT_DAMAGED = 8,     /* committed data failed its checksum */
 };
 
 /* At most this many --set options on one command line. */
@@ -124,5 +129,14 @@ extern const dw_cli_command dw_command_replay_record;
 extern const dw_cli_command dw_command_replay_compare;
 extern const dw_cli_command dw_command_replay_show;
 extern const dw_cli_command dw_command_replay_verify;
+extern const dw_cli_command dw_command_vde_create;
+extern const dw_cli_command dw_command_vde_inspect;
+extern const dw_cli_command dw_command_vde_verify;
+extern const dw_cli_command dw_command_put;
+extern const dw_cli_command dw_command_get;
+extern const dw_cli_command dw_command_ls;
+extern const dw_cli_command dw_command_rm;
+extern const dw_cli_command dw_command_stat;
+extern const dw_cli_command dw_command_tag;
 
 #endif /* DW_CLI_CLI_H */

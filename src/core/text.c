@@ -162,6 +162,26 @@ const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size)
 }
 
 
+const char *dw_format_size_human(uint64_t bytes, char *buffer, size_t buffer_size)
+{
+    static const char *const suffixes[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (bytes < KIB) {
+        dw_format(buffer, buffer_size, "%llu B", (unsigned long long)bytes);
+        return buffer;
+    }
+    uint64_t divisor = KIB;
+    size_t index = 0;
+    while (index + 1 < DW_ARRAY_COUNT(suffixes) && bytes >= divisor * 1024) {
+        divisor *= 1024;
+        index++;
+    }
+    /* Tenths, rounded to nearest. */
+    uint64_t tenths = (bytes * 10 + divisor / 2) / divisor;
+    dw_format(buffer, buffer_size, "%llu.%llu %s", (unsigned long long)(tenths / 10),
+              (unsigned long long)(tenths % 10), suffixes[index]);
+    return buffer;
+}
+
 /* Largest first, for formatting; a unit is required when parsing. */
 static const unit duration_units[] = {
     {"s", UINT64_C(1000000000)}, {"ms", UINT64_C(1000000)}, {"us", UINT64_C(1000)}, {"ns", 1}};

@@ -42,6 +42,9 @@ int dw_parse_size(const char *text, uint64_t *value);
  * "1000". Returns `buffer`. */
 const char *dw_format_size(uint64_t bytes, char *buffer, size_t buffer_size);
 
+/* A size for people to read, with one decimal: "512 B", "293.0 KiB", "1.5 GiB". */
+const char *dw_format_size_human(uint64_t bytes, char *buffer, size_t buffer_size);
+
 /* Parses a duration with its unit: "10ms", "250 us", "2s", "500ns" (a unit is required;
  * a bare number is ambiguous). Returns DW_OK or DW_EINVAL. */
 int dw_parse_duration(const char *text, uint64_t *nanoseconds);

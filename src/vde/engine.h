@@ -130,6 +130,7 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     dw_cache cache;
     char path[DW_CONFIG_PATH_MAX];
     bool read_only;
+    bool verify_only;               /* opened for dw_vde_verify */
     bool deterministic;
     bool closed;
 

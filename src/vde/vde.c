@@ -737,7 +737,7 @@ static int check_size(struct dw_vde *vde, dw_diag *diag)
     if (result != DW_OK) {
         return result;
     }
-    if (!dw_sentinel_matches(vde->scratch, super)) {
+    if (!dw_sentinel_matches(vde->scratch, super) && !vde->verify_only) {
         return dw_diag_fail(diag, DW_ETRUNCATED, "restore the whole file from a copy",
                             "'%s': the size sentinel in its last block (%llu) is missing or wrong: the file was cut "
                             "and grown again, or is not whole",
@@ -811,6 +811,10 @@ int dw_vde_open_at(const char *path, const dw_config *config, const dw_vde_targe
     if (result == DW_OK) {
         dw_vde_begin_io(vde, NULL);
         result = choose_superblock(vde, unit, &repair, diag);
+    }
+    if (result == DW_OK && (target->verify || target->read_only)) {
+        vde->read_only = true;
+        vde->verify_only = target->verify;
     }
     if (result == DW_OK) {
         result = check_compatibility(vde, diag);

@@ -21,6 +21,12 @@ struct dw_vde;
 typedef struct dw_vde_target {
     dw_sim_disk *sim_disk;
     dw_log *log;
+    /* Open without writing anything: no repair, no mount count (a crashed VDE's log is
+     * still replayed home, as it must be before anything can be read). */
+    bool read_only;
+    /* Open for dw_vde_verify: read-only, no repair of a damaged superblock copy, and a
+     * damaged size sentinel left for verify to report rather than refused. */
+    bool verify;
 } dw_vde_target;
 
 int dw_vde_create_at(const char *path, const dw_config *config, const dw_create_options *options,
@@ -75,5 +81,45 @@ typedef struct dw_vde_info {
 
 /* Fills info (the scheduler's statistics are read between operations). */
 void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info);
+
+/* ---- verify (verify.c) ---- */
+
+#define DW_VERIFY_PROBLEMS_MAX 100
+#define DW_VERIFY_TYPES_MAX 16
+#define DW_VERIFY_NO_BLOCK UINT64_MAX
+
+typedef struct dw_verify_problem {
+    uint64_t block;             /* DW_VERIFY_NO_BLOCK when it is about no one block */
+    uint32_t type;              /* the block type that belongs there, 0 when unknown */
+    char what[256];
+} dw_verify_problem;
+
+typedef struct dw_verify_report {
+    /* set by the caller (all optional) */
+    void (*progress)(void *context, uint64_t done, uint64_t total);
+    /* every block (or superblock unit of `count` blocks) found sound, with its type */
+    void (*visit)(void *context, uint64_t block, uint32_t count, uint32_t type);
+    void *context;
+    /* results */
+    uint64_t blocks_checked;
+    uint64_t blocks_total;      /* an estimate, for progress */
+    uint64_t objects;
+    uint64_t inodes;
+    uint64_t bytes;             /* value bytes of every object */
+    uint64_t memory_bytes;      /* taken (against the ceiling) for the check */
+    uint64_t problem_count;     /* all of them; the first DW_VERIFY_PROBLEMS_MAX are kept */
+    uint32_t problems_kept;
+    uint32_t type_count;
+    struct {
+        uint32_t type;
+        uint64_t blocks;
+    } types[DW_VERIFY_TYPES_MAX];
+    dw_verify_problem problems[DW_VERIFY_PROBLEMS_MAX];
+} dw_verify_report;
+
+/* Checks every block and structure of a VDE opened with dw_vde_target.verify. Returns
+ * DW_OK when the check ran (its findings are in the report: problem_count 0 means
+ * clean), or an error when it could not (memory, an unreadable device). */
+int dw_vde_verify(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag);
 
 #endif /* DW_VDE_VDE_INTERNAL_H */

@@ -97,7 +97,9 @@ static void every_command_has_help_with_examples(void **state)
         {"config", "check"}, {"config", "show"},   {"demo", NULL},      {"bench", "pool"},
         {"bench", "io"},     {"bench", "edf"},     {"bench", "rings"},  {"wcet", NULL},
         {"replay", "record"}, {"replay", "compare"}, {"replay", "show"}, {"replay", "verify"},
-        {"help", NULL},      {"version", NULL}};
+        {"vde", "create"},   {"vde", "inspect"},   {"vde", "verify"},   {"put", NULL},
+        {"get", NULL},       {"ls", NULL},         {"rm", NULL},        {"stat", NULL},
+        {"tag", NULL},       {"help", NULL},       {"version", NULL}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         run = run_dw(commands[i][0], commands[i][1] != NULL ? commands[i][1] : "--help",
                      commands[i][1] != NULL ? "--help" : NULL, NULL);
@@ -278,33 +280,45 @@ static void config_show_prints_a_loadable_configuration(void **state)
     assert_contains(run->err, "--set: io.queue_depth = '0': out of range");
 }
 
-static void demo_runs_and_logs_json(void **state)
+/* The SHA-256 printed on the demo's "image" line. */
+static void demo_sha(const char *out, char sha[65])
+{
+    const char *at = strstr(out, "SHA-256 ");
+    assert_non_null(at);
+    memcpy(sha, at + 8, 64);
+    sha[64] = '\0';
+}
+
+static void demo_runs_the_recorder_and_writes_the_same_image_twice(void **state)
 {
     cli_fixture *fixture = *state;
-    char log_path[600];
-    char assignment[700];
-    dw_test_path(&fixture->dir, "demo.log", log_path, sizeof log_path);
-    (void)snprintf(assignment, sizeof assignment, "log.file=%s", log_path);
-    const cli_run *run = run_dw("demo", "--set", assignment, NULL);
+    char path[600];
+    dw_test_path(&fixture->dir, "demo.dwvd", path, sizeof path);
+    const cli_run *run = run_dw("demo", "--file", path, "--records", "3000", "--blobs", "2", "--blob-size", "1MiB",
+                                "--keep", NULL);
     assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_contains(run->out, "built-in demo configuration: valid");
-    assert_contains(run->out, "a misdirected write is caught");
-    assert_contains(run->out, "corruption is caught");
-    assert_contains(run->out, "4 JSON lines written to");
-    assert_contains(run->out, "rents and give-backs of 256 pooled buffers: 0 allocations");
-    char text[8192];
-    dw_test_read_file(log_path, text, sizeof text);
-    size_t lines = 0;
-    for (char *line = text; *line != '\0';) {
-        char *newline = strchr(line, '\n');
-        assert_non_null(newline);
-        assert_true(dw_test_json_valid(line, (size_t)(newline - line)));
-        lines++;
-        line = newline + 1;
-    }
-    assert_int_equal(lines, 4);
-    assert_contains(text, "\"msg\":\"demo started\"");
-    assert_contains(text, "\"msg\":\"demo finished\"");
+    assert_contains(run->out, "built-in demo configuration");
+    assert_contains(run->out, "read back  3000 records and 2 blobs: 0 mismatches");
+    assert_contains(run->out, "allocations after open: 0");
+    assert_contains(run->out, "objects: clean");
+    assert_contains(run->out, "put record");
+    assert_contains(run->out, "WCET budget");
+    char first[65];
+    demo_sha(run->out, first);
+    struct stat info;
+    assert_int_equal(stat(path, &info), 0); /* --keep kept it */
+    run = run_dw("demo", "--file", path, "--records", "3000", "--blobs", "2", "--blob-size", "1MiB", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    char second[65];
+    demo_sha(run->out, second);
+    assert_string_equal(first, second);
+    assert_int_not_equal(stat(path, &info), 0); /* without --keep it is gone */
+    /* Another workload, another image. */
+    run = run_dw("demo", "--file", path, "--records", "3001", "--blobs", "2", "--blob-size", "1MiB", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    demo_sha(run->out, second);
+    assert_string_not_equal(first, second);
+    assert_int_equal(run_dw("demo", "--records", "0", NULL)->exit_code, DW_EXIT_USAGE);
 
     run = run_dw("demo", "--set", "memory.ceiling=1MiB", NULL);
     assert_int_equal(run->exit_code, DW_EXIT_USAGE);
@@ -549,6 +563,126 @@ static void wcet_prints_budgets_and_flags_overruns(void **state)
     assert_contains(run->out, "OVER");
 }
 
+static void copy_file(const char *from, const char *to, long length)
+{
+    FILE *in = fopen(from, "rb");
+    FILE *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    static char buffer[1 << 16];
+    long left = length;
+    while (left != 0) {
+        size_t want = left < 0 || left > (long)sizeof buffer ? sizeof buffer : (size_t)left;
+        size_t got = fread(buffer, 1, want, in);
+        if (got == 0) {
+            break;
+        }
+        assert_int_equal(fwrite(buffer, 1, got, out), got);
+        left = left < 0 ? left : left - (long)got;
+    }
+    assert_int_equal(fclose(in), 0);
+    assert_int_equal(fclose(out), 0);
+}
+
+static void vde_commands_store_list_verify_and_refuse(void **state)
+{
+    cli_fixture *fixture = *state;
+    char vde[600];
+    char value[600];
+    char back[600];
+    dw_test_path(&fixture->dir, "cli.dwvd", vde, sizeof vde);
+    dw_test_path(&fixture->dir, "value.bin", value, sizeof value);
+    dw_test_path(&fixture->dir, "back.bin", back, sizeof back);
+    const cli_run *run = run_dw("vde", "create", vde, "--size", "64MiB", "--label", "cli test", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "created");
+    run = run_dw("vde", "create", vde, "--size", "64MiB", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_FAILURE);
+    assert_contains(run->err, "--force");
+    assert_int_equal(run_dw("vde", "create", vde, NULL)->exit_code, DW_EXIT_USAGE);
+    assert_int_equal(run_dw("vde", "create", vde, "--size", "64MiB", "--profile", "huge", NULL)->exit_code,
+                     DW_EXIT_USAGE);
+    /* 100,000 bytes through put and back through get -o. */
+    static char data[100000];
+    for (size_t i = 0; i < sizeof data; i++) {
+        data[i] = (char)('a' + (i * 7) % 26);
+    }
+    FILE *file = fopen(value, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(data, 1, sizeof data, file), sizeof data);
+    assert_int_equal(fclose(file), 0);
+    assert_int_equal(run_dw("put", vde, "logs/one", value, NULL)->exit_code, DW_EXIT_OK);
+    assert_int_equal(run_dw("put", vde, "logs/two", value, NULL)->exit_code, DW_EXIT_OK);
+    assert_int_equal(run_dw("put", vde, "other", value, NULL)->exit_code, DW_EXIT_OK);
+    assert_int_equal(run_dw("get", vde, "logs/one", "-o", back, NULL)->exit_code, DW_EXIT_OK);
+    static char read_back[sizeof data + 1];
+    assert_int_equal(dw_test_read_file(back, read_back, sizeof read_back), sizeof data);
+    assert_memory_equal(read_back, data, sizeof data);
+    run = run_dw("ls", vde, "logs/", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_string_equal(run->out, "logs/one\nlogs/two\n");
+    run = run_dw("ls", "--json", vde, NULL);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_contains(run->out, "\"key\":\"other\",\"size\":100000");
+    run = run_dw("stat", "--json", vde, "logs/two", NULL);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_contains(run->out, "\"size\":100000");
+    assert_int_equal(run_dw("tag", vde, "logs/one", "unit=7", "phase=cruise", NULL)->exit_code, DW_EXIT_OK);
+    run = run_dw("tag", vde, "logs/one", NULL);
+    assert_string_equal(run->out, "unit=7\nphase=cruise\n");
+    assert_int_equal(run_dw("tag", vde, "logs/one", "oops", NULL)->exit_code, DW_EXIT_USAGE);
+    assert_int_equal(run_dw("rm", vde, "logs/two", NULL)->exit_code, DW_EXIT_OK);
+    run = run_dw("rm", vde, "logs/two", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_int_equal(run_dw("get", vde, "logs/two", NULL)->exit_code, DW_EXIT_USAGE);
+    run = run_dw("vde", "inspect", vde, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "label 'cli test'");
+    assert_contains(run->out, "2 objects");
+    run = run_dw("vde", "inspect", "--json", vde, NULL);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    run = run_dw("vde", "verify", vde, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_OK);
+    assert_contains(run->out, "clean");
+    /* The mirror superblock's first unit (block 4 of 4 KiB blocks), one bit: found, named. */
+    flip_byte(vde, 4 * 4096 + 200);
+    run = run_dw("vde", "verify", vde, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
+    assert_contains(run->out, "block 4 (SUPR)");
+    run = run_dw("vde", "verify", "--json", vde, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
+    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
+    assert_contains(run->out, "\"block\":4,\"type\":\"SUPR\"");
+    flip_byte(vde, 4 * 4096 + 200);
+    /* Refusals, each with its own exit status. */
+    char other[600];
+    dw_test_path(&fixture->dir, "other.dwvd", other, sizeof other);
+    copy_file(value, other, -1);
+    run = run_dw("vde", "inspect", other, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_NOT_VDE);
+    assert_contains(run->err, "dw import");
+    copy_file(vde, other, 32L << 20);
+    run = run_dw("ls", other, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_TRUNCATED);
+    assert_contains(run->err, "truncated");
+    copy_file(vde, other, -1);
+    for (long copy = 0; copy < 2; copy++) {
+        flip_byte(other, copy * 4 * 4096 + 4); /* the format's major version, 2 -> 3 */
+    }
+    run = run_dw("get", other, "other", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_VERSION);
+    assert_contains(run->err, "newer");
+    dw_config config;
+    dw_config_defaults(&config);
+    dw_vde *open_one = NULL;
+    dw_diag diag;
+    assert_int_equal(dw_vde_open(vde, &config, &open_one, &diag), DW_OK);
+    run = run_dw("put", vde, "third", value, NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_LOCKED);
+    assert_int_equal(dw_vde_close(open_one, &diag), DW_OK);
+    assert_int_equal(run_dw("put", vde, "third", value, NULL)->exit_code, DW_EXIT_OK);
+}
+
 /* Runs the real `dw` binary and returns its exit status. */
 static int spawn_dw(const char *first, const char *second)
 {
@@ -590,7 +724,7 @@ int main(void)
         CLI_TEST(config_check_problems_in_overrides_and_environment),
         CLI_TEST(config_check_without_a_usable_file),
         CLI_TEST(config_show_prints_a_loadable_configuration),
-        CLI_TEST(demo_runs_and_logs_json),
+        CLI_TEST(demo_runs_the_recorder_and_writes_the_same_image_twice),
         cmocka_unit_test(bench_pool_reports_zero_allocations_and_double_handouts),
         CLI_TEST(bench_io_measures_both_backends),
         cmocka_unit_test(bench_edf_compares_the_policies_on_the_sim_disk),
@@ -598,6 +732,7 @@ int main(void)
         CLI_TEST(replay_logs_of_1_and_4_workers_agree_and_tampering_shows),
         CLI_TEST(replay_usage_errors_say_what_to_type),
         cmocka_unit_test(bench_rings_measures_both_libraries),
+        CLI_TEST(vde_commands_store_list_verify_and_refuse),
         cmocka_unit_test(the_program_returns_the_documented_exit_codes),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

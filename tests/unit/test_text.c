@@ -94,6 +94,10 @@ static void sizes_parse_and_format(void **state)
     assert_string_equal(dw_format_size(0, text, sizeof text), "0");
     assert_string_equal(dw_format_size(1000, text, sizeof text), "1000");
     assert_string_equal(dw_format_size(4096, text, sizeof text), "4KiB");
+    assert_string_equal(dw_format_size_human(512, text, sizeof text), "512 B");
+    assert_string_equal(dw_format_size_human(300000, text, sizeof text), "293.0 KiB");
+    assert_string_equal(dw_format_size_human(UINT64_C(3) << 29, text, sizeof text), "1.5 GiB");
+    assert_string_equal(dw_format_size_human(UINT64_C(5) << 40, text, sizeof text), "5.0 TiB");
     assert_string_equal(dw_format_size(1536 * 1024, text, sizeof text), "1536KiB");
     assert_string_equal(dw_format_size(64u << 20, text, sizeof text), "64MiB");
     assert_string_equal(dw_format_size(UINT64_C(3) << 40, text, sizeof text), "3TiB");

@@ -1,0 +1,103 @@
+/*
+ * vde_env.h — a VDE for a test: created on the simulated disk or in a temporary file,
+ * opened, closed and removed, with the OK() check that prints the engine's message.
+ * Shared by the object store's tests (test_vde.c, test_verify.c).
+ */
+#ifndef DW_TEST_VDE_ENV_H
+#define DW_TEST_VDE_ENV_H
+
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "io/sim_disk.h"
+#include "vde/vde_internal.h"
+
+#define SIM_PENDING_BYTES (8u << 20)
+
+typedef struct env {
+    bool sim;
+    dw_sim_disk disk;
+    void *disk_memory;
+    dw_vde_target target;
+    dw_test_dir dir;
+    char path[512];
+    dw_config config;
+    dw_vde *vde;
+    dw_diag diag;
+} env;
+
+static inline env *env_new(bool sim, uint64_t size_bytes)
+{
+    env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->sim = sim;
+    dw_test_dir_create(&e->dir);
+    dw_test_path(&e->dir, "test.dwvd", e->path, sizeof e->path);
+    dw_config_defaults(&e->config);
+    e->config.wal_bytes = 2u << 20;
+    e->config.group_bytes = 4u << 20;
+    e->config.cache_pages = 256;
+    e->config.memory_ceiling_bytes = 32u << 20;
+    e->config.buffer_count = 256;
+    if (sim) {
+        e->disk_memory = malloc(dw_sim_disk_memory_bytes(size_bytes, SIM_PENDING_BYTES));
+        assert_non_null(e->disk_memory);
+        dw_sim_disk_init(&e->disk, e->disk_memory, size_bytes, SIM_PENDING_BYTES, dw_test_seed(), NULL);
+        e->target.sim_disk = &e->disk;
+    }
+    dw_diag_clear(&e->diag);
+    dw_create_options options = {.size_bytes = size_bytes, .label = "unit test"};
+    int result = dw_vde_create_at(e->path, &e->config, &options, &e->target, &e->diag);
+    if (result != DW_OK) {
+        fail_msg("create: %s", e->diag.message);
+    }
+    return e;
+}
+
+static inline void env_open(env *e)
+{
+    int result = dw_vde_open_at(e->path, &e->config, &e->target, &e->vde, &e->diag);
+    if (result != DW_OK) {
+        fail_msg("open: %s (%s)", e->diag.message, dw_error_name(result));
+    }
+}
+
+static inline void env_close(env *e)
+{
+    if (e->vde != NULL) {
+        int result = dw_vde_close(e->vde, &e->diag);
+        e->vde = NULL;
+        if (result != DW_OK) {
+            fail_msg("close: %s", e->diag.message);
+        }
+    }
+}
+
+static inline void env_free(env *e)
+{
+    env_close(e);
+    free(e->disk_memory);
+    dw_test_dir_remove(&e->dir);
+    free(e);
+}
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        int ok_result_ = (call);                                                                   \
+        if (ok_result_ != DW_OK) {                                                                 \
+            fail_msg("%s: %s (%s)", #call, e->diag.message, dw_error_name(ok_result_));          \
+        }                                                                                          \
+    } while (0)
+
+static inline void fill(unsigned char *buffer, size_t length, uint64_t seed)
+{
+    for (size_t i = 0; i < length; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        buffer[i] = (unsigned char)(seed >> 56);
+    }
+}
+
+#endif /* DW_TEST_VDE_ENV_H */
