@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -55,8 +56,8 @@ const dw_cli_command dw_command_demo = {
             "    found nothing; deadline misses are reported, not fatal.\n"
             "\n"
             "OPTIONS\n"
-            "    --file PATH        where the VDE goes (default: $TMPDIR/dwvd-demo.dwvd,\n"
-            "                       removed at the end unless --keep)\n"
+            "    --file PATH        where the VDE goes; it must not exist (default:\n"
+            "                       $TMPDIR/dwvd-demo.dwvd). Removed at the end unless --keep\n"
             "    --keep             keep the VDE file for dw vde inspect, dw ls, ...\n"
             "    --records N        sensor records, 1..10000000 (default 100000)\n"
             "    --blobs N          camera blobs, 0..64 (default 4)\n"
@@ -467,6 +468,11 @@ static int run_demo(dw_cli *cli, int argument_count, char **arguments)
         file = default_path;
     }
     run.path = file;
+    struct stat existing;
+    if (file != default_path && stat(file, &existing) == 0) {
+        dw_cli_error(cli, "remove it, or choose another --file", "'%s' exists already; dw demo writes a new VDE", file);
+        return DW_EXIT_USAGE;
+    }
     dw_clock clock;
     dw_clock_system_init(&clock, 10 * DW_NS_PER_MS);
     run.clock = &clock;
@@ -485,10 +491,11 @@ static int run_demo(dw_cli *cli, int argument_count, char **arguments)
                   DEMO_RECORD_BYTES, "20ms", DEMO_SYNC_EVERY, run.blobs,
                   dw_format_size_human(run.blob_bytes, blob_text, sizeof blob_text), "2s");
     dw_diag_clear(&run.diag);
-    /* An inode an object, and room to spare. */
+    /* An inode an object, and room to spare. Only the demo's own default file is
+     * replaced; a --file that exists was refused above. */
     dw_create_options options = {.size_bytes = DEMO_VDE_BYTES,
                                  .label = "dw demo recorder",
-                                 .overwrite = true,
+                                 .overwrite = file == default_path,
                                  .inode_count = run.records + run.blobs + 4096};
     int result = dw_vde_create(file, &config, &options, &run.diag);
     dw_vde *vde = NULL;

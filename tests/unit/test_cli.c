@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -307,6 +308,12 @@ static void demo_runs_the_recorder_and_writes_the_same_image_twice(void **state)
     demo_sha(run->out, first);
     struct stat info;
     assert_int_equal(stat(path, &info), 0); /* --keep kept it */
+    /* An existing file is never overwritten. */
+    run = run_dw("demo", "--file", path, "--records", "3000", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "exists already");
+    assert_int_equal(stat(path, &info), 0);
+    assert_int_equal(unlink(path), 0);
     run = run_dw("demo", "--file", path, "--records", "3000", "--blobs", "2", "--blob-size", "1MiB", NULL);
     assert_int_equal(run->exit_code, DW_EXIT_OK);
     char second[65];
