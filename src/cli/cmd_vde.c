@@ -354,6 +354,21 @@ static int positional_arguments(dw_cli *cli, const dw_cli_command *command, int 
     return parsed;
 }
 
+/* The shape of inspect and verify: PATH [--json], then PATH opened in `mode`. */
+static int open_path_json(dw_cli *cli, const dw_cli_command *command, int argument_count, char **arguments,
+                          open_mode mode, bool *json, const char **path, dw_vde **vde)
+{
+    const dw_cli_option spec[] = {{"--json", json, NULL}};
+    const char *positional[1] = {NULL};
+    size_t count = 0;
+    int parsed = positional_arguments(cli, command, argument_count, arguments, spec, 1, positional, 1, 1, &count);
+    if (parsed != DW_EXIT_OK) {
+        return parsed;
+    }
+    *path = positional[0];
+    return open_vde(cli, *path, mode, vde);
+}
+
 /* ---- dw vde create --------------------------------------------------------------------- */
 
 static int run_vde_create(dw_cli *cli, int argument_count, char **arguments)
@@ -593,25 +608,18 @@ static void inspect_json(FILE *out, const char *path, const dw_vde_info *info)
 static int run_vde_inspect(dw_cli *cli, int argument_count, char **arguments)
 {
     bool json = false;
-    const dw_cli_option spec[] = {{"--json", &json, NULL}};
-    const char *positional[1] = {NULL};
-    size_t count = 0;
-    int parsed = positional_arguments(cli, &dw_command_vde_inspect, argument_count, arguments, spec, 1, positional,
-                                      1, 1, &count);
-    if (parsed != DW_EXIT_OK) {
-        return parsed;
-    }
+    const char *path = NULL;
     dw_vde *vde = NULL;
-    int exit_code = open_vde(cli, positional[0], OPEN_READ_ONLY, &vde);
+    int exit_code = open_path_json(cli, &dw_command_vde_inspect, argument_count, arguments, OPEN_READ_ONLY, &json, &path, &vde);
     if (exit_code != DW_EXIT_OK) {
         return exit_code;
     }
     static dw_vde_info info;
     dw_vde_info_read(vde, &info);
     if (json) {
-        inspect_json(cli->out, positional[0], &info);
+        inspect_json(cli->out, path, &info);
     } else {
-        inspect_text(cli->out, positional[0], &info);
+        inspect_text(cli->out, path, &info);
     }
     return close_vde(cli, vde, DW_EXIT_OK);
 }
@@ -639,16 +647,9 @@ static void progress_bar(void *context, uint64_t done, uint64_t total)
 static int run_vde_verify(dw_cli *cli, int argument_count, char **arguments)
 {
     bool json = false;
-    const dw_cli_option spec[] = {{"--json", &json, NULL}};
-    const char *positional[1] = {NULL};
-    size_t count = 0;
-    int parsed = positional_arguments(cli, &dw_command_vde_verify, argument_count, arguments, spec, 1, positional,
-                                      1, 1, &count);
-    if (parsed != DW_EXIT_OK) {
-        return parsed;
-    }
+    const char *path = NULL;
     dw_vde *vde = NULL;
-    int exit_code = open_vde(cli, positional[0], OPEN_VERIFY, &vde);
+    int exit_code = open_path_json(cli, &dw_command_vde_verify, argument_count, arguments, OPEN_VERIFY, &json, &path, &vde);
     if (exit_code != DW_EXIT_OK) {
         return exit_code;
     }
@@ -671,7 +672,7 @@ static int run_vde_verify(dw_cli *cli, int argument_count, char **arguments)
     FILE *out = cli->out;
     if (json) {
         (void)fputs("{\"path\":", out);
-        dw_cli_json_string(out, positional[0]);
+        dw_cli_json_string(out, path);
         (void)fprintf(out, ",\"status\":\"%s\",\"blocks_checked\":%llu,\"objects\":%llu,\"bytes\":%llu,\"types\":{",
                       report.problem_count == 0 ? "clean" : "problems", (unsigned long long)report.blocks_checked,
                       (unsigned long long)report.objects, (unsigned long long)report.bytes);
@@ -699,7 +700,7 @@ static int run_vde_verify(dw_cli *cli, int argument_count, char **arguments)
         char bytes[32];
         char memory[32];
         (void)fprintf(out, "verify %s: %llu blocks checked, %llu objects, %s of values, %s of memory\n",
-                      positional[0], (unsigned long long)report.blocks_checked, (unsigned long long)report.objects,
+                      path, (unsigned long long)report.blocks_checked, (unsigned long long)report.objects,
                       dw_format_size_human(report.bytes, bytes, sizeof bytes),
                       dw_format_size_human(report.memory_bytes, memory, sizeof memory));
         (void)fputs("  blocks by type:", out);
@@ -725,7 +726,7 @@ static int run_vde_verify(dw_cli *cli, int argument_count, char **arguments)
             (void)fprintf(out, "  ... and %llu more problems\n",
                           (unsigned long long)(report.problem_count - report.problems_kept));
         }
-        (void)fprintf(out, "%s: %s\n", positional[0],
+        (void)fprintf(out, "%s: %s\n", path,
                       report.problem_count == 0 ? "clean" : "PROBLEMS FOUND (exit status 3)");
     }
     return close_vde(cli, vde, report.problem_count == 0 ? DW_EXIT_OK : DW_EXIT_PROBLEMS);

@@ -35,11 +35,6 @@ static uint32_t usable_end(const struct dw_vde *vde)
     return vde->block_size - DW_TRAILER_SIZE;
 }
 
-static const unsigned char *entry_at(const unsigned char *node, uint32_t index)
-{
-    return node + dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)index);
-}
-
 static uint32_t entry_key_length(const unsigned char *entry)
 {
     return dw_load_le16(entry);
@@ -78,7 +73,7 @@ static uint32_t leaf_position(const unsigned char *node, uint32_t count, const u
     uint32_t high = count;
     while (low < high) {
         uint32_t middle = low + (high - low) / 2;
-        const unsigned char *entry = entry_at(node, middle);
+        const unsigned char *entry = dw_index_entry(node, middle);
         if (dw_key_compare(entry_key(entry), entry_key_length(entry), key, key_length) < 0) {
             low = middle + 1;
         } else {
@@ -87,7 +82,7 @@ static uint32_t leaf_position(const unsigned char *node, uint32_t count, const u
     }
     *equal = false;
     if (low < count) {
-        const unsigned char *entry = entry_at(node, low);
+        const unsigned char *entry = dw_index_entry(node, low);
         *equal = dw_key_compare(entry_key(entry), entry_key_length(entry), key, key_length) == 0;
     }
     return low;
@@ -100,7 +95,7 @@ static int32_t branch_child(const unsigned char *node, uint32_t count, const uns
     uint32_t high = count;
     while (low < high) {
         uint32_t middle = low + (high - low) / 2;
-        const unsigned char *entry = entry_at(node, middle);
+        const unsigned char *entry = dw_index_entry(node, middle);
         if (dw_key_compare(entry_key(entry), entry_key_length(entry), key, key_length) <= 0) {
             low = middle + 1;
         } else {
@@ -117,7 +112,7 @@ static void child_of(const unsigned char *node, const dw_index_header *header, i
         *child = header->leftmost;
         *generation = header->leftmost_generation;
     } else {
-        const unsigned char *entry = entry_at(node, (uint32_t)index);
+        const unsigned char *entry = dw_index_entry(node, (uint32_t)index);
         *child = entry_value(entry);
         *generation = entry_generation(entry);
     }
@@ -129,24 +124,10 @@ static void child_of(const unsigned char *node, const dw_index_header *header, i
 static int check_node(const struct dw_vde *vde, uint64_t block, const unsigned char *node,
                       const dw_index_header *header, uint32_t expected_level, dw_diag *diag)
 {
-    uint32_t end = usable_end(vde);
-    const char *problem = NULL;
-    if (header->level != expected_level) {
-        problem = "its level is not the one its parent implies";
-    } else if (DW_INDEX_HEADER_SIZE + 2u * header->count > header->data_start || header->data_start > end) {
-        problem = "its slot array and entries overlap";
-    } else if (header->level > 0 && header->leftmost == 0) {
-        problem = "a branch without a leftmost child";
-    } else {
-        for (uint32_t i = 0; i < header->count && problem == NULL; i++) {
-            uint32_t offset = dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)i);
-            uint32_t key_length = offset + 2 <= end ? dw_load_le16(node + offset) : 0;
-            uint32_t size = 2 + key_length + (header->level == 0 ? 8 : 12);
-            if (offset < header->data_start || offset + size > end || key_length == 0) {
-                problem = "an entry lies outside the node";
-            }
-        }
-    }
+    const char *problem = header->level != expected_level
+                              ? "its level is not the one its parent implies"
+                              : dw_index_node_problem(node, header, vde->block_size,
+                                                      vde->super.extended.key_length_max);
     if (problem != NULL) {
         return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': index node at block %llu is malformed: %s",
                             vde->path, (unsigned long long)block, problem);
@@ -279,7 +260,7 @@ int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
     bool equal = false;
     uint32_t position = leaf_position(page->data, header.count, key, key_length, &equal);
     if (equal) {
-        *inode = entry_value(entry_at(page->data, position));
+        *inode = entry_value(dw_index_entry(page->data, position));
     }
     dw_cache_unpin(&vde->cache, page);
     return DW_OK;
@@ -297,7 +278,7 @@ static uint32_t gather(struct dw_vde *vde, const dw_page *page, const dw_index_h
 {
     memcpy(vde->index.node_copy, page->data, vde->block_size);
     for (uint32_t i = 0; i < header->count; i++) {
-        const unsigned char *entry = entry_at(vde->index.node_copy, i);
+        const unsigned char *entry = dw_index_entry(vde->index.node_copy, i);
         entries[i] = (entry_ref){.key = entry_key(entry), .key_length = entry_key_length(entry),
                                  .value = entry_value(entry),
                                  .generation = header->level > 0 ? entry_generation(entry) : 0};
@@ -721,7 +702,7 @@ int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_l
             position++;
         }
         if (position < header.count) {
-            const unsigned char *entry = entry_at(page->data, position);
+            const unsigned char *entry = dw_index_entry(page->data, position);
             *key_length = entry_key_length(entry);
             memcpy(key, entry_key(entry), *key_length);
             *inode = entry_value(entry);

@@ -724,6 +724,27 @@ uint32_t dw_index_key_length_limit(uint32_t block_size)
     return entry - dw_index_branch_entry_size(0);
 }
 
+const char *dw_index_node_problem(const unsigned char *node, const dw_index_header *header, uint32_t block_size,
+                                  uint32_t key_length_max)
+{
+    uint32_t end = block_size - DW_TRAILER_SIZE;
+    if (DW_INDEX_HEADER_SIZE + 2u * header->count > header->data_start || header->data_start > end) {
+        return "its slot array and entries overlap";
+    }
+    if (header->level > 0 && header->leftmost == 0) {
+        return "a branch without a leftmost child";
+    }
+    for (uint32_t i = 0; i < header->count; i++) {
+        uint32_t offset = dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)i);
+        uint32_t key_length = offset + 2 <= end ? dw_load_le16(node + offset) : 0;
+        uint32_t size = 2 + key_length + (header->level == 0 ? 8 : 12);
+        if (offset < header->data_start || offset + size > end || key_length == 0 || key_length > key_length_max) {
+            return "an entry lies outside the node or has a bad key length";
+        }
+    }
+    return NULL;
+}
+
 /* ---- the WAL ---------------------------------------------------------------------------- */
 
 enum {

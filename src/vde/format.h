@@ -241,7 +241,7 @@ typedef struct dw_extended {
     uint64_t inode_count;
     uint32_t inodes_per_block;
     uint32_t inode_bitmap_blocks;
-    uint32_t key_length_max;        /* keys the index was laid out for */
+    uint32_t key_length_max;        /* the longest key it may hold (raised, never lowered) */
     dw_engine_state state;
     char label[DW_LABEL_SIZE];
 } dw_extended;
@@ -300,12 +300,14 @@ typedef struct dw_bitmap_header {
 void dw_bitmap_header_encode(const dw_bitmap_header *header, unsigned char *block);
 void dw_bitmap_header_decode(const unsigned char *block, dw_bitmap_header *header);
 
-static inline bool dw_bit_get(const unsigned char *bits, uint32_t bit)
+/* Bit `bit` of a bitmap: bit i of byte i / 8, at 1 << (i % 8). 64-bit indexes, so the
+ * same code serves one bitmap block and a map over every block of a VDE. */
+static inline bool dw_bit_get(const unsigned char *bits, uint64_t bit)
 {
     return ((unsigned)bits[bit / 8] >> (bit % 8)) & 1u;
 }
 
-static inline void dw_bit_set(unsigned char *bits, uint32_t bit, bool value)
+static inline void dw_bit_set(unsigned char *bits, uint64_t bit, bool value)
 {
     unsigned char mask = (unsigned char)(1u << (bit % 8));
     bits[bit / 8] = value ? (unsigned char)(bits[bit / 8] | mask) : (unsigned char)(bits[bit / 8] & ~mask);
@@ -408,6 +410,19 @@ static inline uint32_t dw_index_branch_entry_size(uint32_t key_length)
 {
     return 2 + 2 + key_length + 8 + 4;
 }
+
+/* Entry `index` of a node, through its slot. */
+static inline const unsigned char *dw_index_entry(const unsigned char *node, uint32_t index)
+{
+    return node + ((uint32_t)node[DW_INDEX_HEADER_SIZE + 2 * (size_t)index] |
+                   ((uint32_t)node[DW_INDEX_HEADER_SIZE + 2 * (size_t)index + 1] << 8));
+}
+
+/* Whether a node that passed its trailer check is well formed: slots and entries inside
+ * the block, keys 1..key_length_max bytes, a branch with a leftmost child. NULL when it
+ * is, else what is wrong. Anything that follows a node's slots must ask this first. */
+const char *dw_index_node_problem(const unsigned char *node, const dw_index_header *header, uint32_t block_size,
+                                  uint32_t key_length_max);
 
 /* The longest key a block size allows: three entries of it must fit in a node. */
 uint32_t dw_index_key_length_limit(uint32_t block_size);

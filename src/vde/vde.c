@@ -754,6 +754,18 @@ static int start_engine(struct dw_vde *vde, dw_diag *diag)
                             "limits.key_length_max = %u is too long for this VDE's %u-byte blocks (at most %u)",
                             config->key_length_max, vde->block_size, vde->block_size / 4);
     }
+    /* Every key buffer is sized by the configuration: it must hold the longest key the VDE
+     * may already hold. A longer limit is recorded (by the superblock write below), so the
+     * VDE always says how long its keys can be. */
+    dw_extended *extended = &vde->super.extended;
+    if (config->key_length_max < extended->key_length_max) {
+        return dw_diag_fail(diag, DW_ECONFIG, "raise limits.key_length_max to at least the VDE's",
+                            "'%s' may hold keys of up to %u bytes, longer than limits.key_length_max = %u",
+                            vde->path, extended->key_length_max, config->key_length_max);
+    }
+    if (!vde->read_only) {
+        extended->key_length_max = config->key_length_max;
+    }
     /* The longest record must fit half the log. */
     while (vde->pending_limit > 16 &&
            1 + dw_wal_entry_blocks(vde->block_size, vde->pending_limit) + vde->pending_limit > vde->wal_blocks / 2) {

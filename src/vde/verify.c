@@ -64,18 +64,6 @@ typedef struct verifier {
     uint64_t next_progress;
 } verifier;
 
-/* Bits of the maps over every group block and every inode: more than 32 bits of index. */
-static bool map_get(const unsigned char *map, uint64_t bit)
-{
-    return ((unsigned)map[bit / 8] >> (bit % 8)) & 1u;
-}
-
-static void map_set(unsigned char *map, uint64_t bit, bool value)
-{
-    unsigned char mask = (unsigned char)(1u << (bit % 8));
-    map[bit / 8] = value ? (unsigned char)(map[bit / 8] | mask) : (unsigned char)(map[bit / 8] & ~mask);
-}
-
 static void problem(verifier *v, uint64_t block, uint32_t type, const char *format, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -254,7 +242,7 @@ static void take_bitmap(verifier *v, const unsigned char *data, uint64_t block, 
     for (uint32_t bit = 0; bit < covered; bit++) {
         bool set = dw_bit_get(bits, bit);
         clear += set ? 0 : 1;
-        map_set(into, first + bit, set);
+        dw_bit_set(into, first + bit, set);
     }
     if (clear != header.free) {
         problem(v, block, type, "bitmap header counts %u free, but %u bits are clear", header.free, clear);
@@ -296,7 +284,7 @@ static void verify_group_bitmaps(verifier *v)
             uint32_t first_bit = index * bits;
             uint32_t covered = blocks > first_bit ? (blocks - first_bit < bits ? blocks - first_bit : bits) : 0;
             /* The bitmap's own blocks are in use whatever their content says. */
-            map_set(v->seen, block - vde->groups_start, true);
+            dw_bit_set(v->seen, block - vde->groups_start, true);
             if (!read_blocks(v, block, 1, v->batch, DW_BLOCK_BITMAP)) {
                 continue;
             }
@@ -304,7 +292,7 @@ static void verify_group_bitmaps(verifier *v)
                 /* Without it nothing is known of its blocks: take them as used, so that
                  * what the index reaches there is not reported twice. */
                 for (uint32_t bit = 0; bit < covered; bit++) {
-                    map_set(v->allocated, start - vde->groups_start + first_bit + bit, true);
+                    dw_bit_set(v->allocated, start - vde->groups_start + first_bit + bit, true);
                 }
                 v->unreachable = true;
                 continue;
@@ -314,7 +302,7 @@ static void verify_group_bitmaps(verifier *v)
             sound(v, block, 1, DW_BLOCK_BITMAP);
         }
         for (uint32_t index = 0; index < extended->group_bitmap_blocks && index < blocks; index++) {
-            if (!map_get(v->allocated, start + index - vde->groups_start)) {
+            if (!dw_bit_get(v->allocated, start + index - vde->groups_start)) {
                 problem(v, start + index, DW_BLOCK_BITMAP, "group %u's bitmap marks its own block %u free", group,
                         index);
             }
@@ -322,7 +310,7 @@ static void verify_group_bitmaps(verifier *v)
     }
     uint64_t used = 0;
     for (uint64_t bit = 0; bit < v->group_block_count; bit++) {
-        used += map_get(v->allocated, bit) ? 1 : 0;
+        used += dw_bit_get(v->allocated, bit) ? 1 : 0;
     }
     v->report->blocks_total += used;
 }
@@ -339,12 +327,12 @@ static bool claim(verifier *v, uint64_t block, uint32_t type, const char *what)
         return false;
     }
     uint64_t bit = block - vde->groups_start;
-    if (map_get(v->seen, bit)) {
+    if (dw_bit_get(v->seen, bit)) {
         problem(v, block, type, "%s: block reached twice (two owners, or a loop)", what);
         return false;
     }
-    map_set(v->seen, bit, true);
-    if (!map_get(v->allocated, bit)) {
+    dw_bit_set(v->seen, bit, true);
+    if (!dw_bit_get(v->allocated, bit)) {
         problem(v, block, type, "%s: block is in use but its group bitmap marks it free", what);
     }
     return true;
@@ -469,13 +457,13 @@ static void verify_object(verifier *v, const unsigned char *key, uint32_t key_le
                 (unsigned long long)inode_number, (unsigned long long)extended->inode_count);
         return;
     }
-    if (map_get(v->inode_seen, inode_number - 1)) {
+    if (dw_bit_get(v->inode_seen, inode_number - 1)) {
         problem(v, leaf, DW_BLOCK_INDEX_LEAF, "two keys name inode %llu", (unsigned long long)inode_number);
         return;
     }
-    map_set(v->inode_seen, inode_number - 1, true);
+    dw_bit_set(v->inode_seen, inode_number - 1, true);
     uint64_t block = dw_inode_block(vde, inode_number);
-    if (!map_get(v->inode_used, inode_number - 1)) {
+    if (!dw_bit_get(v->inode_used, inode_number - 1)) {
         problem(v, block, DW_BLOCK_INODES, "inode %llu is named by a key but its bitmap marks it free",
                 (unsigned long long)inode_number);
     }
@@ -525,36 +513,6 @@ static void verify_object(verifier *v, const unsigned char *key, uint32_t key_le
     verify_extents(v, &inode, inode_number, block);
 }
 
-static const unsigned char *node_entry(const unsigned char *node, uint32_t index)
-{
-    return node + dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)index);
-}
-
-/* Slots and entries must lie inside the node before anything is read through them. */
-static bool node_shape_ok(verifier *v, const unsigned char *node, const dw_index_header *header, uint64_t block,
-                          uint32_t type)
-{
-    uint32_t end = v->block_size - DW_TRAILER_SIZE;
-    if (DW_INDEX_HEADER_SIZE + 2u * header->count > header->data_start || header->data_start > end ||
-        (header->level > 0 && header->leftmost == 0) || (header->level == 0 && header->count == 0)) {
-        problem(v, block, type, "index node header is inconsistent (%u entries, data from byte %u)", header->count,
-                header->data_start);
-        return false;
-    }
-    for (uint32_t i = 0; i < header->count; i++) {
-        uint32_t offset = dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)i);
-        uint32_t key_length = offset + 2 <= end ? dw_load_le16(node + offset) : 0;
-        uint32_t size = (header->level == 0 ? dw_index_leaf_entry_size(key_length)
-                                            : dw_index_branch_entry_size(key_length)) - 2;
-        if (offset < header->data_start || offset + size > end || key_length == 0 ||
-            key_length > v->vde->super.extended.key_length_max) {
-            problem(v, block, type, "index entry %u lies outside the node or has a bad key length", i);
-            return false;
-        }
-    }
-    return true;
-}
-
 typedef struct key_bound {
     const unsigned char *key;       /* NULL: unbounded */
     uint32_t length;
@@ -580,17 +538,19 @@ static void verify_node(verifier *v, uint64_t block, uint32_t generation, uint32
         v->unreachable = true;
         return;
     }
-    if (!node_shape_ok(v, node, &header, block, type)) {
+    const char *malformed = dw_index_node_problem(node, &header, v->block_size, v->vde->super.extended.key_length_max);
+    if (malformed != NULL) {
+        problem(v, block, type, "index node is malformed: %s", malformed);
         v->unreachable = true;
         return;
     }
     sound(v, block, 1, type);
     for (uint32_t i = 0; i < header.count; i++) {
-        const unsigned char *entry = node_entry(node, i);
+        const unsigned char *entry = dw_index_entry(node, i);
         uint32_t key_length = dw_load_le16(entry);
         const unsigned char *key = entry + 2;
         if (i > 0) {
-            const unsigned char *before = node_entry(node, i - 1);
+            const unsigned char *before = dw_index_entry(node, i - 1);
             if (dw_key_compare(before + 2, dw_load_le16(before), key, key_length) >= 0) {
                 problem(v, block, type, "index keys out of order at entry %u", i);
             }
@@ -602,7 +562,7 @@ static void verify_node(verifier *v, uint64_t block, uint32_t generation, uint32
     }
     if (level == 0) {
         for (uint32_t i = 0; i < header.count; i++) {
-            const unsigned char *entry = node_entry(node, i);
+            const unsigned char *entry = dw_index_entry(node, i);
             uint32_t key_length = dw_load_le16(entry);
             const unsigned char *key = entry + 2;
             if (v->have_last_key && dw_key_compare(v->last_key, v->last_key_length, key, key_length) >= 0) {
@@ -623,14 +583,14 @@ static void verify_node(verifier *v, uint64_t block, uint32_t generation, uint32
         key_bound child_low = low;
         key_bound child_high = high;
         if (i >= 0) {
-            const unsigned char *entry = node_entry(node, (uint32_t)i);
+            const unsigned char *entry = dw_index_entry(node, (uint32_t)i);
             uint32_t key_length = dw_load_le16(entry);
             child = dw_load_le64(entry + 2 + key_length);
             child_generation = dw_load_le32(entry + 2 + key_length + 8);
             child_low = (key_bound){entry + 2, key_length};
         }
         if (i + 1 < (int32_t)header.count) {
-            const unsigned char *next = node_entry(node, (uint32_t)(i + 1));
+            const unsigned char *next = dw_index_entry(node, (uint32_t)(i + 1));
             child_high = (key_bound){next + 2, dw_load_le16(next)};
         }
         verify_node(v, child, child_generation, level - 1, depth + 1, child_low, child_high); // NOLINT(misc-no-recursion)
@@ -646,7 +606,7 @@ static void verify_leaks(verifier *v)
     uint64_t run_start = 0;
     uint64_t run_length = 0;
     for (uint64_t bit = 0; bit <= v->group_block_count; bit++) {
-        bool leak = bit < v->group_block_count && map_get(v->allocated, bit) && !map_get(v->seen, bit);
+        bool leak = bit < v->group_block_count && dw_bit_get(v->allocated, bit) && !dw_bit_get(v->seen, bit);
         if (leak) {
             if (run_length == 0) {
                 run_start = bit;
@@ -670,9 +630,9 @@ static void verify_leaks(verifier *v)
     }
     uint64_t inodes_used = 0;
     for (uint64_t inode = 1; inode <= vde->super.extended.inode_count; inode++) {
-        bool used = map_get(v->inode_used, inode - 1);
+        bool used = dw_bit_get(v->inode_used, inode - 1);
         inodes_used += used ? 1 : 0;
-        if (used && !map_get(v->inode_seen, inode - 1) && !v->unreachable) {
+        if (used && !dw_bit_get(v->inode_seen, inode - 1) && !v->unreachable) {
             problem(v, dw_inode_block(vde, inode), DW_BLOCK_INODES,
                     "inode %llu is marked used, but no key names it (leaked)", (unsigned long long)inode);
         }
@@ -680,7 +640,7 @@ static void verify_leaks(verifier *v)
     const dw_engine_state *state = &vde->state;
     uint64_t data_used = 0;
     for (uint64_t bit = 0; bit < v->group_block_count; bit++) {
-        data_used += map_get(v->allocated, bit) ? 1 : 0;
+        data_used += dw_bit_get(v->allocated, bit) ? 1 : 0;
     }
     data_used -= (uint64_t)vde->super.extended.group_bitmap_blocks * vde->super.extended.group_count;
     if (state->object_count != v->report->objects || state->inodes_used != inodes_used ||

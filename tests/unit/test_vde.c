@@ -491,6 +491,17 @@ static void open_refuses_what_it_must_with_its_own_code(void **state)
     env_open(e);
     env_close(e);
     edit_superblock_check_both(e->path, true);
+    /* Keys longer than the configuration's limit may be in it: refused, so that no key
+     * buffer is too small for what is on disk. Raising the limit is recorded. */
+    uint32_t created_with = e->config.key_length_max;
+    e->config.key_length_max = created_with / 2;
+    dw_vde *shorter = NULL;
+    assert_int_equal(dw_vde_open(e->path, &e->config, &shorter, &e->diag), DW_ECONFIG);
+    assert_non_null(strstr(e->diag.message, "may hold keys of up to"));
+    e->config.key_length_max = created_with;
+    env_open(e);
+    OK(dw_put(e->vde, "k", 1, "v", 1, NULL, &e->diag));
+    env_close(e);
     env_free(e);
 }
 
