@@ -39,36 +39,6 @@ static void collect(void *context, uint64_t block, uint32_t count, uint32_t type
     }
 }
 
-/* Opens for verify, runs it, closes; returns the report (static: it is large). */
-static const dw_verify_report *verify_file(env *e, block_list *list)
-{
-    static dw_verify_report report;
-    memset(&report, 0, sizeof report);
-    report.visit = list != NULL ? collect : NULL;
-    report.context = list;
-    dw_vde_target target = e->target;
-    target.verify = true;
-    dw_vde *vde = NULL;
-    int result = dw_vde_open_at(e->path, &e->config, &target, &vde, &e->diag);
-    if (result != DW_OK) {
-        fail_msg("open for verify: %s", e->diag.message);
-    }
-    result = dw_vde_verify(vde, &report, &e->diag);
-    if (result != DW_OK) {
-        fail_msg("verify: %s", e->diag.message);
-    }
-    assert_int_equal(dw_vde_close(vde, &e->diag), DW_OK);
-    return &report;
-}
-
-static void print_problems(const dw_verify_report *report)
-{
-    for (uint32_t i = 0; i < report->problems_kept; i++) {
-        print_message("#   block %llu: %s\n", (unsigned long long)report->problems[i].block,
-                      report->problems[i].what);
-    }
-}
-
 /* A VDE holding every kind of block: inline values, multi-block values, a value in more
  * extents than its inode holds (so extent blocks), enough keys for branch nodes, tags. */
 static env *populated(void)
@@ -122,8 +92,8 @@ static void a_clean_vde_verifies_clean(void **state)
     env *e = populated();
     static block_list list;
     list.count = 0;
-    const dw_verify_report *report = verify_file(e, &list);
-    print_problems(report);
+    const dw_verify_report *report = env_verify(e, collect, &list);
+    env_print_problems(report);
     assert_int_equal(report->problem_count, 0);
     assert_int_equal(report->objects, 3000 + 32 + 1);
     assert_int_equal(report->inodes, report->objects);
@@ -152,7 +122,7 @@ static void a_flipped_bit_in_any_used_block_is_found_and_named(void **state)
     env *e = populated();
     static block_list list;
     list.count = 0;
-    assert_int_equal(verify_file(e, &list)->problem_count, 0);
+    assert_int_equal(env_verify(e, collect, &list)->problem_count, 0);
     assert_true(list.count > 100);
     /* 100 samples: the first block of each type seen, then random ones. */
     uint32_t samples[100];
@@ -180,7 +150,7 @@ static void a_flipped_bit_in_any_used_block_is_found_and_named(void **state)
         uint64_t byte = list.block[i] * block_size + (seed >> 20) % bytes;
         uint32_t bit = (uint32_t)(seed >> 8) % 8;
         flip_bit(e->path, byte, bit);
-        const dw_verify_report *report = verify_file(e, NULL);
+        const dw_verify_report *report = env_verify(e, NULL, NULL);
         bool named = false;
         for (uint32_t p = 0; p < report->problems_kept && !named; p++) {
             named = report->problems[p].block == list.block[i];
@@ -188,13 +158,13 @@ static void a_flipped_bit_in_any_used_block_is_found_and_named(void **state)
         if (!named) {
             char name[5];
             dw_block_type_text(list.type[i], name);
-            print_problems(report);
+            env_print_problems(report);
             fail_msg("a flipped bit %u of byte %llu in %s block %llu was not named", bit, (unsigned long long)byte,
                      name, (unsigned long long)list.block[i]);
         }
         flip_bit(e->path, byte, bit);
     }
-    assert_int_equal(verify_file(e, NULL)->problem_count, 0);
+    assert_int_equal(env_verify(e, NULL, NULL)->problem_count, 0);
     env_free(e);
 }
 
@@ -204,7 +174,7 @@ static void leaks_and_wrong_counts_are_found(void **state)
     env *e = populated();
     static block_list list;
     list.count = 0;
-    assert_int_equal(verify_file(e, &list)->problem_count, 0);
+    assert_int_equal(env_verify(e, collect, &list)->problem_count, 0);
     /* Set a clear bit in the first group bitmap (and reseal it): a block marked used that
      * nothing refers to, and a count of used blocks that no longer adds up. */
     uint64_t bitmap = 0;
@@ -226,8 +196,8 @@ static void leaks_and_wrong_counts_are_found(void **state)
     dw_trailer_seal(block, sizeof block, bitmap * 4096, DW_BLOCK_BITMAP, dw_trailer_generation(block, sizeof block));
     assert_int_equal(pwrite(fd, block, sizeof block, (off_t)(bitmap * 4096)), (ssize_t)sizeof block);
     assert_int_equal(close(fd), 0);
-    const dw_verify_report *report = verify_file(e, NULL);
-    print_problems(report);
+    const dw_verify_report *report = env_verify(e, NULL, NULL);
+    env_print_problems(report);
     assert_int_equal(report->problem_count, 2);
     assert_int_equal(report->problems[0].block, bitmap + bit);
     assert_non_null(strstr(report->problems[0].what, "leaked"));
@@ -249,7 +219,7 @@ static void a_damaged_data_block_reads_as_ecorrupt_never_wrong_bytes(void **stat
     env_close(e);
     static block_list list;
     list.count = 0;
-    assert_int_equal(verify_file(e, &list)->problem_count, 0);
+    assert_int_equal(env_verify(e, collect, &list)->problem_count, 0);
     uint32_t data_blocks = 0;
     for (uint32_t i = 0; i < list.count; i++) {
         if (list.type[i] != DW_BLOCK_DATA) {

@@ -84,6 +84,38 @@ static inline void env_free(env *e)
     free(e);
 }
 
+/* Opens the closed VDE for verify, runs it, closes it; returns the report (static: it is
+ * large). `visit`, when given, sees every block found sound. */
+static inline const dw_verify_report *env_verify(env *e, void (*visit)(void *, uint64_t, uint32_t, uint32_t),
+                                                 void *context)
+{
+    static dw_verify_report report;
+    memset(&report, 0, sizeof report);
+    report.visit = visit;
+    report.context = context;
+    dw_vde_target target = e->target;
+    target.verify = true;
+    dw_vde *vde = NULL;
+    int result = dw_vde_open_at(e->path, &e->config, &target, &vde, &e->diag);
+    if (result != DW_OK) {
+        fail_msg("open for verify: %s", e->diag.message);
+    }
+    result = dw_vde_verify(vde, &report, &e->diag);
+    if (result != DW_OK) {
+        fail_msg("verify: %s", e->diag.message);
+    }
+    assert_int_equal(dw_vde_close(vde, &e->diag), DW_OK);
+    return &report;
+}
+
+static inline void env_print_problems(const dw_verify_report *report)
+{
+    for (uint32_t i = 0; i < report->problems_kept; i++) {
+        print_message("#   block %llu: %s\n", (unsigned long long)report->problems[i].block,
+                      report->problems[i].what);
+    }
+}
+
 #define OK(call)                                                                                   \
     do {                                                                                           \
         int ok_result_ = (call);                                                                   \
