@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/assert.h"
@@ -134,17 +136,53 @@ static int open_descriptor(dw_io *io, const dw_io_options *options, dw_diag *dia
     return DW_OK;
 }
 
+/* How long open waits for the lock of a process that has exited. A process killed while
+ * its io_uring had requests in flight keeps its files (and so its flock) until the
+ * kernel's deferred ring teardown has finished those requests, which takes milliseconds
+ * after the process is gone: a recorder restarted at once must not be refused for that. */
+#define LOCK_OF_EXITED_WAIT_NS (2ull * 1000 * 1000 * 1000)
+#define LOCK_RETRY_NS (2ull * 1000 * 1000)
+
 static int take_lock(dw_io *io, dw_diag *diag)
 {
-    if (flock(io->fd, LOCK_EX | LOCK_NB) == 0) {
-        return DW_OK;
+    uint64_t waited_ns = 0;
+    long holder = 0;
+    uint32_t unseen_holder = 0;
+    for (;;) {
+        if (flock(io->fd, LOCK_EX | LOCK_NB) == 0) {
+            if (waited_ns > 0) {
+                DW_LOG(io->log, DW_LOG_INFO, "io", "took the lock of an exited process",
+                       DW_LOG_STRING("file", io->path), DW_LOG_INT("pid", holder),
+                       DW_LOG_UINT("waited_ms", waited_ns / 1000000));
+            }
+            return DW_OK;
+        }
+        int error_number = errno;
+        if (error_number != EWOULDBLOCK) {
+            return dw_diag_fail(diag, DW_EIO, "check that the file system supports flock",
+                                "cannot lock data file '%s': %s", io->path, strerror(error_number));
+        }
+        holder = lock_holder(io->fd);
+        /* No holder in /proc/locks: the lock went between the two looks (or /proc says
+         * nothing), so try again, a few times. */
+        bool exited = holder > 0 && kill((pid_t)holder, 0) != 0 && errno == ESRCH;
+        if (holder == 0 && unseen_holder < 3) {
+            unseen_holder++;
+            continue;
+        }
+        if (!exited || waited_ns >= LOCK_OF_EXITED_WAIT_NS) {
+            break;
+        }
+        struct timespec pause = {0, (long)LOCK_RETRY_NS};
+        (void)nanosleep(&pause, NULL);
+        waited_ns += LOCK_RETRY_NS;
     }
-    int error_number = errno;
-    if (error_number != EWOULDBLOCK) {
-        return dw_diag_fail(diag, DW_EIO, "check that the file system supports flock",
-                            "cannot lock data file '%s': %s", io->path, strerror(error_number));
+    if (holder > 0 && waited_ns > 0) {
+        return dw_diag_fail(diag, DW_EBUSY,
+                            "look for a process that inherited the file from it (a fork without exec)",
+                            "data file '%s' is still locked %llu ms after its holder, pid %ld, exited",
+                            io->path, (unsigned long long)(waited_ns / 1000000), holder);
     }
-    long holder = lock_holder(io->fd);
     if (holder > 0) {
         return dw_diag_fail(diag, DW_EBUSY,
                             "stop that process, or wait for it to close the file",

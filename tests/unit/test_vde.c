@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -333,12 +334,15 @@ static void acknowledged_puts_survive_a_power_cut(void **state)
     }
 }
 
+/* The same operations twice in deterministic mode: files with the same SHA-256 (and
+ * byte for byte the same); a third run that differs in one put: another SHA-256. */
 static void deterministic_mode_writes_identical_files(void **state)
 {
     (void)state;
-    unsigned char *images[2] = {NULL, NULL};
+    unsigned char *images[3] = {NULL, NULL, NULL};
+    unsigned char digests[3][EVP_MAX_MD_SIZE];
     uint64_t size = 16u << 20;
-    for (int run = 0; run < 2; run++) {
+    for (int run = 0; run < 3; run++) {
         env *e = calloc(1, sizeof *e);
         assert_non_null(e);
         dw_test_dir_create(&e->dir);
@@ -356,7 +360,7 @@ static void deterministic_mode_writes_identical_files(void **state)
         static unsigned char value[20000];
         for (int i = 0; i < 300; i++) {
             int length = snprintf(key, sizeof key, "d-%03d", (i * 37) % 300);
-            fill(value, sizeof value, (uint64_t)i);
+            fill(value, sizeof value, (uint64_t)i + (run == 2 && i == 150 ? 1 : 0));
             OK(dw_put(e->vde, key, (size_t)length, value, (size_t)(i * 61) % sizeof value, NULL, &e->diag));
             if (i % 7 == 0) {
                 OK(dw_tag_set(e->vde, key, (size_t)length, "n", "7", NULL, &e->diag));
@@ -373,12 +377,23 @@ static void deterministic_mode_writes_identical_files(void **state)
         assert_true(fd >= 0);
         assert_int_equal(pread(fd, images[run], size, 0), (ssize_t)size);
         (void)close(fd);
+        unsigned int digest_length = 0;
+        assert_int_equal(EVP_Digest(images[run], size, digests[run], &digest_length, EVP_sha256(), NULL), 1);
+        assert_int_equal(digest_length, 32);
+        char hex[65];
+        for (int i = 0; i < 32; i++) {
+            (void)snprintf(hex + 2 * i, 3, "%02x", digests[run][i]);
+        }
+        print_message("# run %d%s: SHA-256 %s\n", run + 1, run == 2 ? " (one value differs)" : "", hex);
         dw_test_dir_remove(&e->dir);
         free(e);
     }
+    assert_memory_equal(digests[0], digests[1], 32);
     assert_memory_equal(images[0], images[1], size);
-    free(images[0]);
-    free(images[1]);
+    assert_memory_not_equal(digests[0], digests[2], 32);
+    for (int run = 0; run < 3; run++) {
+        free(images[run]);
+    }
 }
 
 /* Rewrites both superblock copies of a closed VDE file after `change` edits them. */
