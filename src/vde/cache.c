@@ -419,13 +419,58 @@ void dw_cache_logged(dw_cache *cache, uint64_t lsn)
     cache->pending_count = 0;
 }
 
+static bool may_go_home(const dw_page *page, uint64_t durable_lsn)
+{
+    return page->dirty && !page->pending && page->undo == 0 && page->pins == 0 && page->page_lsn != DW_LSN_NONE &&
+           page->page_lsn <= durable_lsn;
+}
+
+/* The rec_lsn at or below which about `limit` of the pages that may go home lie, so a
+ * bounded step writes the oldest ones: those are what holds the log's tail. Two passes
+ * over the frames and 64 counters on the stack, no sort. */
+#define LSN_BUCKETS 64
+
+static uint64_t oldest_cutoff(const dw_cache *cache, uint64_t durable_lsn, uint32_t limit)
+{
+    uint64_t low = DW_LSN_NONE;
+    uint64_t high = 0;
+    uint32_t eligible = 0;
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        const dw_page *page = &cache->pages[i];
+        if (may_go_home(page, durable_lsn)) {
+            low = page->rec_lsn < low ? page->rec_lsn : low;
+            high = page->rec_lsn > high ? page->rec_lsn : high;
+            eligible++;
+        }
+    }
+    if (eligible <= limit) {
+        return DW_LSN_NONE;
+    }
+    uint64_t width = (high - low) / LSN_BUCKETS + 1;
+    uint32_t counts[LSN_BUCKETS] = {0};
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        const dw_page *page = &cache->pages[i];
+        if (may_go_home(page, durable_lsn)) {
+            counts[(page->rec_lsn - low) / width]++;
+        }
+    }
+    uint32_t taken = 0;
+    for (uint32_t b = 0; b < LSN_BUCKETS; b++) {
+        taken += counts[b];
+        if (taken >= limit) {
+            return low + (uint64_t)(b + 1) * width - 1;
+        }
+    }
+    return DW_LSN_NONE;
+}
+
 int dw_cache_write_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit, dw_diag *diag)
 {
+    uint64_t cutoff = limit < cache->capacity ? oldest_cutoff(cache, durable_lsn, limit) : DW_LSN_NONE;
     uint32_t written = 0;
     for (uint32_t i = 0; i < cache->capacity && written < limit; i++) {
         dw_page *page = &cache->pages[i];
-        if (!page->dirty || page->pending || page->undo != 0 || page->pins > 0 ||
-            page->page_lsn == DW_LSN_NONE || page->page_lsn > durable_lsn) {
+        if (!may_go_home(page, durable_lsn) || page->rec_lsn > cutoff) {
             continue;
         }
         uint64_t address = page->block * cache->block_size;
@@ -457,6 +502,18 @@ uint64_t dw_cache_oldest_needed(const dw_cache *cache)
         }
     }
     return oldest;
+}
+
+bool dw_cache_oldest_is_pending(const dw_cache *cache)
+{
+    const dw_page *oldest = NULL;
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        const dw_page *page = &cache->pages[i];
+        if (page->dirty && page->rec_lsn != DW_LSN_NONE && (oldest == NULL || page->rec_lsn < oldest->rec_lsn)) {
+            oldest = page;
+        }
+    }
+    return oldest != NULL && oldest->pending;
 }
 
 void dw_cache_forget_clean(dw_cache *cache)

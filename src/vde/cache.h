@@ -141,13 +141,17 @@ dw_page *dw_cache_pending_page(dw_cache *cache, uint32_t index);
 void dw_cache_logged(dw_cache *cache, uint64_t lsn);
 
 /* Writes home up to `limit` dirty pages whose newest image is in a record at or before
- * durable_lsn (and not changed since). Sealed at their home address; the caller syncs.
- * Returns how many, or a negative error. */
+ * durable_lsn (and not changed since), the oldest (by rec_lsn) first when they are more
+ * than `limit`. Sealed at their home address; the caller syncs. Returns how many, or a
+ * negative error. */
 int dw_cache_write_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit, dw_diag *diag);
 
 /* The oldest record recovery would still need for the dirty pages: min rec_lsn, or
  * DW_LSN_NONE when every logged page is home. */
 uint64_t dw_cache_oldest_needed(const dw_cache *cache);
+/* True when that oldest page has changed again since it was logged: it cannot go home
+ * before the next record, so it holds the log's tail until the group is flushed. */
+bool dw_cache_oldest_is_pending(const dw_cache *cache);
 
 /* Forgets every clean, unpinned page (after recovery rewrote homes behind the cache). */
 void dw_cache_forget_clean(dw_cache *cache);

@@ -1173,6 +1173,7 @@ void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
     info->commits = vde->counters.commits;
     info->records = vde->counters.records;
     info->checkpoints = vde->counters.checkpoints;
+    info->checkpoint_pages = vde->counters.checkpoint_pages;
     info->recovered_records = vde->counters.recovered_records;
     info->recovered_pages = vde->counters.recovered_pages;
     info->truncated_tail = vde->counters.truncated_tail != 0;

@@ -71,6 +71,7 @@ typedef struct dw_vde_info {
     uint64_t commits;
     uint64_t records;
     uint64_t checkpoints;
+    uint64_t checkpoint_pages;  /* dirty pages written home by checkpoints and their steps */
     uint64_t recovered_records;
     uint64_t recovered_pages;
     bool truncated_tail;

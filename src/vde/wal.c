@@ -250,11 +250,12 @@ int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
 
 /* ---- checkpoints ---------------------------------------------------------------------- */
 
-int dw_wal_checkpoint(struct dw_vde *vde, bool complete, dw_diag *diag)
+/* Writes home up to `limit` pages (the oldest first), then moves the superblock's
+ * checkpoint when that is worth its two syncs or `complete` asks for it. */
+static int checkpoint(struct dw_vde *vde, uint32_t limit, bool complete, dw_diag *diag)
 {
     DW_ASSERT(!vde->txn_open);
     uint64_t started = dw_clock_now_ns(vde->clock);
-    uint32_t limit = complete ? vde->cache.capacity : CHECKPOINT_STEP_PAGES;
     int written = dw_cache_write_home(&vde->cache, vde->durable_lsn, limit, diag);
     if (written < 0) {
         return written;
@@ -292,6 +293,11 @@ int dw_wal_checkpoint(struct dw_vde *vde, bool complete, dw_diag *diag)
     return DW_OK;
 }
 
+int dw_wal_checkpoint(struct dw_vde *vde, bool complete, dw_diag *diag)
+{
+    return checkpoint(vde, complete ? vde->cache.capacity : CHECKPOINT_STEP_PAGES, complete, diag);
+}
+
 int dw_wal_make_room(struct dw_vde *vde, dw_diag *diag)
 {
     DW_ASSERT(!vde->txn_open);
@@ -306,24 +312,41 @@ int dw_wal_make_room(struct dw_vde *vde, dw_diag *diag)
     if (vde->group_pending && (group_full || group_late)) {
         result = dw_wal_flush(vde, diag);
     }
-    /* The cache must keep room for a whole transaction's pages besides the dirty ones. */
+    /* The cache must keep room for a whole transaction's pages besides the dirty ones.
+     * Long before it is tight, each transaction pays one bounded step once half of that
+     * room is dirty (or half the log is in use), so the whole checkpoint a tight cache
+     * would force is not left to one unlucky operation. */
+    uint32_t room = cache->capacity > cache->undo_capacity + 16 ? cache->capacity - cache->undo_capacity - 16 : 0;
     for (uint32_t attempt = 0; result == DW_OK && attempt < 4; attempt++) {
         bool cache_tight = cache->dirty_count + cache->undo_capacity + 16 > cache->capacity;
+        bool cache_busy = cache->dirty_count > room / 2;
         uint64_t used = vde->next_lsn - vde->checkpoint_lsn;
         bool log_tight = used + vde->record_blocks_max > vde->wal_blocks;
         bool log_busy = used > vde->wal_blocks / 2;
         bool quarantine_tight = vde->quarantine_count + DW_TXN_FREES_MAX > DW_QUARANTINE_MAX;
-        if (!cache_tight && !log_tight && !log_busy && !quarantine_tight) {
+        if (!cache_tight && !cache_busy && !log_tight && !log_busy && !quarantine_tight) {
             break;
         }
-        if ((cache_tight || log_tight || quarantine_tight) && vde->group_pending) {
+        /* A page changed by every transaction (a bitmap, the index's root) is pending
+         * in every group and so never goes home by a step: when it is the one holding
+         * the log's tail, a busy log flushes the group first so the step can take it. */
+        bool tail_pending = log_busy && dw_cache_oldest_is_pending(cache);
+        if ((cache_tight || log_tight || quarantine_tight || tail_pending) && vde->group_pending) {
             result = dw_wal_flush(vde, diag);
         }
         if (result == DW_OK) {
-            result = dw_wal_checkpoint(vde, cache_tight || log_tight || quarantine_tight, diag);
+            /* A tight log or quarantine needs the checkpoint moved, so everything logged
+             * goes home; a tight cache needs only its excess (and a step) written. */
+            bool complete = log_tight || quarantine_tight;
+            uint32_t limit = CHECKPOINT_STEP_PAGES;
+            uint32_t wanted = cache->dirty_count + cache->undo_capacity + 16;
+            if (cache_tight && wanted - cache->capacity > limit) {
+                limit = wanted - cache->capacity;
+            }
+            result = checkpoint(vde, complete ? cache->capacity : limit, complete, diag);
         }
         if (!cache_tight && !log_tight && !quarantine_tight) {
-            break; /* one paced step is all a busy log asks for */
+            break; /* one paced step is all a busy log or cache asks for */
         }
     }
     return result;

@@ -542,6 +542,52 @@ static void opening_and_working_never_allocate_after_open(void **state)
     env_free(e);
 }
 
+/* Checkpointing is paced: with a large log, so only the cache's dirtiness asks for
+ * checkpoints, no single put writes home more than one bounded step (64 pages), although
+ * many more pages go home over the run. Before pacing on dirtiness, the put that found the
+ * cache tight wrote the whole dirty cache (about 700 pages here). */
+static void large_log_and_cache(dw_config *config)
+{
+    config->durability = DW_DURABILITY_GROUP;
+    config->deterministic = true;
+    config->cache_pages = 1024;
+    config->wal_bytes = 16u << 20;
+    config->inode_ratio_bytes = 1024;
+}
+
+static void no_put_pays_for_a_whole_checkpoint(void **state)
+{
+    (void)state;
+    env *e = env_new_tuned(true, 64u << 20, large_log_and_cache);
+    env_open(e);
+    char key[32];
+    unsigned char value[100];
+    dw_vde_info info;
+    uint64_t most = 0;
+    dw_vde_info_read(e->vde, &info);
+    uint64_t before = info.checkpoint_pages;
+    for (int i = 0; i < 40000; i++) {
+        /* Keys spread over the whole index, so that many leaves and inode blocks are dirty. */
+        int length = snprintf(key, sizeof key, "r-%08u", (unsigned)((uint64_t)i * 2654435761u % 1000003u));
+        fill(value, sizeof value, (uint64_t)i);
+        OK(dw_put(e->vde, key, (size_t)length, value, sizeof value, NULL, &e->diag));
+        dw_vde_info_read(e->vde, &info);
+        uint64_t step = info.checkpoint_pages - before;
+        most = step > most ? step : most;
+        before = info.checkpoint_pages;
+        if (i % 500 == 499) {
+            OK(dw_sync(e->vde, NULL, &e->diag));
+            dw_vde_info_read(e->vde, &info);
+            before = info.checkpoint_pages;
+        }
+    }
+    print_message("# %llu pages written home by checkpoints; at most %llu by one put\n",
+                  (unsigned long long)info.checkpoint_pages, (unsigned long long)most);
+    assert_true(info.checkpoint_pages > 1000);
+    assert_true(most <= 64);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +602,7 @@ int main(void)
         cmocka_unit_test(deterministic_mode_writes_identical_files),
         cmocka_unit_test(open_refuses_what_it_must_with_its_own_code),
         cmocka_unit_test(opening_and_working_never_allocate_after_open),
+        cmocka_unit_test(no_put_pays_for_a_whole_checkpoint),
     };
     return cmocka_run_group_tests_name("vde", tests, NULL, NULL);
 }

@@ -29,7 +29,8 @@ typedef struct env {
     dw_diag diag;
 } env;
 
-static inline env *env_new(bool sim, uint64_t size_bytes)
+/* A new VDE; `tune`, when given, changes the configuration before it is created. */
+static inline env *env_new_tuned(bool sim, uint64_t size_bytes, void (*tune)(dw_config *config))
 {
     env *e = calloc(1, sizeof *e);
     assert_non_null(e);
@@ -42,6 +43,9 @@ static inline env *env_new(bool sim, uint64_t size_bytes)
     e->config.cache_pages = 256;
     e->config.memory_ceiling_bytes = 32u << 20;
     e->config.buffer_count = 256;
+    if (tune != NULL) {
+        tune(&e->config);
+    }
     if (sim) {
         e->disk_memory = malloc(dw_sim_disk_memory_bytes(size_bytes, SIM_PENDING_BYTES));
         assert_non_null(e->disk_memory);
@@ -55,6 +59,11 @@ static inline env *env_new(bool sim, uint64_t size_bytes)
         fail_msg("create: %s", e->diag.message);
     }
     return e;
+}
+
+static inline env *env_new(bool sim, uint64_t size_bytes)
+{
+    return env_new_tuned(sim, size_bytes, NULL);
 }
 
 static inline void env_open(env *e)
