@@ -487,17 +487,11 @@ static int write_fixed_blocks(struct dw_vde *vde, dw_diag *diag)
     return result;
 }
 
-static int check_create_options(const dw_config *config, const dw_create_options *options, uint32_t block,
-                                 dw_diag *diag)
+static int check_create_options(const dw_create_options *options, uint32_t block, dw_diag *diag)
 {
     if (block < DW_BLOCK_SIZE_MIN || block > DW_BLOCK_SIZE_MAX || (block & (block - 1)) != 0) {
         return dw_diag_fail(diag, DW_EINVAL, "use a power of two from 512 to 64KiB",
                             "block size %u is not one a VDE can have", block);
-    }
-    if ((uint64_t)config->key_length_max * 4 > block) {
-        return dw_diag_fail(diag, DW_EINVAL, "lower limits.key_length_max or use larger blocks",
-                            "limits.key_length_max = %u needs blocks of at least %u bytes; these are %u",
-                            config->key_length_max, config->key_length_max * 4, block);
     }
     if ((unsigned)options->profile > DW_PROFILE_EDGE) {
         return dw_diag_fail(diag, DW_EINVAL, "use standard, minimal or edge", "unknown profile %d",
@@ -514,7 +508,14 @@ int dw_vde_create_at(const char *path, const dw_config *config, const dw_create_
 {
     DW_ASSERT(path != NULL && config != NULL && options != NULL);
     uint32_t block = block_size_for(config, options);
-    int result = check_create_options(config, options, block, diag);
+    /* Small blocks hold shorter keys (a node must take four): an edge VDE of 512-byte
+     * blocks gets keys of up to 128 bytes whatever the configuration's longer limit. */
+    dw_config fitted = *config;
+    if (block >= DW_BLOCK_SIZE_MIN && (uint64_t)fitted.key_length_max * 4 > block) {
+        fitted.key_length_max = block / 4;
+    }
+    config = &fitted;
+    int result = check_create_options(options, block, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -750,9 +751,12 @@ static int start_engine(struct dw_vde *vde, dw_diag *diag)
 {
     const dw_config *config = &vde->config;
     if ((uint64_t)config->key_length_max * 4 > vde->block_size) {
-        return dw_diag_fail(diag, DW_ECONFIG, "lower limits.key_length_max",
-                            "limits.key_length_max = %u is too long for this VDE's %u-byte blocks (at most %u)",
-                            config->key_length_max, vde->block_size, vde->block_size / 4);
+        /* An index node takes at least four keys: smaller blocks, shorter keys. The
+         * buffers sized at open for the longer limit are large enough. */
+        DW_LOG(vde->log, DW_LOG_WARN, "vde", "limits.key_length_max lowered to what the VDE's blocks allow",
+               DW_LOG_STRING("file", vde->path), DW_LOG_UINT("configured", config->key_length_max),
+               DW_LOG_UINT("block_size", vde->block_size), DW_LOG_UINT("key_length_max", vde->block_size / 4));
+        vde->config.key_length_max = vde->block_size / 4;
     }
     /* Every key buffer is sized by the configuration: it must hold the longest key the VDE
      * may already hold. A longer limit is recorded (by the superblock write below), so the

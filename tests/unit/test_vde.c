@@ -588,6 +588,57 @@ static void no_put_pays_for_a_whole_checkpoint(void **state)
     env_free(e);
 }
 
+/* The edge profile: 512-byte blocks, on which keys can be at most 128 bytes. A VDE made
+ * and opened with the default configuration (keys up to 255) works, with 128 as its key
+ * limit; objects of every size go in and come back after a reopen; verify is clean. */
+static void the_edge_profile_works_with_the_default_configuration(void **state)
+{
+    (void)state;
+    env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    dw_test_dir_create(&e->dir);
+    dw_test_path(&e->dir, "edge.dwvd", e->path, sizeof e->path);
+    dw_config_defaults(&e->config);
+    assert_true(e->config.key_length_max > 128);
+    dw_create_options options = {.size_bytes = 64u << 20, .profile = DW_PROFILE_EDGE, .label = "edge"};
+    OK(dw_vde_create(e->path, &e->config, &options, &e->diag));
+    env_open(e);
+    dw_vde_info info;
+    dw_vde_info_read(e->vde, &info);
+    assert_int_equal(info.super.super.block_size, 512);
+    unsigned char key[129];
+    static unsigned char value[6000];
+    static unsigned char back[6000];
+    for (uint32_t i = 0; i < 500; i++) {
+        size_t length = 1 + i % 128;
+        memset(key, 'a' + (int)(i % 26), length);
+        memcpy(key, &i, sizeof i < length ? sizeof i : length);
+        fill(value, sizeof value, i);
+        OK(dw_put(e->vde, key, length, value, (i * 97) % sizeof value, NULL, &e->diag));
+    }
+    memset(key, 'z', sizeof key);
+    assert_int_equal(dw_put(e->vde, key, 129, value, 1, NULL, &e->diag), DW_EINVAL);
+    env_close(e);
+    env_open(e);
+    for (uint32_t i = 0; i < 500; i++) {
+        size_t length = 1 + i % 128;
+        memset(key, 'a' + (int)(i % 26), length);
+        memcpy(key, &i, sizeof i < length ? sizeof i : length);
+        fill(value, sizeof value, i);
+        size_t size = 0;
+        int result = dw_get(e->vde, key, length, back, sizeof back, &size, NULL, &e->diag);
+        if (i >= 256 || length >= sizeof i) {
+            /* Short keys of different i can coincide: only distinct ones are checked. */
+            OK(result);
+            assert_int_equal(size, (i * 97) % sizeof value);
+            assert_memory_equal(back, value, size);
+        }
+    }
+    env_close(e);
+    assert_int_equal(env_verify(e, NULL, NULL)->problem_count, 0);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +654,7 @@ int main(void)
         cmocka_unit_test(open_refuses_what_it_must_with_its_own_code),
         cmocka_unit_test(opening_and_working_never_allocate_after_open),
         cmocka_unit_test(no_put_pays_for_a_whole_checkpoint),
+        cmocka_unit_test(the_edge_profile_works_with_the_default_configuration),
     };
     return cmocka_run_group_tests_name("vde", tests, NULL, NULL);
 }
