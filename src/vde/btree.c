@@ -1,16 +1,18 @@
 /*
  * btree.c — the key index: a B+tree mapping keys to inode numbers.
  *
- * Nodes are blocks from the allocation groups: leaves (IXLF) hold (key, inode) pairs,
- * branches (IXBR) hold a leftmost child and (key, child, child generation) entries, a
- * key's child holding the keys at or above it. Entries are found through a slot array
+ * Nodes are blocks from the allocation groups: leaves (IXLF) hold (key, inode, inode
+ * generation) entries, branches (IXBR) hold a leftmost child and (key, child, child
+ * generation) entries, a key's child holding the keys at or above it. Entries are found through a slot array
  * after the 32-byte header and packed from the end of the block downwards.
  *
  * Every child pointer records the generation its child was last written with, and a
  * child read from disk must carry it: an old copy of a node left by a lost write is
  * caught on the way down. So a change to a node is a change to every node above it (their
  * pointers' generations), which a transaction logs together; the root's generation lives
- * in the engine state.
+ * in the engine state. Leaves do the same for inodes: an inode block has no parent of its
+ * own, so the leaf entry records the generation the inode was last written with, and
+ * replacing an object's value rewrites its leaf entry (and so the path above it).
  *
  * A node is rewritten whole on every change (entries gathered from a copy, then laid out
  * afresh), which keeps insert, delete and split one piece of code and leaves no holes.
@@ -166,7 +168,7 @@ typedef struct entry_ref {
     const unsigned char *key;
     uint32_t key_length;
     uint64_t value;             /* inode (leaf) or child (branch) */
-    uint32_t generation;        /* branch: the child's */
+    uint32_t generation;        /* the inode's or the child's */
 } entry_ref;
 
 static uint32_t entries_max_for(uint32_t block_size)
@@ -239,9 +241,11 @@ static int descend(struct dw_vde *vde, const unsigned char *key, uint32_t key_le
     return DW_OK;
 }
 
-int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t *inode, dw_diag *diag)
+int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t *inode,
+                    uint32_t *generation, dw_diag *diag)
 {
     *inode = 0;
+    *generation = 0;
     if (vde->state.index_root == 0) {
         return DW_OK;
     }
@@ -261,6 +265,7 @@ int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
     uint32_t position = leaf_position(page->data, header.count, key, key_length, &equal);
     if (equal) {
         *inode = entry_value(dw_index_entry(page->data, position));
+        *generation = entry_generation(dw_index_entry(page->data, position));
     }
     dw_cache_unpin(&vde->cache, page);
     return DW_OK;
@@ -280,8 +285,7 @@ static uint32_t gather(struct dw_vde *vde, const dw_page *page, const dw_index_h
     for (uint32_t i = 0; i < header->count; i++) {
         const unsigned char *entry = dw_index_entry(vde->index.node_copy, i);
         entries[i] = (entry_ref){.key = entry_key(entry), .key_length = entry_key_length(entry),
-                                 .value = entry_value(entry),
-                                 .generation = header->level > 0 ? entry_generation(entry) : 0};
+                                 .value = entry_value(entry), .generation = entry_generation(entry)};
     }
     return header->count;
 }
@@ -316,9 +320,7 @@ static void lay_out(struct dw_vde *vde, dw_page *page, uint32_t level, uint64_t 
         dw_store_le16(node + at, (uint16_t)entry->key_length);
         memcpy(node + at + 2, entry->key, entry->key_length);
         dw_store_le64(node + at + 2 + entry->key_length, entry->value);
-        if (level > 0) {
-            dw_store_le32(node + at + 2 + entry->key_length + 8, entry->generation);
-        }
+        dw_store_le32(node + at + 2 + entry->key_length + 8, entry->generation);
         dw_store_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)i, (uint16_t)at);
     }
     dw_index_header header = {.level = (uint16_t)level, .count = (uint16_t)count, .data_start = (uint16_t)at,
@@ -515,11 +517,12 @@ static int propagate(struct dw_vde *vde, tree_path *path, change *below, dw_diag
     return DW_OK;
 }
 
-int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t inode, dw_diag *diag)
+int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t inode,
+                    uint32_t inode_generation, dw_diag *diag)
 {
     DW_ASSERT(vde->txn_open && key_length > 0 && key_length <= vde->index.key_length_max && inode != 0);
     dw_engine_state *state = &vde->state;
-    entry_ref entry = {.key = key, .key_length = key_length, .value = inode};
+    entry_ref entry = {.key = key, .key_length = key_length, .value = inode, .generation = inode_generation};
     if (state->index_root == 0) {
         dw_page *page = NULL;
         int result = new_node(vde, 0, &page, diag);
@@ -557,6 +560,7 @@ int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
     uint32_t position = leaf_position(vde->index.node_copy, count, key, key_length, &equal);
     if (equal) {
         entries[position].value = inode;
+        entries[position].generation = inode_generation;
     } else {
         memmove(entries + position + 1, entries + position, (count - position) * sizeof entries[0]);
         entries[position] = entry;
@@ -679,7 +683,8 @@ static int next_leaf(struct dw_vde *vde, tree_path *path, dw_diag *diag)
 }
 
 int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_length, bool inclusive,
-                  unsigned char *key, uint32_t *key_length, uint64_t *inode, dw_diag *diag)
+                  unsigned char *key, uint32_t *key_length, uint64_t *inode, uint32_t *inode_generation,
+                  dw_diag *diag)
 {
     if (vde->state.index_root == 0) {
         return DW_ENOENT;
@@ -706,6 +711,7 @@ int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_l
             *key_length = entry_key_length(entry);
             memcpy(key, entry_key(entry), *key_length);
             *inode = entry_value(entry);
+            *inode_generation = entry_generation(entry);
             dw_cache_unpin(&vde->cache, page);
             return DW_OK;
         }

@@ -238,7 +238,9 @@ bool dw_block_in_groups(const struct dw_vde *vde, uint64_t block);
 
 uint64_t dw_inode_block(const struct dw_vde *vde, uint64_t inode);
 uint32_t dw_inode_slot(const struct dw_vde *vde, uint64_t inode);
-int dw_inode_load(struct dw_vde *vde, uint64_t inode, dw_inode *out, dw_diag *diag);
+/* Reads an inode the index names; DW_ECORRUPT unless it is in use and of the generation
+ * the index entry records. */
+int dw_inode_load(struct dw_vde *vde, uint64_t inode, uint32_t generation, dw_inode *out, dw_diag *diag);
 int dw_inode_store(struct dw_vde *vde, uint64_t inode, const dw_inode *in, dw_diag *diag);
 
 /* The extent holding payload block `logical` of the object (walking extent blocks). */
@@ -252,18 +254,20 @@ int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag);
 
 /* ---- btree.c ------------------------------------------------------------------------ */
 
-/* *inode = 0 when the key is absent. */
+/* *inode = 0 when the key is absent; *generation is the inode generation the entry
+ * records (dw_inode_load_checked holds the inode to it). */
 int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t *inode,
-                    dw_diag *diag);
-/* Inserts or replaces key -> inode. */
+                    uint32_t *generation, dw_diag *diag);
+/* Inserts key -> (inode, generation), or replaces the entry of a key present. */
 int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t inode,
-                    dw_diag *diag);
+                    uint32_t inode_generation, dw_diag *diag);
 /* DW_ENOENT when absent. */
 int dw_index_remove(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_diag *diag);
 /* The first key greater than (or equal to, when inclusive) `from`; DW_ENOENT when none.
  * The key goes to `key` (capacity key_length_max). */
 int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_length, bool inclusive,
-                  unsigned char *key, uint32_t *key_length, uint64_t *inode, dw_diag *diag);
+                  unsigned char *key, uint32_t *key_length, uint64_t *inode, uint32_t *inode_generation,
+                  dw_diag *diag);
 
 /* ---- wal.c -------------------------------------------------------------------------- */
 

@@ -20,7 +20,7 @@
 /* ---- sizes ------------------------------------------------------------------------- */
 
 #define DW_FORMAT_MAJOR 2
-#define DW_FORMAT_MINOR 0
+#define DW_FORMAT_MINOR 1
 #define DW_FORMAT_VERSION ((DW_FORMAT_MAJOR << 8) | DW_FORMAT_MINOR)
 
 #define DW_BLOCK_SIZE_MIN 512
@@ -403,7 +403,7 @@ void dw_index_header_decode(const unsigned char *block, dw_index_header *header)
 /* Bytes an entry takes, its slot included. */
 static inline uint32_t dw_index_leaf_entry_size(uint32_t key_length)
 {
-    return 2 + 2 + key_length + 8;
+    return 2 + 2 + key_length + 8 + 4;
 }
 
 static inline uint32_t dw_index_branch_entry_size(uint32_t key_length)

@@ -40,7 +40,7 @@ static int check_number(const struct dw_vde *vde, uint64_t inode, dw_diag *diag)
     return DW_OK;
 }
 
-int dw_inode_load(struct dw_vde *vde, uint64_t inode, dw_inode *out, dw_diag *diag)
+int dw_inode_load(struct dw_vde *vde, uint64_t inode, uint32_t generation, dw_inode *out, dw_diag *diag)
 {
     int result = check_number(vde, inode, diag);
     dw_page *page = NULL;
@@ -56,6 +56,13 @@ int dw_inode_load(struct dw_vde *vde, uint64_t inode, dw_inode *out, dw_diag *di
         return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
                             "'%s': inode %llu (block %llu) is not in use, or not an inode, though the index names it",
                             vde->path, (unsigned long long)inode, (unsigned long long)dw_inode_block(vde, inode));
+    }
+    if (out->generation != generation) {
+        return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
+                            "'%s': inode %llu (block %llu) is generation %u but the index records %u: its block is "
+                            "an older copy (a lost write) or damaged",
+                            vde->path, (unsigned long long)inode, (unsigned long long)dw_inode_block(vde, inode),
+                            out->generation, generation);
     }
     return DW_OK;
 }

@@ -220,11 +220,12 @@ static int put_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key
                       uint64_t size, dw_diag *diag)
 {
     uint64_t inode_number = 0;
-    int result = dw_index_lookup(vde, key, key_length, &inode_number, diag);
+    uint32_t generation = 0;
+    int result = dw_index_lookup(vde, key, key_length, &inode_number, &generation, diag);
     dw_inode inode;
     bool existing = inode_number != 0;
     if (result == DW_OK && existing) {
-        result = dw_inode_load(vde, inode_number, &inode, diag);
+        result = dw_inode_load(vde, inode_number, generation, &inode, diag);
         if (result == DW_OK) {
             result = dw_inode_release_data(vde, &inode, diag);
         }
@@ -257,11 +258,12 @@ static int put_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key
     if (result == DW_OK) {
         result = dw_inode_store(vde, inode_number, &inode, diag);
     }
+    /* A new key gets its entry; a replaced value's entry records the new generation. */
+    if (result == DW_OK) {
+        result = dw_index_insert(vde, key, key_length, inode_number, inode.generation, diag);
+    }
     if (result == DW_OK && !existing) {
-        result = dw_index_insert(vde, key, key_length, inode_number, diag);
-        if (result == DW_OK) {
-            vde->state.object_count++;
-        }
+        vde->state.object_count++;
     }
     vde->txn_bytes += size;
     return result;
@@ -270,7 +272,8 @@ static int put_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key
 static int delete_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_diag *diag)
 {
     uint64_t inode_number = 0;
-    int result = dw_index_lookup(vde, key, key_length, &inode_number, diag);
+    uint32_t generation = 0;
+    int result = dw_index_lookup(vde, key, key_length, &inode_number, &generation, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -278,7 +281,7 @@ static int delete_locked(struct dw_vde *vde, const unsigned char *key, uint32_t 
         return dw_diag_fail(diag, DW_ENOENT, NULL, "no object with that key in '%s'", vde->path);
     }
     dw_inode inode;
-    result = dw_inode_load(vde, inode_number, &inode, diag);
+    result = dw_inode_load(vde, inode_number, generation, &inode, diag);
     if (result == DW_OK) {
         result = dw_inode_release_data(vde, &inode, diag);
     }
@@ -391,14 +394,15 @@ static int find(struct dw_vde *vde, const void *key, size_t key_length, uint64_t
                 dw_diag *diag)
 {
     int result = check_key(vde, key, key_length, diag);
+    uint32_t generation = 0;
     if (result == DW_OK) {
-        result = dw_index_lookup(vde, key, (uint32_t)key_length, inode_number, diag);
+        result = dw_index_lookup(vde, key, (uint32_t)key_length, inode_number, &generation, diag);
     }
     if (result == DW_OK && *inode_number == 0) {
         result = dw_diag_fail(diag, DW_ENOENT, NULL, "no object with that key in '%s'", vde->path);
     }
     if (result == DW_OK) {
-        result = dw_inode_load(vde, *inode_number, inode, diag);
+        result = dw_inode_load(vde, *inode_number, generation, inode, diag);
     }
     if (result == DW_OK && inode->key_hash != dw_xxh3_64(key, key_length, 0)) {
         result = dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
@@ -470,9 +474,10 @@ int dw_exists(struct dw_vde *vde, const void *key, size_t key_length, bool *exis
         return result;
     }
     uint64_t inode_number = 0;
+    uint32_t generation = 0;
     result = check_key(vde, key, key_length, diag);
     if (result == DW_OK) {
-        result = dw_index_lookup(vde, key, (uint32_t)key_length, &inode_number, diag);
+        result = dw_index_lookup(vde, key, (uint32_t)key_length, &inode_number, &generation, diag);
     }
     *exists = result == DW_OK && inode_number != 0;
     return leave(&frame, result);
@@ -656,11 +661,12 @@ int dw_writer_open(struct dw_vde *vde, const void *key, size_t key_length, const
         w->deadline_budget_ns = op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
         w->priority = op != NULL ? op->priority : DW_OP_NORMAL;
         w->inode_number = 0;
-        result = dw_index_lookup(vde, w->key, w->key_length, &w->inode_number, diag);
+        uint32_t generation = 0;
+        result = dw_index_lookup(vde, w->key, w->key_length, &w->inode_number, &generation, diag);
         w->existing = w->inode_number != 0;
         memset(&w->inode, 0, sizeof w->inode);
         if (result == DW_OK && w->existing) {
-            result = dw_inode_load(vde, w->inode_number, &w->old, diag);
+            result = dw_inode_load(vde, w->inode_number, generation, &w->old, diag);
             w->inode = w->old;
             w->inode.generation++;
         } else if (result == DW_OK) {
@@ -847,11 +853,11 @@ int dw_writer_commit(dw_writer *writer, dw_diag *diag)
         inode->key_length = (uint16_t)writer->key_length;
         result = dw_inode_store(vde, writer->inode_number, inode, diag);
     }
+    if (result == DW_OK) {
+        result = dw_index_insert(vde, writer->key, writer->key_length, writer->inode_number, inode->generation, diag);
+    }
     if (result == DW_OK && !writer->existing) {
-        result = dw_index_insert(vde, writer->key, writer->key_length, writer->inode_number, diag);
-        if (result == DW_OK) {
-            vde->state.object_count++;
-        }
+        vde->state.object_count++;
     }
     writer->open = false;
     if (result == DW_OK) {
@@ -925,12 +931,12 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
     }
     uint32_t found_length = 0;
     uint64_t inode_number = 0;
+    uint32_t generation = 0;
     if (result == DW_OK) {
-        result = iter->started
-                     ? dw_index_seek(vde, iter->last, iter->last_length, false, vde->key_buffer, &found_length, &inode_number,
-                                     diag)
-                     : dw_index_seek(vde, iter->prefix, iter->prefix_length, true, vde->key_buffer, &found_length,
-                                     &inode_number, diag);
+        result = iter->started ? dw_index_seek(vde, iter->last, iter->last_length, false, vde->key_buffer,
+                                               &found_length, &inode_number, &generation, diag)
+                               : dw_index_seek(vde, iter->prefix, iter->prefix_length, true, vde->key_buffer,
+                                               &found_length, &inode_number, &generation, diag);
     }
     if (result == DW_OK && (found_length < iter->prefix_length ||
                             memcmp(vde->key_buffer, iter->prefix, iter->prefix_length) != 0)) {
@@ -946,7 +952,7 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
     }
     if (result == DW_OK && stat != NULL) {
         dw_inode inode;
-        result = dw_inode_load(vde, inode_number, &inode, diag);
+        result = dw_inode_load(vde, inode_number, generation, &inode, diag);
         if (result == DW_OK) {
             stat_of(inode_number, &inode, stat);
         }
@@ -1044,7 +1050,11 @@ static int tag_work(struct dw_vde *vde, const void *argument, dw_diag *diag)
         inode.tag_bytes = (uint16_t)(inode.tag_bytes + 2 + name_length + value_length);
     }
     inode.generation++;
-    return dw_inode_store(vde, inode_number, &inode, diag);
+    result = dw_inode_store(vde, inode_number, &inode, diag);
+    if (result == DW_OK) {
+        result = dw_index_insert(vde, edit->key, edit->key_length, inode_number, inode.generation, diag);
+    }
+    return result;
 }
 
 int dw_tag_set(struct dw_vde *vde, const void *key, size_t key_length, const char *name, const char *value,

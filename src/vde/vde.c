@@ -714,6 +714,15 @@ static int check_compatibility(struct dw_vde *vde, dw_diag *diag)
                             (unsigned long long)super->incompat, DW_FORMAT_MAJOR, DW_FORMAT_MINOR,
                             (unsigned long long)DW_INCOMPAT_KNOWN);
     }
+    /* 2.0 was a development format whose index leaves did not record inode generations;
+     * nothing was released in it, so it is refused rather than read two ways. */
+    if (super->format_version < DW_FORMAT_VERSION) {
+        return dw_diag_fail(diag, DW_EVERSION,
+                            "recreate it with this dw (dw vde create) and put its objects again",
+                            "'%s' is in development format %u.%u, which this build no longer reads (it reads %u.%u)",
+                            vde->path, super->format_version >> 8, super->format_version & 0xff, DW_FORMAT_MAJOR,
+                            DW_FORMAT_MINOR);
+    }
     if (super->min_writer_version > DW_FORMAT_VERSION || (super->ro_compat & ~DW_RO_COMPAT_KNOWN) != 0) {
         vde->read_only = true;
         DW_LOG(vde->log, DW_LOG_WARN, "vde", "opened read-only: the VDE has features this build may not write",

@@ -447,7 +447,7 @@ static void verify_extents(verifier *v, const dw_inode *inode, uint64_t inode_nu
 }
 
 static void verify_object(verifier *v, const unsigned char *key, uint32_t key_length, uint64_t inode_number,
-                          uint64_t leaf)
+                          uint32_t generation, uint64_t leaf)
 {
     struct dw_vde *vde = v->vde;
     const dw_extended *extended = &vde->super.extended;
@@ -495,6 +495,13 @@ static void verify_object(verifier *v, const unsigned char *key, uint32_t key_le
     if (inode.key_length != key_length || inode.key_hash != dw_xxh3_64(key, key_length, 0)) {
         problem(v, block, DW_BLOCK_INODES, "inode %llu belongs to another key than the one naming it",
                 (unsigned long long)inode_number);
+        return;
+    }
+    if (inode.generation != generation) {
+        problem(v, block, DW_BLOCK_INODES,
+                "inode %llu is generation %u but its key's index entry records %u: an older copy of the block "
+                "(a lost write)",
+                (unsigned long long)inode_number, inode.generation, generation);
         return;
     }
     if (inode.tag_bytes > vde->layout.tags_size) {
@@ -571,7 +578,8 @@ static void verify_node(verifier *v, uint64_t block, uint32_t generation, uint32
             memcpy(v->last_key, key, key_length);
             v->last_key_length = key_length;
             v->have_last_key = true;
-            verify_object(v, key, key_length, dw_load_le64(entry + 2 + key_length), block);
+            verify_object(v, key, key_length, dw_load_le64(entry + 2 + key_length),
+                          dw_load_le32(entry + 2 + key_length + 8), block);
         }
         return;
     }

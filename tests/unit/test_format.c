@@ -138,7 +138,7 @@ static void superblock_copies_round_trip_and_refuse_what_they_must(void **state)
         /* A newer major version is a VDE, refused as one; other bytes are not a VDE. */
         units[4] = DW_FORMAT_MAJOR + 1;
         assert_int_equal(dw_super_decode(units, unit_size, 0, &decoded, &bad, detail, sizeof detail), DW_SUPER_VERSION);
-        assert_non_null(strstr(detail, "format version 3.0"));
+        assert_non_null(strstr(detail, "format version 3."));
         units[4] = DW_FORMAT_MAJOR;
         memcpy(units, "\x7f" "ELF", 4);
         assert_int_equal(dw_super_decode(units, unit_size, 0, &decoded, &bad, detail, sizeof detail), DW_SUPER_NOT_VDE);

@@ -446,6 +446,14 @@ static void newer_minimum_reader(dw_super_copy *copy)
     copy->super.min_reader_version = (DW_FORMAT_MAJOR << 8) | 9;
 }
 
+/* The development format 2.0, whose leaf entries had no inode generation. */
+static void development_format(dw_super_copy *copy)
+{
+    copy->super.format_version = DW_FORMAT_MAJOR << 8;
+    copy->super.min_reader_version = DW_FORMAT_MAJOR << 8;
+    copy->super.incompat &= DW_INCOMPAT_KNOWN; /* undo the edit before */
+}
+
 static void open_refuses_what_it_must_with_its_own_code(void **state)
 {
     (void)state;
@@ -472,6 +480,9 @@ static void open_refuses_what_it_must_with_its_own_code(void **state)
     assert_non_null(strstr(diag.message, "incompatible features"));
     edit_superblock(e->path, newer_minimum_reader);
     assert_int_equal(dw_vde_open(e->path, &e->config, &vde, &diag), DW_EVERSION);
+    edit_superblock(e->path, development_format);
+    assert_int_equal(dw_vde_open(e->path, &e->config, &vde, &diag), DW_EVERSION);
+    assert_non_null(strstr(diag.message, "development format 2.0"));
     /* A newer major version: the magic says so. */
     dw_test_path(&e->dir, "newer.dwvd", other, sizeof other);
     dw_create_options options = {.size_bytes = 16u << 20};
