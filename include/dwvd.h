@@ -330,7 +330,11 @@ DW_API int dw_vde_create(const char *path, const dw_config *config, const dw_cre
  * here, against memory.ceiling; nothing allocates after. */
 DW_API int dw_vde_open(const char *path, const dw_config *config, dw_vde **vde, dw_diag *diag);
 
-/* Makes everything durable, checkpoints, marks the VDE clean and frees the handle. */
+/* Makes everything durable, checkpoints, marks the VDE clean and frees the handle. The
+ * handle is freed whatever the result. After a failed write or sync the VDE takes no
+ * more writes (every write call returns that first error) and close writes nothing,
+ * returns the error and leaves the VDE to recovery: reopening it brings back every
+ * acknowledged commit. */
 DW_API int dw_vde_close(dw_vde *vde, dw_diag *diag);
 
 /* Creates or replaces an object, atomically. */

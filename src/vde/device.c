@@ -7,6 +7,7 @@
 
 #include "core/assert.h"
 #include "core/error.h"
+#include "core/text.h"
 
 void dw_device_init(dw_device *device, dw_sched *sched, const dw_clock *clock, const char *path,
                     uint32_t block_size, uint64_t block_count, bool stepped, uint32_t queue_depth)
@@ -74,6 +75,27 @@ static int submit(dw_device *device, const dw_sched_request *request, dw_sched_t
 }
 
 /* Waits for one request; turns its failure into a message naming the blocks. */
+/* The first failed write or sync ends writing (device.h says why). */
+static void stop_writing(dw_device *device, int result, const dw_diag *diag)
+{
+    if (device->failed == DW_OK) {
+        device->failed = result;
+        (void)dw_format(device->failed_message, sizeof device->failed_message, "%s",
+                        diag != NULL ? diag->message : dw_strerror(result));
+    }
+}
+
+int dw_device_check_writable(const dw_device *device, dw_diag *diag)
+{
+    if (device->failed == DW_OK) {
+        return DW_OK;
+    }
+    return dw_diag_fail(diag, device->failed,
+                        "close the VDE and open it again: recovery restores every acknowledged commit",
+                        "'%s' takes no more writes after a failed write or sync (%s)", device->path,
+                        device->failed_message);
+}
+
 static int wait_for(dw_device *device, dw_sched_ticket ticket, dw_op_class op_class, uint64_t block,
                     uint32_t count, dw_diag *diag)
 {
@@ -83,22 +105,32 @@ static int wait_for(dw_device *device, dw_sched_ticket ticket, dw_op_class op_cl
             (void)dw_sched_step(device->sched, DW_NS_PER_MS);
         }
     } else if (dw_sched_wait(device->sched, ticket, DW_DEVICE_WAIT_MAX_NS, &completion) != DW_OK) {
-        return dw_diag_fail(diag, DW_EIO, "check the device: it stopped answering",
-                            "'%s': %s of block %llu did not complete within %llu s", device->path,
-                            op_name(op_class), (unsigned long long)block,
-                            (unsigned long long)(DW_DEVICE_WAIT_MAX_NS / DW_NS_PER_S));
+        int result = dw_diag_fail(diag, DW_EIO, "check the device: it stopped answering",
+                                  "'%s': %s of block %llu did not complete within %llu s", device->path,
+                                  op_name(op_class), (unsigned long long)block,
+                                  (unsigned long long)(DW_DEVICE_WAIT_MAX_NS / DW_NS_PER_S));
+        if (op_class != DW_OP_READ && op_class != DW_OP_READ_BATCH) {
+            stop_writing(device, result, diag);
+        }
+        return result;
     }
     if (completion.result == DW_OK) {
         return DW_OK;
     }
+    int result = DW_OK;
     if (op_class == DW_OP_FLUSH) {
-        return dw_diag_fail(diag, completion.result, "check the device; earlier writes may not be durable",
-                            "'%s': data sync failed: %s", device->path, dw_strerror(completion.result));
+        result = dw_diag_fail(diag, completion.result, "check the device; earlier writes may not be durable",
+                              "'%s': data sync failed: %s", device->path, dw_strerror(completion.result));
+    } else {
+        result = dw_diag_fail(diag, completion.result, "check the device",
+                              "'%s': %s of %u block%s at block %llu (offset %llu) failed: %s", device->path,
+                              op_name(op_class), count, count == 1 ? "" : "s", (unsigned long long)block,
+                              (unsigned long long)block * device->block_size, dw_strerror(completion.result));
     }
-    return dw_diag_fail(diag, completion.result, "check the device",
-                        "'%s': %s of %u block%s at block %llu (offset %llu) failed: %s", device->path,
-                        op_name(op_class), count, count == 1 ? "" : "s", (unsigned long long)block,
-                        (unsigned long long)block * device->block_size, dw_strerror(completion.result));
+    if (op_class != DW_OP_READ && op_class != DW_OP_READ_BATCH) {
+        stop_writing(device, result, diag);
+    }
+    return result;
 }
 
 static dw_sched_request make_request(const dw_device *device, bool write, uint64_t block, uint32_t count,
@@ -170,7 +202,11 @@ static int wait_oldest(dw_device *device, dw_diag *diag)
 int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
                           dw_diag *diag)
 {
-    int result = check_range(device, block, count, diag);
+    int result = dw_device_check_writable(device, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    result = check_range(device, block, count, diag);
     const unsigned char *at = buffer;
     while (result == DW_OK && count > 0) {
         if (device->in_flight == DW_DEVICE_IN_FLIGHT_MAX) {
@@ -213,6 +249,9 @@ int dw_device_write(dw_device *device, uint64_t block, uint32_t count, const voi
 int dw_device_sync(dw_device *device, dw_diag *diag)
 {
     int result = dw_device_drain(device, diag);
+    if (result == DW_OK) {
+        result = dw_device_check_writable(device, diag);
+    }
     if (result != DW_OK) {
         return result;
     }

@@ -13,6 +13,12 @@
  * Asynchronous writes (dw_device_write_async) keep up to DW_DEVICE_IN_FLIGHT_MAX
  * requests outstanding; dw_device_drain waits for all of them. The memory passed in must
  * stay untouched until then.
+ *
+ * A failed write or sync stops all writing: after it, what the device holds is unknown
+ * (a failed fdatasync may have dropped dirty pages that a second one would then call
+ * durable), so every later write and sync fails with the first error until the VDE is
+ * closed and opened again, when recovery rebuilds the state from what is durable. Reads
+ * go on.
  */
 #ifndef DW_VDE_DEVICE_H
 #define DW_VDE_DEVICE_H
@@ -51,6 +57,8 @@ typedef struct dw_device {
     uint64_t in_flight_block[DW_DEVICE_IN_FLIGHT_MAX];
     int deferred_error;         /* the first failure among them */
     char deferred_message[DW_DIAG_MESSAGE_MAX];
+    int failed;                 /* the first failed write or sync: no more writing */
+    char failed_message[DW_DIAG_MESSAGE_MAX];
     dw_device_stats stats;
 } dw_device;
 
@@ -72,5 +80,8 @@ int dw_device_drain(dw_device *device, dw_diag *diag);
 
 /* Makes every completed write durable (fdatasync). */
 int dw_device_sync(dw_device *device, dw_diag *diag);
+
+/* DW_OK, or (with the message) the failure that stopped writing. */
+int dw_device_check_writable(const dw_device *device, dw_diag *diag);
 
 #endif /* DW_VDE_DEVICE_H */

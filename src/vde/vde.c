@@ -943,7 +943,10 @@ int dw_vde_close(struct dw_vde *vde, dw_diag *diag)
         dw_vde_txn_abort(vde);
     }
     int result = DW_OK;
-    if (!vde->read_only) {
+    if (!vde->read_only && vde->device.failed != DW_OK) {
+        /* Nothing more is written: the next open recovers from what is durable. */
+        result = dw_device_check_writable(&vde->device, diag);
+    } else if (!vde->read_only) {
         dw_vde_begin_io(vde, NULL);
         result = dw_wal_flush(vde, diag);
         if (result == DW_OK) {
@@ -970,6 +973,10 @@ int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag)
     if (vde->read_only) {
         return dw_diag_fail(diag, DW_EPERM, "open it with a dw that knows all its features",
                             "'%s' is open read-only", vde->path);
+    }
+    int failed = dw_device_check_writable(&vde->device, diag);
+    if (failed != DW_OK) {
+        return failed;
     }
     if (vde->flusher_error != DW_OK) {
         int result = dw_diag_fail(diag, vde->flusher_error, "check the device; close and reopen the VDE",

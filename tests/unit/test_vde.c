@@ -6,6 +6,8 @@
  */
 #include "harness.h"
 
+#include <errno.h>
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -332,6 +334,45 @@ static void acknowledged_puts_survive_a_power_cut(void **state)
         }
         env_free(e);
     }
+}
+
+/* A failed sync stops all writing until the VDE is reopened: a later sync could succeed
+ * though the failed one dropped writes. Reads go on; close writes nothing and says so;
+ * the reopened VDE holds every acknowledged put, and the failed one whole or not at all. */
+static void a_failed_sync_stops_writing_until_reopen(void **state)
+{
+    (void)state;
+    env *e = env_new(true, 32u << 20);
+    env_open(e);
+    static unsigned char value[9000];
+    static unsigned char back[9000];
+    fill(value, sizeof value, 7);
+    OK(dw_put(e->vde, "kept", 4, value, sizeof value, NULL, &e->diag));
+    dw_sim_disk_fail_next_syncs(&e->disk, 1, EIO);
+    assert_int_equal(dw_put(e->vde, "failed", 6, value, 100, NULL, &e->diag), DW_EIO);
+    /* The sync would succeed now; the VDE must not believe it. */
+    assert_int_equal(dw_put(e->vde, "later", 5, value, 100, NULL, &e->diag), DW_EIO);
+    assert_non_null(strstr(e->diag.message, "takes no more writes"));
+    assert_non_null(strstr(e->diag.hint, "open it again"));
+    assert_int_equal(dw_sync(e->vde, NULL, &e->diag), DW_EIO);
+    assert_int_equal(dw_delete(e->vde, "kept", 4, NULL, &e->diag), DW_EIO);
+    size_t size = 0;
+    OK(dw_get(e->vde, "kept", 4, back, sizeof back, &size, NULL, &e->diag));
+    assert_int_equal(dw_vde_close(e->vde, &e->diag), DW_EIO);
+    e->vde = NULL;
+    env_open(e);
+    OK(dw_get(e->vde, "kept", 4, back, sizeof back, &size, NULL, &e->diag));
+    assert_int_equal(size, sizeof value);
+    assert_memory_equal(back, value, size);
+    int result = dw_get(e->vde, "failed", 6, back, sizeof back, &size, NULL, &e->diag);
+    assert_true(result == DW_ENOENT || (result == DW_OK && size == 100 && memcmp(back, value, 100) == 0));
+    assert_int_equal(dw_get(e->vde, "later", 5, back, sizeof back, &size, NULL, &e->diag), DW_ENOENT);
+    OK(dw_put(e->vde, "after", 5, value, 100, NULL, &e->diag));
+    env_close(e);
+    const dw_verify_report *report = env_verify(e, NULL, NULL);
+    env_print_problems(report);
+    assert_int_equal(report->problem_count, 0);
+    env_free(e);
 }
 
 /* The same operations twice in deterministic mode: files with the same SHA-256 (and
@@ -661,6 +702,7 @@ int main(void)
         cmocka_unit_test(tags_are_small_and_bounded),
         cmocka_unit_test(group_durability_commits_on_sync),
         cmocka_unit_test(acknowledged_puts_survive_a_power_cut),
+        cmocka_unit_test(a_failed_sync_stops_writing_until_reopen),
         cmocka_unit_test(deterministic_mode_writes_identical_files),
         cmocka_unit_test(open_refuses_what_it_must_with_its_own_code),
         cmocka_unit_test(opening_and_working_never_allocate_after_open),
