@@ -144,14 +144,14 @@ int dw_alloc_blocks(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t
                         vde->quarantine_count > 0 ? " or freed and not yet reusable" : "");
 }
 
-int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, bool metadata, dw_diag *diag)
+int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, dw_free_kind kind, dw_diag *diag)
 {
     DW_ASSERT(vde->txn_open && count > 0);
     if (!dw_block_in_groups(vde, start) || !dw_block_in_groups(vde, start + count - 1)) {
         return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': freeing blocks %llu..%llu outside the groups",
                             vde->path, (unsigned long long)start, (unsigned long long)(start + count - 1));
     }
-    if (vde->quarantine_count == DW_QUARANTINE_MAX) {
+    if (kind != DW_FREE_UNWRITTEN && vde->quarantine_count == DW_QUARANTINE_MAX) {
         return dw_diag_fail(diag, DW_ENOSPC, "commit smaller transactions",
                             "the transaction frees more extents than can wait for reuse (%d)", DW_QUARANTINE_MAX);
     }
@@ -193,8 +193,10 @@ int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, bool meta
     if (result == DW_OK) {
         DW_ASSERT(vde->state.data_blocks_used >= count);
         vde->state.data_blocks_used -= count;
-        vde->quarantine[vde->quarantine_count++] =
-            (dw_quarantine){.start = start, .count = count, .metadata = metadata, .lsn = DW_LSN_NONE};
+        if (kind != DW_FREE_UNWRITTEN) {
+            vde->quarantine[vde->quarantine_count++] = (dw_quarantine){
+                .start = start, .count = count, .metadata = kind == DW_FREE_METADATA, .lsn = DW_LSN_NONE};
+        }
     }
     return result;
 }

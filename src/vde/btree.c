@@ -399,7 +399,7 @@ static int apply_to_branch(struct dw_vde *vde, tree_path *path, uint32_t depth, 
                 dw_cache_discard(&vde->cache, page);
                 dw_cache_unpin(&vde->cache, page);
                 below->kind = CHANGE_REMOVED;
-                return dw_free_blocks(vde, step->block, 1, true, diag);
+                return dw_free_blocks(vde, step->block, 1, DW_FREE_METADATA, diag);
             }
             leftmost = entries[0].value;
             leftmost_generation = entries[0].generation;
@@ -508,7 +508,7 @@ static int propagate(struct dw_vde *vde, tree_path *path, change *below, dw_diag
         }
         dw_cache_unpin(&vde->cache, page);
         if (result == DW_OK) {
-            result = dw_free_blocks(vde, old_root, 1, true, diag);
+            result = dw_free_blocks(vde, old_root, 1, DW_FREE_METADATA, diag);
         }
         if (result != DW_OK) {
             return result;
@@ -627,7 +627,7 @@ int dw_index_remove(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
     if (count == 0) {
         dw_cache_discard(&vde->cache, page);
         dw_cache_unpin(&vde->cache, page);
-        result = dw_free_blocks(vde, leaf->block, 1, true, diag);
+        result = dw_free_blocks(vde, leaf->block, 1, DW_FREE_METADATA, diag);
         below.kind = CHANGE_REMOVED;
     } else {
         lay_out(vde, page, 0, 0, 0, entries, count);

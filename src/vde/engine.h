@@ -191,6 +191,7 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     unsigned char *data_stage;      /* DW_DATA_STAGE_BLOCKS blocks */
     unsigned char *scratch;         /* one block */
     unsigned char *super_stage;     /* one copy of the superblock group: 4 units */
+    uint32_t super_first;           /* the copy written first: never the only good one */
     unsigned char *key_buffer;      /* key_length_max bytes: keys moved out of pages */
     dw_index_scratch index;         /* the key index's working memory */
 
@@ -221,7 +222,12 @@ void dw_vde_txn_abort(struct dw_vde *vde);
 /* Up to `want` consecutive free blocks (at least one): *start, *got. DW_ENOSPC when the
  * groups are full. */
 int dw_alloc_blocks(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t *got, dw_diag *diag);
-int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, bool metadata, dw_diag *diag);
+typedef enum dw_free_kind {
+    DW_FREE_DATA = 0,           /* data blocks: reusable once the freeing record is durable */
+    DW_FREE_METADATA = 1,       /* logged pages: reusable once checkpointed past */
+    DW_FREE_UNWRITTEN = 2,      /* taken by this transaction and never written: reusable at once */
+} dw_free_kind;
+int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, dw_free_kind kind, dw_diag *diag);
 int dw_alloc_inode(struct dw_vde *vde, uint64_t *inode, dw_diag *diag);
 int dw_free_inode(struct dw_vde *vde, uint64_t inode, dw_diag *diag);
 /* Quarantine upkeep: entries of the open transaction get its record's LSN once logged;

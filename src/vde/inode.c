@@ -254,7 +254,7 @@ int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag)
     }
     uint32_t held = inode->extent_count < vde->layout.extent_count ? inode->extent_count : vde->layout.extent_count;
     for (uint32_t i = 0; i < held; i++) {
-        int result = dw_free_blocks(vde, inode->extents[i].start, inode->extents[i].count, false, diag);
+        int result = dw_free_blocks(vde, inode->extents[i].start, inode->extents[i].count, DW_FREE_DATA, diag);
         if (result != DW_OK) {
             return result;
         }
@@ -280,7 +280,7 @@ int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag)
         for (uint32_t i = 0; i < header.count && i < per_block && result == DW_OK; i++) {
             dw_extent extent;
             dw_extent_decode(page->data + DW_EXTENT_BLOCK_HEADER_SIZE + (size_t)i * DW_EXTENT_SIZE, &extent);
-            result = dw_free_blocks(vde, extent.start, extent.count, false, diag);
+            result = dw_free_blocks(vde, extent.start, extent.count, DW_FREE_DATA, diag);
         }
         uint64_t this_block = block;
         block = header.next;
@@ -289,7 +289,7 @@ int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag)
         dw_cache_discard(&vde->cache, page);
         dw_cache_unpin(&vde->cache, page);
         if (result == DW_OK) {
-            result = dw_free_blocks(vde, this_block, 1, true, diag);
+            result = dw_free_blocks(vde, this_block, 1, DW_FREE_METADATA, diag);
         }
         if (result != DW_OK) {
             return result;

@@ -718,7 +718,11 @@ static int writer_next_extent(struct dw_vde *vde, struct dw_writer *w, bool anot
             result = dw_inode_add_extent(vde, w->inode_number, &w->inode, &extent, diag);
         }
         if (result == DW_OK && w->extent_used < w->extent_count) {
-            result = dw_free_blocks(vde, w->extent_start + w->extent_used, w->extent_count - w->extent_used, false, diag);
+            /* The rest of the extent was never written: no quarantine (which a run of
+             * streamed puts would otherwise fill with whole chunks until the VDE seemed
+             * full). */
+            result = dw_free_blocks(vde, w->extent_start + w->extent_used, w->extent_count - w->extent_used,
+                                    DW_FREE_UNWRITTEN, diag);
         }
         w->extent_logical += w->extent_used;
         w->extent_count = 0;

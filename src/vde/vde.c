@@ -123,7 +123,9 @@ static int open_layers(struct dw_vde *vde, const dw_vde_target *target, uint32_t
     dw_budget_init(&vde->budget, config->memory_ceiling_bytes, config->pressure_percent);
     dw_arena_init(&vde->arena, &vde->budget);
     uint32_t undo = undo_pages_for(config->cache_pages);
-    if (config->cache_pages < undo + 32) {
+    /* A record holds the pages of at least one whole transaction (the undo area) and 16
+     * more, next to the undo area and 16 pages for reading. */
+    if (config->cache_pages < 2 * undo + 32) {
         return dw_diag_fail(diag, DW_ECONFIG, "raise memory.cache_pages to at least 64",
                             "memory.cache_pages = %u is too few to run transactions in", config->cache_pages);
     }
@@ -581,19 +583,41 @@ int dw_vde_create(const char *path, const dw_config *config, const dw_create_opt
 static int raw_read(const char *path, const dw_vde_target *target, int fd, uint64_t offset, void *buffer,
                     uint32_t length, dw_diag *diag)
 {
-    if (target->sim_disk != NULL) {
-        if (offset + length > target->sim_disk->size_bytes) {
+    /* Before the I/O layer is up: short transfers are continued and transient errors
+     * retried here, as the I/O layer does (a bounded number of times). */
+    unsigned char *at = buffer;
+    size_t done = 0;
+    for (int tries = 0; done < length && tries < 64; tries++) {
+        if (target->sim_disk != NULL) {
+            if (offset + length > target->sim_disk->size_bytes) {
+                return DW_ETRUNCATED;
+            }
+            dw_sim_result result = dw_sim_disk_read(target->sim_disk, offset + done, at + done,
+                                                    (uint32_t)(length - done));
+            if (result.result == -EAGAIN) {
+                continue;
+            }
+            if (result.result <= 0) {
+                return DW_EIO;
+            }
+            done += (size_t)result.result;
+            continue;
+        }
+        ssize_t got = pread(fd, at + done, length - done, (off_t)(offset + done));
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+        if (got < 0) {
+            int error_number = errno;
+            return dw_diag_fail(diag, DW_EIO, "check the device", "cannot read '%s': %s", path,
+                                strerror(error_number));
+        }
+        if (got == 0) {
             return DW_ETRUNCATED;
         }
-        dw_sim_result result = dw_sim_disk_read(target->sim_disk, offset, buffer, length);
-        return result.result == (int64_t)length ? DW_OK : DW_EIO;
+        done += (size_t)got;
     }
-    ssize_t got = pread(fd, buffer, length, (off_t)offset);
-    if (got < 0) {
-        int error_number = errno;
-        return dw_diag_fail(diag, DW_EIO, "check the device", "cannot read '%s': %s", path, strerror(error_number));
-    }
-    return (size_t)got == length ? DW_OK : DW_ETRUNCATED;
+    return done == length ? DW_OK : DW_EIO;
 }
 
 static bool plausible_geometry(uint32_t block_size, uint32_t unit_size)
@@ -699,6 +723,15 @@ static int choose_superblock(struct dw_vde *vde, uint32_t unit_size, bool *repai
                DW_LOG_STRING("file", vde->path), DW_LOG_STRING("damage", details[1 - chosen]));
     }
     vde->super = copies[chosen];
+    /* The next superblock write must not put the last good copy at risk first. A damaged
+     * copy is rewritten first, while the chosen one stays whole (a power cut while
+     * repairing must not leave both damaged). When both verify but the chosen one is
+     * newer, it is rewritten first: it may be newer only in the page cache (its sync
+     * failed in an earlier handle, and the kernel kept the pages it dropped), in which
+     * case the older copy is the one on the medium. */
+    bool both_good = problems[0] == DW_SUPER_OK && problems[1] == DW_SUPER_OK;
+    bool chosen_newer = both_good && copies[chosen].super.sequence != copies[1 - chosen].super.sequence;
+    vde->super_first = chosen_newer ? (uint32_t)chosen : 1 - (uint32_t)chosen;
     return DW_OK;
 }
 

@@ -49,8 +49,11 @@ int dw_super_write(struct dw_vde *vde, dw_diag *diag)
     super->writer_time_ns = dw_vde_now_ns(vde);
     uint32_t unit_size = super->unit_size;
     uint32_t blocks_per_copy = DW_UNITS_PER_COPY * unit_size / vde->block_size;
-    /* Copy A, durable; then copy B: one of them is always whole. */
-    for (uint32_t copy_index = 0; copy_index < 2; copy_index++) {
+    /* One copy, durable; then the other: one of them is always whole. The first is the
+     * one open did not choose (vde.c, choose_superblock), so a damaged or older copy is
+     * rewritten while the good one is left alone. */
+    for (uint32_t i = 0; i < 2; i++) {
+        uint32_t copy_index = i == 0 ? vde->super_first : 1 - vde->super_first;
         uint32_t first_unit = copy_index * DW_UNITS_PER_COPY;
         dw_super_encode(copy, vde->super_stage, first_unit);
         int result = dw_device_write(&vde->device, (uint64_t)first_unit * unit_size / vde->block_size, blocks_per_copy,
@@ -490,10 +493,32 @@ static int check_tail(struct dw_vde *vde, uint64_t end, dw_diag *diag)
     return DW_OK;
 }
 
-int dw_wal_recover(struct dw_vde *vde, dw_diag *diag)
+/* Writes a record's log blocks again, as read. A record may be readable without being
+ * durable: its sync failed, and the kernel keeps the pages it then calls clean (or the
+ * writer died before its sync). Replaying such a record home and making the home blocks
+ * durable, while the record itself stays volatile, would leave the home blocks ahead of
+ * the log after another crash. So what recovery applies it first makes durable. */
+static int rewrite_record(struct dw_vde *vde, uint64_t lsn, uint32_t blocks, dw_diag *diag)
+{
+    for (uint32_t i = 0; i < blocks; i++) {
+        uint64_t position = wal_position(vde, lsn + i);
+        int result = dw_device_read(&vde->device, position, 1, vde->scratch, diag);
+        if (result == DW_OK) {
+            result = dw_device_write(&vde->device, position, 1, vde->scratch, diag);
+        }
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    return DW_OK;
+}
+
+/* Finds the valid records from the checkpoint on; with `apply`, writes them home and
+ * takes their state, else writes them again in the log. Returns the LSN after the last. */
+static int replay(struct dw_vde *vde, bool apply, uint64_t *end, bool *torn, dw_diag *diag)
 {
     uint64_t lsn = vde->checkpoint_lsn;
-    bool torn = false;
+    *torn = false;
     for (;;) {
         if (lsn - vde->checkpoint_lsn >= vde->wal_blocks) {
             break; /* a full lap: nothing older can follow */
@@ -505,27 +530,46 @@ int dw_wal_recover(struct dw_vde *vde, dw_diag *diag)
             return result;
         }
         if (!valid) {
-            torn = scan.header_valid;
+            *torn = scan.header_valid;
             break;
         }
-        result = apply_record(vde, lsn, &scan.header, diag);
+        if (apply) {
+            result = apply_record(vde, lsn, &scan.header, diag);
+            vde->state = scan.header.state;
+            vde->seq = scan.header.last_seq;
+            vde->counters.recovered_records++;
+        } else {
+            result = rewrite_record(vde, lsn, scan.blocks, diag);
+        }
         if (result != DW_OK) {
             return result;
         }
-        vde->state = scan.header.state;
-        vde->seq = scan.header.last_seq;
         lsn += scan.blocks;
-        vde->counters.recovered_records++;
     }
-    int result = check_tail(vde, lsn, diag);
+    *end = lsn;
+    return DW_OK;
+}
+
+int dw_wal_recover(struct dw_vde *vde, dw_diag *diag)
+{
+    uint64_t lsn = vde->checkpoint_lsn;
+    bool torn = false;
+    /* First the log, made durable as it reads; then the pages home. */
+    int result = replay(vde, false, &lsn, &torn, diag);
+    if (result == DW_OK) {
+        result = check_tail(vde, lsn, diag);
+    }
+    if (result == DW_OK && lsn != vde->checkpoint_lsn) {
+        result = dw_device_sync(&vde->device, diag);
+        if (result == DW_OK) {
+            result = replay(vde, true, &lsn, &torn, diag);
+        }
+        if (result == DW_OK) {
+            result = dw_device_sync(&vde->device, diag);
+        }
+    }
     if (result != DW_OK) {
         return result;
-    }
-    if (vde->counters.recovered_records > 0) {
-        result = dw_device_sync(&vde->device, diag);
-        if (result != DW_OK) {
-            return result;
-        }
     }
     vde->counters.truncated_tail = torn ? 1 : 0;
     vde->next_lsn = lsn;

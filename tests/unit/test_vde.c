@@ -544,6 +544,11 @@ static void open_refuses_what_it_must_with_its_own_code(void **state)
     assert_int_equal(truncate(other, 16u << 20), 0);
     assert_int_equal(dw_vde_open(other, &e->config, &vde, &diag), DW_ETRUNCATED);
     assert_non_null(strstr(diag.message, "sentinel"));
+    /* A page cache too small for a transaction and its record says so (not the WAL). */
+    dw_config small_cache = e->config;
+    small_cache.cache_pages = 48;
+    assert_int_equal(dw_vde_open(e->path, &small_cache, &vde, &diag), DW_ECONFIG);
+    assert_non_null(strstr(diag.message, "memory.cache_pages = 48"));
     /* Creating over an existing file needs overwrite. */
     assert_int_equal(dw_vde_create(other, &e->config, &options, &diag), DW_EEXIST);
     /* One damaged superblock copy is tolerated, and the open repairs it. */
