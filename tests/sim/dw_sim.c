@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,14 +106,19 @@ typedef struct totals {
 } totals;
 
 typedef struct sim {
-    /* the run */
-    uint64_t seed;
+    /* kept from seed to seed: the command's settings and the memory taken once */
+    totals *totals;
     bool swarm;
-    bool damage;
-    bool strict;
     bool verbose;
     bool trace;
     uint64_t operations;
+    void *disk_memory;
+    unsigned char *value;
+    unsigned char *back;
+    /* one seed's run: everything from here is cleared when a seed starts */
+    uint64_t seed;
+    bool damage;
+    bool strict;
     uint64_t random;
     uint64_t op;
     const char *what;
@@ -122,7 +128,6 @@ typedef struct sim {
     char failure[1024];
     /* the engine */
     dw_sim_disk disk;
-    void *disk_memory;
     dw_config config;
     dw_vde_target target;
     dw_create_options create;
@@ -139,9 +144,6 @@ typedef struct sim {
     uint32_t must;                  /* pending commits that must survive a crash */
     uint64_t history[KEYS][HISTORY_MAX];
     uint32_t history_count[KEYS];
-    unsigned char *value;
-    unsigned char *back;
-    totals *totals;
 } sim;
 
 static const char *const PATH = "dw-sim.dwvd";
@@ -966,22 +968,7 @@ static void configure(sim *s)
 static bool run_seed(sim *s, uint64_t seed)
 {
     totals *t = s->totals;
-    void *disk_memory = s->disk_memory;
-    unsigned char *value = s->value;
-    unsigned char *back = s->back;
-    bool swarm = s->swarm;
-    bool verbose = s->verbose;
-    bool trace = s->trace;
-    uint64_t operations = s->operations;
-    memset(s, 0, sizeof *s);
-    s->totals = t;
-    s->disk_memory = disk_memory;
-    s->value = value;
-    s->back = back;
-    s->swarm = swarm;
-    s->verbose = verbose;
-    s->trace = trace;
-    s->operations = operations;
+    memset(&s->seed, 0, sizeof *s - offsetof(sim, seed));
     s->seed = seed;
     s->random = seed ^ UINT64_C(0x6a09e667f3bcc909);
     s->what = "create";
