@@ -75,9 +75,14 @@ static int submit(dw_device *device, const dw_sched_request *request, dw_sched_t
 }
 
 /* Waits for one request; turns its failure into a message naming the blocks. */
-/* The first failed write or sync ends writing (device.h says why). */
+/* The first failed write or sync ends writing (device.h says why). A request the
+ * scheduler cancelled or failed for its deadline is not a device failure: the device
+ * either never saw it or did it, and the caller's retry writes it whole again. */
 static void stop_writing(dw_device *device, int result, const dw_diag *diag)
 {
+    if (result == DW_EDEADLINE || result == DW_ECANCELED) {
+        return;
+    }
     if (device->failed == DW_OK) {
         device->failed = result;
         (void)dw_format(device->failed_message, sizeof device->failed_message, "%s",

@@ -18,7 +18,8 @@
  * (a failed fdatasync may have dropped dirty pages that a second one would then call
  * durable), so every later write and sync fails with the first error until the VDE is
  * closed and opened again, when recovery rebuilds the state from what is durable. Reads
- * go on.
+ * go on. A deadline miss or a cancellation by the scheduler is no such failure: the
+ * device did the request, or never saw it.
  */
 #ifndef DW_VDE_DEVICE_H
 #define DW_VDE_DEVICE_H
