@@ -241,6 +241,19 @@ static int descend(struct dw_vde *vde, const unsigned char *key, uint32_t key_le
     return DW_OK;
 }
 
+/* Walks to the leaf that holds (or would hold) key and reads it (pinned). */
+static int find_leaf(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, tree_path *path,
+                     dw_page **page, dw_index_header *header, dw_diag *diag)
+{
+    *page = NULL;
+    int result = descend(vde, key, key_length, path, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    const path_step *leaf = &path->steps[path->height - 1];
+    return read_node(vde, leaf->block, leaf->generation, 0, page, header, diag);
+}
+
 int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t *inode,
                     uint32_t *generation, dw_diag *diag)
 {
@@ -250,14 +263,9 @@ int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
         return DW_OK;
     }
     tree_path path;
-    int result = descend(vde, key, key_length, &path, diag);
-    if (result != DW_OK) {
-        return result;
-    }
-    const path_step *leaf = &path.steps[path.height - 1];
     dw_page *page = NULL;
     dw_index_header header;
-    result = read_node(vde, leaf->block, leaf->generation, 0, &page, &header, diag);
+    int result = find_leaf(vde, key, key_length, &path, &page, &header, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -537,14 +545,9 @@ int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
         return DW_OK;
     }
     tree_path path;
-    int result = descend(vde, key, key_length, &path, diag);
-    if (result != DW_OK) {
-        return result;
-    }
-    path_step *leaf = &path.steps[path.height - 1];
     dw_page *page = NULL;
     dw_index_header header;
-    result = read_node(vde, leaf->block, leaf->generation, 0, &page, &header, diag);
+    int result = find_leaf(vde, key, key_length, &path, &page, &header, diag);
     if (result == DW_OK) {
         result = dw_cache_modify(&vde->cache, page, vde->txn_generation, diag);
         if (result != DW_OK) {
@@ -597,17 +600,13 @@ int dw_index_remove(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
         return DW_ENOENT;
     }
     tree_path path;
-    int result = descend(vde, key, key_length, &path, diag);
-    if (result != DW_OK) {
-        return result;
-    }
-    path_step *leaf = &path.steps[path.height - 1];
     dw_page *page = NULL;
     dw_index_header header;
-    result = read_node(vde, leaf->block, leaf->generation, 0, &page, &header, diag);
+    int result = find_leaf(vde, key, key_length, &path, &page, &header, diag);
     if (result != DW_OK) {
         return result;
     }
+    uint64_t leaf_block = path.steps[path.height - 1].block;
     bool equal = false;
     uint32_t position = leaf_position(page->data, header.count, key, key_length, &equal);
     if (!equal) {
@@ -627,7 +626,7 @@ int dw_index_remove(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
     if (count == 0) {
         dw_cache_discard(&vde->cache, page);
         dw_cache_unpin(&vde->cache, page);
-        result = dw_free_blocks(vde, leaf->block, 1, DW_FREE_METADATA, diag);
+        result = dw_free_blocks(vde, leaf_block, 1, DW_FREE_METADATA, diag);
         below.kind = CHANGE_REMOVED;
     } else {
         lay_out(vde, page, 0, 0, 0, entries, count);

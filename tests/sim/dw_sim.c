@@ -292,6 +292,7 @@ static void fold_pending(sim *s, uint32_t count)
 }
 
 static void open_vde(sim *s);
+static void check_iteration(sim *s, const unsigned char *from, size_t prefix);
 static void after_failure(sim *s, int result, const commit *c);
 
 static void trace_commit(const sim *s, const char *what, const commit *c)
@@ -331,6 +332,12 @@ static void acknowledged(sim *s, const commit *c)
         }
         s->what = was;
     }
+}
+
+/* Whether a read's outcome (dw_get's result, and the bytes' length and hash) is `v`. */
+static bool holds(const version *v, int result, uint32_t length, uint64_t hash)
+{
+    return v->present ? result == DW_OK && length == v->length && hash == v->hash : result == DW_ENOENT;
 }
 
 /* Reads every key and finds the longest prefix of the pending commits, at least `must`
@@ -376,8 +383,7 @@ static void check_recovered(sim *s)
             if (v->unknown || (results[k] != DW_OK && results[k] != DW_ENOENT)) {
                 continue;
             }
-            match = v->present ? results[k] == DW_OK && lengths[k] == v->length && hashes[k] == v->hash
-                               : results[k] == DW_ENOENT;
+            match = holds(v, results[k], lengths[k], hashes[k]);
         }
         if (match) {
             found = p;
@@ -390,9 +396,7 @@ static void check_recovered(sim *s)
         /* Name the first key that differs from the state with every commit. */
         for (uint32_t k = 0; k < KEYS; k++) {
             const version *v = &candidate[k];
-            bool same = v->present ? results[k] == DW_OK && lengths[k] == v->length && hashes[k] == v->hash
-                                   : results[k] == DW_ENOENT;
-            if (!same) {
+            if (!holds(v, results[k], lengths[k], hashes[k])) {
                 FAIL(s,
                      "the recovered VDE is no prefix of the %u commits since the last durable point (at least %u "
                      "must be there): key %u is %s %u bytes, with every commit it would be %s %u bytes",
@@ -440,29 +444,7 @@ static void check_recovered(sim *s)
     memcpy(s->current, s->durable, sizeof s->current);
     /* Iteration agrees with the recovered state: every present key, in order. */
     if (!s->damage) {
-        dw_iter *iter = NULL;
-        int result = dw_iter_open(s->vde, "", 0, &iter, &s->diag);
-        if (result != DW_OK) {
-            FAIL(s, "dw_iter_open after recovery: %s (%s)", dw_error_name(result), s->diag.message);
-            return;
-        }
-        unsigned char key[KEY_LENGTH_MAX];
-        for (uint32_t i = 0; i < KEYS && !s->failed; i++) {
-            uint32_t k = s->order[i];
-            if (!s->current[k].present) {
-                continue;
-            }
-            size_t length = 0;
-            result = dw_iter_next(iter, key, sizeof key, &length, NULL, &s->diag);
-            if (result != DW_OK || length != s->key_lengths[k] || memcmp(key, s->keys[k], length) != 0) {
-                FAIL(s, "after recovery the iterator does not return key %u next (%s)", k, dw_error_name(result));
-            }
-        }
-        size_t length = 0;
-        if (!s->failed && dw_iter_next(iter, key, sizeof key, &length, NULL, &s->diag) != DW_ENOENT) {
-            FAIL(s, "after recovery the iterator returns a key the model does not have");
-        }
-        dw_iter_close(iter);
+        check_iteration(s, s->keys[0], 0);
     }
 }
 
@@ -783,15 +765,24 @@ static void do_stat(sim *s)
     }
 }
 
-/* Iteration under a random prefix returns exactly the model's keys with it, in order.
- * A key whose state damage made unknown may be there or not. */
-static void do_iterate(sim *s)
+/* The model's index of a key the VDE returned, or -1 for a key it never made. */
+static int32_t key_index(const sim *s, const unsigned char *key, size_t length)
 {
-    uint32_t from = (uint32_t)below(s, KEYS);
-    size_t prefix = (size_t)below(s, 3);
-    prefix = prefix > s->key_lengths[from] ? s->key_lengths[from] : prefix;
+    for (uint32_t k = 0; k < KEYS; k++) {
+        if (length == s->key_lengths[k] && memcmp(key, s->keys[k], length) == 0) {
+            return (int32_t)k;
+        }
+    }
+    return -1;
+}
+
+/* Iteration under a prefix (the first `prefix` bytes of `from`) returns exactly the
+ * model's keys with it, in order, with their sizes. A key whose state damage made
+ * unknown may be there or not. */
+static void check_iteration(sim *s, const unsigned char *from, size_t prefix)
+{
     dw_iter *iter = NULL;
-    int result = dw_iter_open(s->vde, s->keys[from], prefix, &iter, &s->diag);
+    int result = dw_iter_open(s->vde, from, prefix, &iter, &s->diag);
     if (result != DW_OK) {
         FAIL(s, "dw_iter_open: %s (%s)", dw_error_name(result), s->diag.message);
         return;
@@ -804,8 +795,7 @@ static void do_iterate(sim *s)
     for (uint32_t i = 0; i < KEYS && !s->failed && !done; i++) {
         uint32_t k = s->order[i];
         const version *v = &s->current[k];
-        if ((!v->present && !v->unknown) || s->key_lengths[k] < prefix ||
-            memcmp(s->keys[k], s->keys[from], prefix) != 0) {
+        if ((!v->present && !v->unknown) || s->key_lengths[k] < prefix || memcmp(s->keys[k], from, prefix) != 0) {
             continue;
         }
         if (!held) {
@@ -825,19 +815,14 @@ static void do_iterate(sim *s)
             }
             held = true;
         }
-        if (length == s->key_lengths[k] && memcmp(key, s->keys[k], length) == 0) {
+        int32_t came = key_index(s, key, length);
+        if (came == (int32_t)k) {
             held = false;
             if (!v->unknown && stat.size != v->length) {
                 FAIL(s, "iterating: key %u has %" PRIu64 " bytes, the model %u", k, stat.size, v->length);
             }
         } else if (!v->unknown) {
-            int32_t which = -1;
-            for (uint32_t j = 0; j < KEYS; j++) {
-                if (length == s->key_lengths[j] && memcmp(key, s->keys[j], length) == 0) {
-                    which = (int32_t)j;
-                }
-            }
-            FAIL(s, "iterating a %zu-byte prefix: key %u should come next, key %d came", prefix, k, which);
+            FAIL(s, "iterating a %zu-byte prefix: key %u should come next, key %d came", prefix, k, came);
         }
     }
     if (!s->failed && !done) {
@@ -846,16 +831,18 @@ static void do_iterate(sim *s)
             held = result != DW_ENOENT && !(s->damage && is_damage_error(result));
         }
         if (held) {
-            int32_t which = -1;
-            for (uint32_t k = 0; k < KEYS; k++) {
-                if (length == s->key_lengths[k] && memcmp(key, s->keys[k], length) == 0) {
-                    which = (int32_t)k;
-                }
-            }
-            FAIL(s, "iterating a %zu-byte prefix: key %d, which the model has absent, came last", prefix, which);
+            FAIL(s, "iterating a %zu-byte prefix: key %d, which the model has absent, came last", prefix,
+                 key_index(s, key, length));
         }
     }
     dw_iter_close(iter);
+}
+
+static void do_iterate(sim *s)
+{
+    uint32_t from = (uint32_t)below(s, KEYS);
+    size_t prefix = (size_t)below(s, 3);
+    check_iteration(s, s->keys[from], prefix > s->key_lengths[from] ? s->key_lengths[from] : prefix);
 }
 
 static void do_sync(sim *s)
