@@ -520,9 +520,9 @@ static void inspect_text(FILE *out, const char *path, const dw_vde_info *info)
                   (unsigned long long)super->error_count, format_time(super->created_ns, a, sizeof a));
     (void)fprintf(out, "  last writer %s pid %u session %016llx at %s\n", super->writer_node, super->writer_pid,
                   (unsigned long long)super->writer_session, format_time(super->writer_time_ns, b, sizeof b));
-    (void)fprintf(out, "  sequence    %llu; checkpoint at log block %llu, transaction %llu\n",
+    (void)fprintf(out, "  sequence    %llu; checkpoint at log block %llu, transaction %llu; next generation %llu\n",
                   (unsigned long long)super->sequence, (unsigned long long)super->checkpoint_lsn,
-                  (unsigned long long)super->checkpoint_seq);
+                  (unsigned long long)super->checkpoint_seq, (unsigned long long)super->generation_next);
     (void)fputs("  regions     type              first block       blocks        param\n", out);
     for (uint32_t i = 0; i < info->super.regions.count; i++) {
         const dw_region *region = &info->super.regions.slots[i];
@@ -585,9 +585,11 @@ static void inspect_json(FILE *out, const char *path, const dw_vde_info *info)
     dw_cli_json_string(out, super->writer_node);
     (void)fprintf(out, ",\"pid\":%u,\"session\":%llu,\"time_ns\":%llu},", super->writer_pid,
                   (unsigned long long)super->writer_session, (unsigned long long)super->writer_time_ns);
-    (void)fprintf(out, "\"sequence\":%llu,\"checkpoint_lsn\":%llu,\"checkpoint_seq\":%llu,\"regions\":[",
+    (void)fprintf(out,
+                  "\"sequence\":%llu,\"checkpoint_lsn\":%llu,\"checkpoint_seq\":%llu,\"generation_next\":%llu,"
+                  "\"regions\":[",
                   (unsigned long long)super->sequence, (unsigned long long)super->checkpoint_lsn,
-                  (unsigned long long)super->checkpoint_seq);
+                  (unsigned long long)super->checkpoint_seq, (unsigned long long)super->generation_next);
     for (uint32_t i = 0; i < info->super.regions.count; i++) {
         const dw_region *region = &info->super.regions.slots[i];
         (void)fprintf(out, "%s{\"type\":\"%s\",\"start\":%llu,\"count\":%llu,\"param\":%llu}", i == 0 ? "" : ",",

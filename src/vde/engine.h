@@ -39,6 +39,9 @@
 #define DW_DATA_STAGE_BLOCKS 64
 #define DW_QUARANTINE_MAX 4096
 #define DW_TXN_FREES_MAX 1024
+/* Generations a writer reserves at a time (FORMAT.md §1.1): a crash skips at most this
+ * many and a half; a superblock write every half of it costs two syncs. */
+#define DW_GENERATION_RESERVE 65536u
 #define DW_ITERATOR_KEY_MAX 16384
 
 /* A freed extent, not to be handed out again until it is safe (alloc.c). */
@@ -150,6 +153,8 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     dw_engine_state state;
     uint64_t seq;                   /* the last transaction number handed out */
     uint64_t durable_seq;
+    uint64_t generation_next;       /* the counter the next transaction's generation comes from */
+    uint64_t generation_limit;      /* reserved on the medium up to here (FORMAT.md §1.1) */
     uint64_t next_lsn;              /* where the next record goes */
     uint64_t durable_lsn;           /* records before it are on stable storage */
     uint64_t checkpoint_lsn;        /* recovery would start here */

@@ -183,7 +183,8 @@ enum {
     SUPER_WRITER_SESSION = 272,
     SUPER_WRITER_TIME = 280,
     SUPER_EXPECTED_SIZE = 288,
-    SUPER_END = 296,
+    SUPER_GENERATION_NEXT = 296,
+    SUPER_END = 304,
 };
 _Static_assert(SUPER_ANCHOR + DW_ANCHOR_TEXT_SIZE == SUPER_CREATED, "superblock layout");
 _Static_assert(SUPER_WRITER_NODE + DW_NODE_NAME_SIZE == SUPER_WRITER_PID, "superblock layout");
@@ -253,6 +254,7 @@ static void encode_super_unit(const dw_superblock *super, unsigned char *unit)
     dw_store_le64(unit + SUPER_WRITER_SESSION, super->writer_session);
     dw_store_le64(unit + SUPER_WRITER_TIME, super->writer_time_ns);
     dw_store_le64(unit + SUPER_EXPECTED_SIZE, super->expected_size_bytes);
+    dw_store_le64(unit + SUPER_GENERATION_NEXT, super->generation_next);
 }
 
 static void decode_super_unit(const unsigned char *unit, dw_superblock *super)
@@ -286,6 +288,7 @@ static void decode_super_unit(const unsigned char *unit, dw_superblock *super)
     super->writer_session = dw_load_le64(unit + SUPER_WRITER_SESSION);
     super->writer_time_ns = dw_load_le64(unit + SUPER_WRITER_TIME);
     super->expected_size_bytes = dw_load_le64(unit + SUPER_EXPECTED_SIZE);
+    super->generation_next = dw_load_le64(unit + SUPER_GENERATION_NEXT);
 }
 
 static void encode_regions_unit(const dw_region_directory *regions, uint64_t sequence, unsigned char *unit)

@@ -20,7 +20,7 @@
 /* ---- sizes ------------------------------------------------------------------------- */
 
 #define DW_FORMAT_MAJOR 2
-#define DW_FORMAT_MINOR 1
+#define DW_FORMAT_MINOR 2
 #define DW_FORMAT_VERSION ((DW_FORMAT_MAJOR << 8) | DW_FORMAT_MINOR)
 
 #define DW_BLOCK_SIZE_MIN 512
@@ -179,6 +179,10 @@ typedef struct dw_superblock {
     uint64_t writer_time_ns;
     /* the file-size sentinel */
     uint64_t expected_size_bytes;
+    /* No transaction has used a generation at or above this one: when the VDE closed
+     * cleanly, the next one to use; while it is open, the end of the range its writer has
+     * reserved (dw_super_write), so generations are never handed out twice, crash or not. */
+    uint64_t generation_next;
 } dw_superblock;
 
 /* Region types of the directory. */

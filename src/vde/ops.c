@@ -1167,6 +1167,7 @@ void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
     info->next_lsn = vde->next_lsn;
     info->checkpoint_lsn = vde->checkpoint_lsn;
     info->seq = vde->seq;
+    info->generation_next = vde->generation_next;
     info->memory_reserved_bytes = vde->budget.reserved_bytes;
     info->memory_ceiling_bytes = vde->config.memory_ceiling_bytes;
     info->memory_peak_bytes = vde->budget.reserved_high_water_bytes;

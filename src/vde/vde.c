@@ -412,6 +412,8 @@ static int plan_layout(struct dw_vde *vde, const dw_create_options *options, dw_
     super->block_count = block_count;
     super->state = DW_STATE_CLEAN;
     super->expected_size_bytes = block_count * block;
+    super->generation_next = 1;
+    vde->generation_next = 1;
     extended->group_blocks = (uint32_t)group_blocks;
     extended->group_bitmap_blocks = bitmap_blocks;
     extended->group_count = (uint32_t)group_count;
@@ -831,6 +833,10 @@ static int start_engine(struct dw_vde *vde, dw_diag *diag)
     vde->durable_lsn = vde->checkpoint_lsn;
     vde->durable_state = vde->state;
     vde->durable_seq = vde->seq;
+    /* Every generation below the recorded one may be in some block already (FORMAT.md
+     * §1.1); the superblock write below reserves the range this writer uses next. */
+    vde->generation_next = vde->super.super.generation_next;
+    vde->generation_limit = vde->generation_next;
     dw_vde_begin_io(vde, NULL);
     int result = dw_wal_recover(vde, diag);
     if (result != DW_OK || vde->read_only) {
@@ -1025,7 +1031,18 @@ int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag)
     vde->txn_open = true;
     vde->txn_user = user;
     vde->txn_seq = ++vde->seq;
-    vde->txn_generation = (uint32_t)vde->txn_seq;
+    if ((uint32_t)vde->generation_next == 0) {
+        vde->generation_next++; /* generation 0 means "none" (an empty index, no extent block) */
+    }
+    if (vde->generation_next >= vde->generation_limit) {
+        /* The reservation is used up with no checkpoint to extend it: extend it now. */
+        result = dw_super_write(vde, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    DW_ASSERT(vde->generation_next < vde->generation_limit);
+    vde->txn_generation = (uint32_t)vde->generation_next++;
     vde->txn_saved_state = vde->state;
     vde->txn_quarantine_mark = vde->quarantine_count;
     vde->txn_bytes = 0;

@@ -62,6 +62,7 @@ typedef struct dw_vde_info {
     uint64_t next_lsn;
     uint64_t checkpoint_lsn;
     uint64_t seq;
+    uint64_t generation_next;   /* the next transaction's generation counter (FORMAT.md §1.1) */
     uint64_t memory_reserved_bytes;
     uint64_t memory_ceiling_bytes;
     uint64_t memory_peak_bytes;

@@ -43,6 +43,15 @@ int dw_super_write(struct dw_vde *vde, dw_diag *diag)
     dw_super_copy *copy = &vde->super;
     dw_superblock *super = &copy->super;
     super->sequence++;
+    /* Generations (FORMAT.md §1.1): a clean VDE records the exact next one; an open one
+     * keeps at least half a reservation ahead of the counter. */
+    if (super->state == DW_STATE_CLEAN) {
+        super->generation_next = vde->generation_next;
+    } else if (vde->generation_next + DW_GENERATION_RESERVE / 2 > vde->generation_limit) {
+        super->generation_next = vde->generation_next + DW_GENERATION_RESERVE;
+    } else {
+        super->generation_next = vde->generation_limit;
+    }
     super->checkpoint_lsn = vde->checkpoint_lsn;
     super->checkpoint_seq = vde->durable_seq;
     copy->extended.state = vde->durable_state;
@@ -66,6 +75,9 @@ int dw_super_write(struct dw_vde *vde, dw_diag *diag)
         }
     }
     vde->counters.superblock_writes++;
+    if (super->state != DW_STATE_CLEAN) {
+        vde->generation_limit = super->generation_next;
+    }
     return DW_OK;
 }
 

@@ -70,6 +70,7 @@ static dw_super_copy sample_copy(uint32_t unit_size)
     strcpy(copy.super.writer_node, "recorder-7");
     copy.super.writer_pid = 4242;
     copy.super.expected_size_bytes = 123456ull * 4096;
+    copy.super.generation_next = 0x100000003ull;
     copy.regions.count = 3;
     copy.regions.slots[0] = (dw_region){DW_REGION_WAL, 0, DW_MODULE_WAL, 10, 4096, 0};
     copy.regions.slots[1] = (dw_region){DW_REGION_INODE_TABLE, 0, DW_MODULE_INODES, 4106, 900, 9000};
@@ -104,6 +105,7 @@ static void superblock_copies_round_trip_and_refuse_what_they_must(void **state)
         assert_int_equal(decoded.super.sequence, 77);
         assert_int_equal(decoded.super.block_count, 123456);
         assert_int_equal(decoded.super.checkpoint_lsn, 999);
+        assert_int_equal(decoded.super.generation_next, 0x100000003ull);
         assert_string_equal(decoded.super.writer_node, "recorder-7");
         assert_memory_equal(decoded.super.uuid, copy.super.uuid, 16);
         assert_int_equal(decoded.regions.count, 3);

@@ -18,6 +18,7 @@
 #include "core/endian.h"
 #include "io/sim_disk.h"
 #include "mem/alloc_count.h"
+#include "vde/engine.h"
 #include "vde/format.h"
 #include "vde/vde_internal.h"
 #include "vde_env.h"
@@ -375,6 +376,72 @@ static void a_failed_sync_stops_writing_until_reopen(void **state)
     env_free(e);
 }
 
+static dw_vde_info *info_of(dw_vde *vde)
+{
+    static dw_vde_info info;
+    dw_vde_info_read(vde, &info);
+    return &info;
+}
+
+/* A transaction generation is never handed out twice (FORMAT.md §1.1): after a power cut
+ * the next writer starts past everything the lost transactions could have used; after a
+ * clean close exactly where the last one stopped; a reservation used up with no
+ * checkpoint to extend it is extended by the transaction that needs it. */
+static void generations_are_never_handed_out_twice(void **state)
+{
+    (void)state;
+    env *e = env_new(true, 32u << 20);
+    env_open(e);
+    static unsigned char value[9000];
+    fill(value, sizeof value, 3);
+    uint64_t first = info_of(e->vde)->generation_next;
+    uint64_t reserved = info_of(e->vde)->super.super.generation_next;
+    assert_true(first >= 1);
+    assert_int_equal(reserved, first + DW_GENERATION_RESERVE);
+    char key[32];
+    for (int i = 0; i < 40; i++) {
+        int length = snprintf(key, sizeof key, "g-%03d", i);
+        OK(dw_put(e->vde, key, (size_t)length, value, (size_t)(i % 2 == 0 ? 50 : 9000), NULL, &e->diag));
+    }
+    uint64_t used = info_of(e->vde)->generation_next;
+    assert_int_equal(used, first + 40);
+    /* Transactions that never reach the log use generations too. */
+    dw_sim_disk_cut_power(&e->disk);
+    for (int i = 0; i < 5; i++) {
+        (void)dw_put(e->vde, "lost", 4, value, 9000, NULL, &e->diag);
+    }
+    (void)dw_vde_close(e->vde, &e->diag);
+    e->vde = NULL;
+    dw_sim_disk_power_on(&e->disk);
+    env_open(e);
+    uint64_t after_crash = info_of(e->vde)->generation_next;
+    assert_true(after_crash >= reserved);
+    assert_int_equal(info_of(e->vde)->super.super.generation_next, after_crash + DW_GENERATION_RESERVE);
+    OK(dw_put(e->vde, "after", 5, value, 100, NULL, &e->diag));
+    /* The reservation runs out between checkpoints: the next transaction extends it
+     * before it uses a generation past it. */
+    e->vde->generation_limit = e->vde->generation_next + 1;
+    OK(dw_put(e->vde, "within", 6, value, 100, NULL, &e->diag));
+    uint64_t writes = e->vde->counters.superblock_writes;
+    OK(dw_put(e->vde, "beyond", 6, value, 100, NULL, &e->diag));
+    assert_int_equal(e->vde->counters.superblock_writes, writes + 1);
+    assert_true(info_of(e->vde)->super.super.generation_next > info_of(e->vde)->generation_next);
+    uint64_t at_close = info_of(e->vde)->generation_next;
+    env_close(e);
+    env_open(e);
+    assert_int_equal(info_of(e->vde)->generation_next, at_close);
+    size_t size = 0;
+    static unsigned char back[9000];
+    for (int i = 0; i < 40; i++) {
+        int length = snprintf(key, sizeof key, "g-%03d", i);
+        OK(dw_get(e->vde, key, (size_t)length, back, sizeof back, &size, NULL, &e->diag));
+        assert_int_equal(size, (size_t)(i % 2 == 0 ? 50 : 9000));
+    }
+    env_close(e);
+    assert_int_equal(env_verify(e, NULL, NULL)->problem_count, 0);
+    env_free(e);
+}
+
 /* The same operations twice in deterministic mode: files with the same SHA-256 (and
  * byte for byte the same); a third run that differs in one put: another SHA-256. */
 static void deterministic_mode_writes_identical_files(void **state)
@@ -708,6 +775,7 @@ int main(void)
         cmocka_unit_test(group_durability_commits_on_sync),
         cmocka_unit_test(acknowledged_puts_survive_a_power_cut),
         cmocka_unit_test(a_failed_sync_stops_writing_until_reopen),
+        cmocka_unit_test(generations_are_never_handed_out_twice),
         cmocka_unit_test(deterministic_mode_writes_identical_files),
         cmocka_unit_test(open_refuses_what_it_must_with_its_own_code),
         cmocka_unit_test(opening_and_working_never_allocate_after_open),
