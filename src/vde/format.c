@@ -450,9 +450,24 @@ dw_super_problem dw_super_decode(const unsigned char *units, uint32_t unit_size,
     const unsigned char *anchor_unit = units + 3 * (size_t)unit_size;
     uint64_t sequence = dw_load_le64(anchor_unit + ANCHOR_SEQUENCE);
     if (dw_load_le64(anchor_unit + ANCHOR_DIGEST) != dw_xxh64(units, 3 * (size_t)unit_size, sequence)) {
+        /* A unit left from another write (a lost or misdirected one) carries another
+         * write's generation: name the unit that disagrees with the others. */
+        uint32_t generations[DW_UNITS_PER_COPY];
+        for (uint32_t i = 0; i < DW_UNITS_PER_COPY; i++) {
+            generations[i] = dw_trailer_generation(units + (size_t)i * unit_size, unit_size);
+        }
         *bad_unit = 3;
-        dw_format(detail, detail_size, "units %u-%u do not belong to one write (anchor digest)", first_unit,
-                  first_unit + 2);
+        for (uint32_t i = 0; i < 3; i++) {
+            uint32_t agree = 0;
+            for (uint32_t j = 0; j < DW_UNITS_PER_COPY; j++) {
+                agree += j != i && generations[j] == generations[i] ? 1u : 0u;
+            }
+            if (agree == 0 && generations[(i + 1) % 3] == generations[(i + 2) % 3]) {
+                *bad_unit = i;
+            }
+        }
+        dw_format(detail, detail_size, "units %u-%u do not belong to one write (anchor digest): unit %u is from "
+                  "another write", first_unit, first_unit + 2, first_unit + *bad_unit);
         return DW_SUPER_DAMAGED;
     }
     decode_super_unit(units, &copy->super);

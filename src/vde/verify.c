@@ -59,6 +59,8 @@ typedef struct verifier {
     unsigned char *seen;            /* a bit a group block: reached from the index */
     unsigned char *inode_used;      /* a bit an inode: marked used by the inode bitmap */
     unsigned char *inode_seen;      /* a bit an inode: named by a key */
+    unsigned char *inode_stale;     /* a bit an inode: free in the bitmap, but its slot holds one */
+    unsigned char *inode_block_read; /* a bit an inode table block: its free slots were looked at */
     uint64_t group_block_count;
     bool unreachable;               /* part of the tree could not be read: leaks are expected */
     uint64_t next_progress;
@@ -315,7 +317,46 @@ static void verify_group_bitmaps(verifier *v)
     v->report->blocks_total += used;
 }
 
+/* Delete zeroes an inode's slot as it clears its bit, so a slot marked free that holds an
+ * inode is left from an older copy of its table block (a lost write). Looked at once per
+ * block read; reported by verify_leaks for the inodes no key names (a named one is the
+ * bitmap's fault, reported where the key is). */
+static void note_stale_slots(verifier *v, uint64_t block)
+{
+    struct dw_vde *vde = v->vde;
+    uint64_t index = block - vde->inode_blocks_start;
+    if (dw_bit_get(v->inode_block_read, index)) {
+        return;
+    }
+    dw_bit_set(v->inode_block_read, index, true);
+    uint32_t per_block = vde->super.extended.inodes_per_block;
+    for (uint32_t slot = 0; slot < per_block; slot++) {
+        uint64_t inode = index * per_block + slot + 1;
+        if (inode > vde->super.extended.inode_count) {
+            break;
+        }
+        const unsigned char *at = v->inode_block + DW_INODE_BLOCK_HEADER_SIZE + (size_t)slot * vde->layout.inode_size;
+        if (!dw_bit_get(v->inode_used, inode - 1) && !all_zero(at, vde->layout.inode_size)) {
+            dw_bit_set(v->inode_stale, inode - 1, true);
+        }
+    }
+}
+
 /* ---- 3 and 4: the index, the inodes, the data ------------------------------------------- */
+
+/* The bitmap blocks that hold a group block's bit and an inode's bit: named in the
+ * problems the cross-checks find, since a stale bitmap block (a lost write) is one cause. */
+static uint64_t group_bitmap_block(const struct dw_vde *vde, uint64_t block)
+{
+    uint32_t group = (uint32_t)((block - vde->groups_start) / vde->super.extended.group_blocks);
+    uint64_t group_start = dw_group_start(vde, group);
+    return group_start + (block - group_start) / dw_bitmap_bits(vde->block_size);
+}
+
+static uint64_t inode_bitmap_block(const struct dw_vde *vde, uint64_t inode)
+{
+    return vde->inode_bitmap_start + (inode - 1) / dw_bitmap_bits(vde->block_size);
+}
 
 /* Takes note that `block` is in use as `type`; false when it cannot be (outside the
  * groups, or reached before). */
@@ -333,7 +374,10 @@ static bool claim(verifier *v, uint64_t block, uint32_t type, const char *what)
     }
     dw_bit_set(v->seen, bit, true);
     if (!dw_bit_get(v->allocated, bit)) {
-        problem(v, block, type, "%s: block is in use but its group bitmap marks it free", what);
+        problem(v, block, type,
+                "%s: block is in use but its group bitmap (block %llu) marks it free: a stale bitmap block (a lost "
+                "write) or a block given to two owners",
+                what, (unsigned long long)group_bitmap_block(vde, block));
     }
     return true;
 }
@@ -464,8 +508,10 @@ static void verify_object(verifier *v, const unsigned char *key, uint32_t key_le
     dw_bit_set(v->inode_seen, inode_number - 1, true);
     uint64_t block = dw_inode_block(vde, inode_number);
     if (!dw_bit_get(v->inode_used, inode_number - 1)) {
-        problem(v, block, DW_BLOCK_INODES, "inode %llu is named by a key but its bitmap marks it free",
-                (unsigned long long)inode_number);
+        problem(v, block, DW_BLOCK_INODES,
+                "inode %llu is named by a key but its bitmap (block %llu) marks it free: a stale bitmap block (a "
+                "lost write)",
+                (unsigned long long)inode_number, (unsigned long long)inode_bitmap_block(vde, inode_number));
     }
     if (block != v->inode_block_number) {
         v->inode_block_number = block;
@@ -478,6 +524,7 @@ static void verify_object(verifier *v, const unsigned char *key, uint32_t key_le
                                            "inode table block");
             if (v->inode_block_ok) {
                 sound(v, block, 1, DW_BLOCK_INODES);
+                note_stale_slots(v, block);
             }
         }
     }
@@ -625,8 +672,10 @@ static void verify_leaks(verifier *v)
         }
         if (run_length > 0 && !v->unreachable) {
             problem(v, vde->groups_start + run_start, 0,
-                    "%llu block(s) from here on are marked used, but nothing refers to them (leaked)",
-                    (unsigned long long)run_length);
+                    "%llu block(s) from here on are marked used by group bitmap block %llu, but nothing refers to "
+                    "them (leaked, or a stale bitmap block)",
+                    (unsigned long long)run_length,
+                    (unsigned long long)group_bitmap_block(vde, vde->groups_start + run_start));
         }
         run_length = 0;
     }
@@ -640,9 +689,17 @@ static void verify_leaks(verifier *v)
     for (uint64_t inode = 1; inode <= vde->super.extended.inode_count; inode++) {
         bool used = dw_bit_get(v->inode_used, inode - 1);
         inodes_used += used ? 1 : 0;
+        if (!used && dw_bit_get(v->inode_stale, inode - 1) && !dw_bit_get(v->inode_seen, inode - 1)) {
+            problem(v, dw_inode_block(vde, inode), DW_BLOCK_INODES,
+                    "inode %llu is free in its bitmap, but its slot holds an inode: a stale inode table block (a lost "
+                    "write)",
+                    (unsigned long long)inode);
+        }
         if (used && !dw_bit_get(v->inode_seen, inode - 1) && !v->unreachable) {
             problem(v, dw_inode_block(vde, inode), DW_BLOCK_INODES,
-                    "inode %llu is marked used, but no key names it (leaked)", (unsigned long long)inode);
+                    "inode %llu is marked used by its bitmap (block %llu), but no key names it (leaked, or a stale "
+                    "bitmap block)",
+                    (unsigned long long)inode, (unsigned long long)inode_bitmap_block(vde, inode));
         }
     }
     const dw_engine_state *state = &vde->state;
@@ -687,8 +744,10 @@ int dw_vde_verify(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag)
     }
     uint64_t buffers = batch + (uint64_t)(DW_INDEX_HEIGHT_MAX + 2) * v.block_size;
     buffers = (buffers + DW_ARENA_ALIGNMENT_MAX - 1) / DW_ARENA_ALIGNMENT_MAX * DW_ARENA_ALIGNMENT_MAX;
-    uint64_t bits = 2 * bitmap_bytes(v.group_block_count) + 2 * bitmap_bytes(inode_count) +
-                    vde->super.extended.key_length_max;
+    uint64_t inode_blocks = (inode_count + vde->super.extended.inodes_per_block - 1) /
+                            vde->super.extended.inodes_per_block;
+    uint64_t bits = 2 * bitmap_bytes(v.group_block_count) + 3 * bitmap_bytes(inode_count) +
+                    bitmap_bytes(inode_blocks) + vde->super.extended.key_length_max;
     uint32_t mark = dw_budget_mark(&vde->budget);
     uint32_t component = 0;
     int result = dw_budget_reserve(&vde->budget, "verify", buffers + bits, &component, diag);
@@ -712,7 +771,9 @@ int dw_vde_verify(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag)
         v.seen = v.allocated + bitmap_bytes(v.group_block_count);
         v.inode_used = v.seen + bitmap_bytes(v.group_block_count);
         v.inode_seen = v.inode_used + bitmap_bytes(inode_count);
-        v.last_key = v.inode_seen + bitmap_bytes(inode_count);
+        v.inode_stale = v.inode_seen + bitmap_bytes(inode_count);
+        v.inode_block_read = v.inode_stale + bitmap_bytes(inode_count);
+        v.last_key = v.inode_block_read + bitmap_bytes(inode_blocks);
         report->blocks_total = (uint64_t)(DW_UNIT_EMERGENCY + 1) * unit / v.block_size + 1 +
                                vde->super.extended.inode_bitmap_blocks;
         dw_vde_begin_io(vde, NULL);
