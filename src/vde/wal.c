@@ -373,6 +373,7 @@ typedef struct record_scan {
     dw_wal_header header;
     uint32_t blocks;
     bool header_valid;
+    uint64_t bad_lsn;               /* the log block that failed (the header when the payload did) */
 } record_scan;
 
 /* Reads log block `lsn` into `block` and checks it is that LSN's block of `type`. */
@@ -396,6 +397,7 @@ static int scan_record(struct dw_vde *vde, uint64_t lsn, record_scan *scan, bool
     unsigned char *block = vde->scratch;
     *valid = false;
     scan->header_valid = false;
+    scan->bad_lsn = lsn;
     bool ok = false;
     int result = read_log_block(vde, lsn, DW_BLOCK_WAL_HEADER, block, &ok, diag);
     if (result != DW_OK || !ok) {
@@ -425,6 +427,7 @@ static int scan_record(struct dw_vde *vde, uint64_t lsn, record_scan *scan, bool
             at++;
             result = read_log_block(vde, at, DW_BLOCK_WAL_ENTRIES, block, &ok, diag);
             if (result != DW_OK || !ok) {
+                scan->bad_lsn = at;
                 return result;
             }
             capacity = dw_wal_entries_per_block(vde->block_size);
@@ -440,6 +443,7 @@ static int scan_record(struct dw_vde *vde, uint64_t lsn, record_scan *scan, bool
     for (uint32_t i = 0; i < header->page_count; i++) {
         result = read_log_block(vde, first_page + i, DW_BLOCK_WAL_PAGE, block, &ok, diag);
         if (result != DW_OK || !ok) {
+            scan->bad_lsn = first_page + i;
             return result;
         }
         dw_xxh64_add(&stream, block, vde->payload_size);
@@ -481,7 +485,7 @@ static int apply_record(struct dw_vde *vde, uint64_t lsn, const dw_wal_header *h
 
 /* After the last good record: is the log merely ending (or torn), or is a later record
  * there, which means committed data was damaged? */
-static int check_tail(struct dw_vde *vde, uint64_t end, dw_diag *diag)
+static int check_tail(struct dw_vde *vde, uint64_t end, uint64_t bad_lsn, dw_diag *diag)
 {
     uint64_t horizon = vde->record_blocks_max + 1;
     uint64_t room = vde->wal_blocks - (end - vde->checkpoint_lsn);
@@ -498,8 +502,10 @@ static int check_tail(struct dw_vde *vde, uint64_t end, dw_diag *diag)
         if (scan.header_valid) {
             return dw_diag_fail(diag, DW_ECORRUPT,
                                 "committed transactions would be lost; copy the file away and run dw vde verify",
-                                "'%s': the WAL record at LSN %llu is damaged, but a later record (LSN %llu) exists",
-                                vde->path, (unsigned long long)end, (unsigned long long)end + j);
+                                "'%s': the WAL record at LSN %llu is damaged (its log block %llu, block %llu, fails "
+                                "its check), but a later record (LSN %llu) exists",
+                                vde->path, (unsigned long long)end, (unsigned long long)bad_lsn,
+                                (unsigned long long)wal_position(vde, bad_lsn), (unsigned long long)end + j);
         }
     }
     return DW_OK;
@@ -527,10 +533,11 @@ static int rewrite_record(struct dw_vde *vde, uint64_t lsn, uint32_t blocks, dw_
 
 /* Finds the valid records from the checkpoint on; with `apply`, writes them home and
  * takes their state, else writes them again in the log. Returns the LSN after the last. */
-static int replay(struct dw_vde *vde, bool apply, uint64_t *end, bool *torn, dw_diag *diag)
+static int replay(struct dw_vde *vde, bool apply, uint64_t *end, bool *torn, uint64_t *bad_lsn, dw_diag *diag)
 {
     uint64_t lsn = vde->checkpoint_lsn;
     *torn = false;
+    *bad_lsn = lsn;
     for (;;) {
         if (lsn - vde->checkpoint_lsn >= vde->wal_blocks) {
             break; /* a full lap: nothing older can follow */
@@ -543,6 +550,7 @@ static int replay(struct dw_vde *vde, bool apply, uint64_t *end, bool *torn, dw_
         }
         if (!valid) {
             *torn = scan.header_valid;
+            *bad_lsn = scan.bad_lsn;
             break;
         }
         if (apply) {
@@ -566,15 +574,16 @@ int dw_wal_recover(struct dw_vde *vde, dw_diag *diag)
 {
     uint64_t lsn = vde->checkpoint_lsn;
     bool torn = false;
+    uint64_t bad_lsn = 0;
     /* First the log, made durable as it reads; then the pages home. */
-    int result = replay(vde, false, &lsn, &torn, diag);
+    int result = replay(vde, false, &lsn, &torn, &bad_lsn, diag);
     if (result == DW_OK) {
-        result = check_tail(vde, lsn, diag);
+        result = check_tail(vde, lsn, bad_lsn, diag);
     }
     if (result == DW_OK && lsn != vde->checkpoint_lsn) {
         result = dw_device_sync(&vde->device, diag);
         if (result == DW_OK) {
-            result = replay(vde, true, &lsn, &torn, diag);
+            result = replay(vde, true, &lsn, &torn, &bad_lsn, diag);
         }
         if (result == DW_OK) {
             result = dw_device_sync(&vde->device, diag);
