@@ -170,6 +170,17 @@ static bool refuse(dw_sim_disk *disk, enum trace_kind kind, uint64_t offset, uin
         trace(disk, kind, offset, length, outcome->result);
         return true;
     }
+    disk->state.operations++;
+    if (disk->state.operations == disk->state.fail_operation) {
+        if (kind == TRACE_SYNC) {
+            disk->state.counters.failed_syncs++;
+            disk->state.pending_count = 0;
+            disk->state.pending_data_used = 0;
+        }
+        outcome->result = -EIO;
+        trace(disk, kind, offset, length, outcome->result);
+        return true;
+    }
     if (dw_random_chance(&disk->state.random, disk->state.faults.transient_error_ppm)) {
         disk->state.counters.transient_errors++;
         outcome->result = -EAGAIN;
@@ -410,6 +421,11 @@ void dw_sim_disk_fail_next_syncs(dw_sim_disk *disk, uint32_t count, int error_nu
     DW_ASSERT(error_number > 0);
     disk->state.fail_syncs = count;
     disk->state.fail_sync_errno = error_number;
+}
+
+void dw_sim_disk_fail_operation(dw_sim_disk *disk, uint64_t nth)
+{
+    disk->state.fail_operation = nth == 0 ? 0 : disk->state.operations + nth;
 }
 
 void dw_sim_disk_flip_bit(dw_sim_disk *disk, uint64_t byte_offset, unsigned bit)

@@ -87,6 +87,8 @@ typedef struct dw_sim_disk_state {
     bool powered;
     uint32_t fail_syncs;            /* the next this-many syncs fail with fail_sync_errno */
     int fail_sync_errno;
+    uint64_t operations;            /* reads, writes and syncs the powered disk was asked for */
+    uint64_t fail_operation;        /* this one (a value of `operations`) fails with EIO; 0: none */
     uint32_t pending_count;
     uint32_t pending_first;         /* ring index of the oldest pending write */
     uint32_t pending_data_head;     /* ring offset where the next copy goes */
@@ -141,6 +143,10 @@ void dw_sim_disk_power_on(dw_sim_disk *disk);
 
 /* Targeted faults for tests. */
 void dw_sim_disk_fail_next_syncs(dw_sim_disk *disk, uint32_t count, int error_number);
+/* The nth read, write or sync from now (1: the next) fails with EIO and does nothing; a
+ * failing sync also drops the unsynced writes, as a failing fsync may. 0 cancels. For
+ * anomaly sweeps: an I/O error at each I/O of a workload in turn. */
+void dw_sim_disk_fail_operation(dw_sim_disk *disk, uint64_t nth);
 void dw_sim_disk_set_bad_sector(dw_sim_disk *disk, uint64_t sector, bool bad);
 void dw_sim_disk_flip_bit(dw_sim_disk *disk, uint64_t byte_offset, unsigned bit);
 

@@ -14,9 +14,22 @@
 static _Atomic uint64_t allocation_count;
 static _Atomic uint64_t free_count;
 
-static void count_allocation(void)
+static _Atomic uint64_t fail_at;          /* the allocation number that fails; 0: none */
+static _Atomic uint64_t injected_failures;
+
+/* Counts an allocation; true when it is the one asked to fail (then it is not counted:
+ * the counts stay those of allocations that took memory). */
+static bool allocation_fails(void)
 {
-    atomic_fetch_add_explicit(&allocation_count, 1, memory_order_relaxed);
+    uint64_t number = atomic_fetch_add_explicit(&allocation_count, 1, memory_order_relaxed) + 1;
+    uint64_t target = atomic_load_explicit(&fail_at, memory_order_relaxed);
+    if (target != 0 && number == target) {
+        atomic_fetch_sub_explicit(&allocation_count, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&injected_failures, 1, memory_order_relaxed);
+        errno = ENOMEM;
+        return true;
+    }
+    return false;
 }
 
 static void count_free(const void *pointer)
@@ -38,7 +51,9 @@ extern void *__libc_memalign(size_t alignment, size_t size);
 
 void *malloc(size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __libc_malloc(size);
 }
 
@@ -50,19 +65,25 @@ void free(void *pointer) // NOLINT(readability-inconsistent-declaration-paramete
 
 void *calloc(size_t count, size_t size) // NOLINT(readability-inconsistent-declaration-parameter-name)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __libc_calloc(count, size);
 }
 
 void *realloc(void *pointer, size_t size) // NOLINT(readability-inconsistent-declaration-parameter-name)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __libc_realloc(pointer, size);
 }
 
 void *aligned_alloc(size_t alignment, size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __libc_memalign(alignment, size);
 }
 
@@ -70,13 +91,17 @@ void *aligned_alloc(size_t alignment, size_t size)
  * malloc.h). */
 void *memalign(size_t alignment, size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __libc_memalign(alignment, size);
 }
 
 int posix_memalign(void **pointer, size_t alignment, size_t size) // NOLINT(readability-inconsistent-declaration-parameter-name)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return ENOMEM;
+    }
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) {
         return EINVAL;
     }
@@ -90,13 +115,17 @@ int posix_memalign(void **pointer, size_t alignment, size_t size) // NOLINT(read
 
 void *valloc(size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __libc_memalign((size_t)sysconf(_SC_PAGESIZE), size);
 }
 
 void *pvalloc(size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     return __libc_memalign(page, (size + page - 1) & ~(page - 1));
 }
@@ -123,7 +152,9 @@ int __wrap_posix_memalign(void **pointer, size_t alignment, size_t size);
 
 void *__wrap_malloc(size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __real_malloc(size);
 }
 
@@ -135,25 +166,33 @@ void __wrap_free(void *pointer)
 
 void *__wrap_calloc(size_t count, size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __real_calloc(count, size);
 }
 
 void *__wrap_realloc(void *pointer, size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __real_realloc(pointer, size);
 }
 
 void *__wrap_aligned_alloc(size_t alignment, size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return NULL;
+    }
     return __real_aligned_alloc(alignment, size);
 }
 
 int __wrap_posix_memalign(void **pointer, size_t alignment, size_t size)
 {
-    count_allocation();
+    if (allocation_fails()) {
+        return ENOMEM;
+    }
     return __real_posix_memalign(pointer, alignment, size);
 }
 
@@ -177,6 +216,17 @@ uint64_t dw_alloc_counts_since(dw_alloc_counts mark)
 {
     dw_alloc_counts now = dw_alloc_counts_now();
     return (now.allocations - mark.allocations) + (now.frees - mark.frees);
+}
+
+void dw_alloc_fail_at(uint64_t nth)
+{
+    uint64_t now = atomic_load_explicit(&allocation_count, memory_order_relaxed);
+    atomic_store_explicit(&fail_at, nth == 0 ? 0 : now + nth, memory_order_relaxed);
+}
+
+uint64_t dw_alloc_injected_failures(void)
+{
+    return atomic_load_explicit(&injected_failures, memory_order_relaxed);
 }
 
 bool dw_alloc_counting_works(void)

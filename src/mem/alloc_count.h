@@ -34,6 +34,16 @@ uint64_t dw_alloc_counts_since(dw_alloc_counts mark);
 /* "interposer" or "wrap". */
 const char *dw_alloc_counting_mechanism(void);
 
+/* Failure injection, for anomaly sweeps: the nth allocation from now (1: the next)
+ * fails as if memory ran out (NULL with errno ENOMEM; posix_memalign returns ENOMEM).
+ * 0 cancels. Failed allocations are not counted in dw_alloc_counts. Like the counters,
+ * it sees what the mechanism sees: every allocation (interposer) or dwvd's and the
+ * tests' own (wrap). */
+void dw_alloc_fail_at(uint64_t nth);
+
+/* Allocations failed by dw_alloc_fail_at so far. */
+uint64_t dw_alloc_injected_failures(void);
+
 /* Allocates and frees one small block and checks both were counted, so a report of zero
  * allocations can be trusted. */
 bool dw_alloc_counting_works(void);
