@@ -3,8 +3,9 @@
 # installs missing Debian packages and does nothing when all are present).
 #
 #   make run        build, then run the demo on the built-in configuration
-#   make test       build and run every test: optimised, ASan+UBSan, TSan (concurrent parts)
-#   make test-long  the same with the randomised tests scaled up 100x
+#   make test       build and run every test: optimised, ASan+UBSan, TSan (concurrent parts),
+#                   and each libFuzzer target for a minute (clang)
+#   make test-long  the same with the randomised tests scaled up 100x, fuzzing 10 minutes each
 #   make bench      build and run the benchmarks
 #   make build      build the optimised library and the `dw` program
 #   make lint       clang-tidy and cppcheck on src/
@@ -30,9 +31,11 @@ run: build
 	@$(RELEASE)/src/cli/dw demo
 
 test: deps
+	@scripts/deps.sh clang
 	@CC="$(CC)" scripts/test.sh
 
 test-long: deps
+	@scripts/deps.sh clang
 	@CC="$(CC)" scripts/test.sh --long
 
 bench: deps

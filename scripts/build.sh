@@ -4,12 +4,16 @@
 #   release   optimised, hardened, assertions on (what `make run` and `make bench` use)
 #   asan      AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan      ThreadSanitizer
+#   fuzz      the libFuzzer targets (tests/fuzz), always with clang, ASan + UBSan
 #
 # Each compiler ($CC, default cc) and variant gets its own directory, build/COMPILER/VARIANT,
 # so `make test` and `CC=clang make test` never step on each other.
 set -eu
-variant=${1:?usage: scripts/build.sh release|asan|tsan}
+variant=${1:?usage: scripts/build.sh release|asan|tsan|fuzz}
 cc=${CC:-cc}
+if [ "$variant" = fuzz ]; then
+    cc=clang # libFuzzer is clang's
+fi
 compiler=$(basename "${cc%% *}")
 dir="build/$compiler/$variant"
 
@@ -17,7 +21,8 @@ case "$variant" in
 release) options="--buildtype=release" ;;
 asan) options="--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false" ;;
 tsan) options="--buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false" ;;
-*) echo "build.sh: unknown variant '$variant' (release, asan, tsan)" >&2; exit 2 ;;
+fuzz) options="--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false -Dfuzz=true" ;;
+*) echo "build.sh: unknown variant '$variant' (release, asan, tsan, fuzz)" >&2; exit 2 ;;
 esac
 
 if [ ! -f "$dir/build.ninja" ]; then

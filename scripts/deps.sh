@@ -3,7 +3,8 @@
 #
 # Usage: scripts/deps.sh PROFILE...
 #   build   compiler, Meson, Ninja and the libraries libdwvd links (every job)
-#   clang   clang and its sanitizer runtimes (when CC is clang)
+#   clang   clang and its sanitizer and libFuzzer runtimes (when CC is clang, and for
+#           the fuzz targets make test runs)
 #   lint    clang-tidy and cppcheck
 #   bench   the peers the benchmarks compare against
 #

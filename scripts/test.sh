@@ -1,14 +1,18 @@
 #!/bin/sh
 # test.sh [--long] — build and run the whole suite twice, optimised and under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrent parts a third time
-# under ThreadSanitizer. Ends with one line: `tests: N passed, N failed`, counting test
-# cases. --long scales the randomised tests up (DW_TEST_SCALE, default 100).
+# under ThreadSanitizer; then the libFuzzer targets (clang, ASan + UBSan), 60 seconds
+# each. Ends with one line: `tests: N passed, N failed`, counting test cases. --long
+# scales the randomised tests up (DW_TEST_SCALE, default 100) and fuzzes each target
+# for DW_FUZZ_SECONDS (default 600).
 set -u
 cd "$(dirname "$0")/.."
 
 scale=1
+fuzz_seconds=60
 if [ "${1:-}" = "--long" ]; then
     scale=${DW_TEST_SCALE:-100}
+    fuzz_seconds=${DW_FUZZ_SECONDS:-600}
 fi
 export DW_TEST_SCALE="$scale"
 # A sanitizer report must fail the test that caused it.
@@ -38,6 +42,18 @@ for variant in release asan tsan; do
     grep -E '^ *[0-9]+/[0-9]+ ' "$dir/test-output.log" || true
     directories="$directories $dir"
 done
+
+dir=build/clang/fuzz
+if scripts/build.sh fuzz && meson configure "$dir" -Dfuzz_seconds="$fuzz_seconds" >/dev/null &&
+    ninja -C "$dir" >/dev/null; then
+    echo "== fuzz: meson test --suite fuzz (${fuzz_seconds}s a target)"
+    meson test -C "$dir" --suite fuzz --print-errorlogs --num-processes 1 >"$dir/test-output.log" 2>&1
+    grep -E '^ *[0-9]+/[0-9]+ ' "$dir/test-output.log" || true
+    grep -h -E '^stat::number_of_executed_units' "$dir/meson-logs/testlog.txt" || true
+    directories="$directories $dir"
+else
+    build_failures="$build_failures fuzz"
+fi
 
 # shellcheck disable=SC2086 # the list is meant to split into words
 exec python3 scripts/test-summary.py --build-failures "$build_failures" $directories
