@@ -155,6 +155,26 @@ static void small(dw_config *config)
     config->cache_pages = 96;
 }
 
+/* A new VDE that has run the whole workload: closed cleanly, or (crash) cut off with
+ * its last operations only in the log. */
+static env *after_workload(bool sim, uint64_t size_bytes, bool crash)
+{
+    env *e = env_new_tuned(sim, size_bytes, small);
+    env_open(e);
+    for (int i = 0; i < OPS; i++) {
+        OK(run(e->vde, i, &e->diag));
+    }
+    if (!crash) {
+        env_close(e);
+        return e;
+    }
+    dw_sim_disk_cut_power(&e->disk);
+    (void)dw_vde_close(e->vde, &e->diag);
+    e->vde = NULL;
+    dw_sim_disk_power_on(&e->disk);
+    return e;
+}
+
 /* ---- allocation failures --------------------------------------------------------------- */
 
 /* Opens e's VDE with the nth allocation failing, for n = 1, 2, ... until an open makes
@@ -201,24 +221,11 @@ static void an_open_fails_cleanly_at_each_allocation(void **unused)
     assert_true(dw_alloc_counting_works());
     state expected = after(OPS);
     /* A file, closed cleanly. */
-    env *e = env_new_tuned(false, 16u << 20, small);
-    env_open(e);
-    for (int i = 0; i < OPS; i++) {
-        OK(run(e->vde, i, &e->diag));
-    }
-    env_close(e);
+    env *e = after_workload(false, 16u << 20, false);
     uint32_t file_points = open_at_each_allocation(e, &expected);
     env_free(e);
     /* The simulated disk, crashed: the open recovers from the log. */
-    e = env_new_tuned(true, 16u << 20, small);
-    env_open(e);
-    for (int i = 0; i < OPS; i++) {
-        OK(run(e->vde, i, &e->diag));
-    }
-    dw_sim_disk_cut_power(&e->disk);
-    (void)dw_vde_close(e->vde, &e->diag);
-    e->vde = NULL;
-    dw_sim_disk_power_on(&e->disk);
+    e = after_workload(true, 16u << 20, true);
     uint32_t crashed_points = open_at_each_allocation(e, &expected);
     env_open(e);
     assert_true(holds(e->vde, &expected, &e->diag));
@@ -357,15 +364,7 @@ static void an_io_error_at_each_operation_of_a_workload_loses_nothing_acknowledg
 static void an_io_error_at_each_operation_of_recovery_leaves_it_recoverable(void **unused)
 {
     (void)unused;
-    env *e = env_new_tuned(true, 8u << 20, small);
-    env_open(e);
-    for (int i = 0; i < OPS; i++) {
-        OK(run(e->vde, i, &e->diag));
-    }
-    dw_sim_disk_cut_power(&e->disk);
-    (void)dw_vde_close(e->vde, &e->diag);
-    e->vde = NULL;
-    dw_sim_disk_power_on(&e->disk);
+    env *e = after_workload(true, 8u << 20, true);
     static unsigned char *snapshot;
     snapshot = malloc(dw_sim_disk_snapshot_bytes(&e->disk));
     assert_non_null(snapshot);

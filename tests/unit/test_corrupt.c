@@ -27,7 +27,6 @@
 #define DISK_BYTES (32u << 20)
 #define BLOCK 4096u
 #define SECTOR 512u
-#define BLOCKS_MAX 8192
 #define KEYS_MAX 2048
 #define SAMPLES_PER_TYPE 12 /* times DW_TEST_SCALE */
 #define VALUE_MAX 200000
@@ -84,25 +83,6 @@ static void delete(env *e, model *m, const char *key)
 {
     OK(dw_delete(e->vde, key, strlen(key), NULL, &e->diag));
     model_delete(m, key);
-}
-
-/* ---- the blocks verify found ---------------------------------------------------------- */
-
-typedef struct block_list {
-    uint32_t count;
-    uint64_t block[BLOCKS_MAX];
-    uint32_t blocks[BLOCKS_MAX];    /* 1, or a superblock unit's blocks */
-    uint32_t type[BLOCKS_MAX];
-} block_list;
-
-static void collect(void *context, uint64_t block, uint32_t count, uint32_t type)
-{
-    block_list *list = context;
-    assert_true(list->count < BLOCKS_MAX);
-    list->block[list->count] = block;
-    list->blocks[list->count] = count;
-    list->type[list->count] = type;
-    list->count++;
 }
 
 /* ---- the campaign ---------------------------------------------------------------------- */
@@ -405,7 +385,7 @@ static void every_damage_to_every_block_type_is_found(void **state)
     uint32_t cases = 0;
     for (uint32_t t = 0; t < TYPE_COUNT; t++) {
         /* The blocks of this type; a sample of SAMPLES_PER_TYPE (the first, then random). */
-        uint32_t of_type[BLOCKS_MAX];
+        uint32_t of_type[BLOCK_LIST_MAX];
         uint32_t n = 0;
         for (uint32_t i = 0; i < c.list.count; i++) {
             if (c.list.type[i] == every_type[t]) {

@@ -18,27 +18,6 @@
 #include "vde/vde_internal.h"
 #include "vde_env.h"
 
-#define BLOCKS_MAX 65536
-
-/* The blocks a clean verify found sound, with their types. */
-typedef struct block_list {
-    uint32_t count;
-    uint64_t block[BLOCKS_MAX];
-    uint32_t blocks[BLOCKS_MAX];    /* 1, or a superblock unit's blocks */
-    uint32_t type[BLOCKS_MAX];
-} block_list;
-
-static void collect(void *context, uint64_t block, uint32_t count, uint32_t type)
-{
-    block_list *list = context;
-    if (list->count < BLOCKS_MAX) {
-        list->block[list->count] = block;
-        list->blocks[list->count] = count;
-        list->type[list->count] = type;
-        list->count++;
-    }
-}
-
 /* A VDE holding every kind of block: inline values, multi-block values, a value in more
  * extents than its inode holds (so extent blocks), enough keys for branch nodes, tags. */
 static env *populated(void)

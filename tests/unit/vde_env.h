@@ -125,6 +125,25 @@ static inline void env_print_problems(const dw_verify_report *report)
     }
 }
 
+/* The blocks a verify found sound, with their types (env_verify's `visit` is collect). */
+#define BLOCK_LIST_MAX 65536
+typedef struct block_list {
+    uint32_t count;
+    uint64_t block[BLOCK_LIST_MAX];
+    uint32_t blocks[BLOCK_LIST_MAX];    /* 1, or a superblock unit's blocks */
+    uint32_t type[BLOCK_LIST_MAX];
+} block_list;
+
+static inline void collect(void *context, uint64_t block, uint32_t count, uint32_t type)
+{
+    block_list *list = context;
+    assert_true(list->count < BLOCK_LIST_MAX);
+    list->block[list->count] = block;
+    list->blocks[list->count] = count;
+    list->type[list->count] = type;
+    list->count++;
+}
+
 #define OK(call)                                                                                   \
     do {                                                                                           \
         int ok_result_ = (call);                                                                   \
