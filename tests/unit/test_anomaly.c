@@ -175,6 +175,15 @@ static env *after_workload(bool sim, uint64_t size_bytes, bool crash)
     return e;
 }
 
+/* A copy of the simulated disk to start each case from (free it). */
+static unsigned char *snapshot_of(env *e)
+{
+    unsigned char *snapshot = malloc(dw_sim_disk_snapshot_bytes(&e->disk));
+    assert_non_null(snapshot);
+    dw_sim_disk_snapshot(&e->disk, snapshot);
+    return snapshot;
+}
+
 /* ---- allocation failures --------------------------------------------------------------- */
 
 /* Opens e's VDE with the nth allocation failing, for n = 1, 2, ... until an open makes
@@ -246,11 +255,8 @@ static void an_open_fails_cleanly_at_each_reservation(void **unused)
 {
     (void)unused;
     state expected = after(OPS);
-    env *e = env_new_tuned(true, 16u << 20, small);
+    env *e = after_workload(true, 16u << 20, false);
     env_open(e);
-    for (int i = 0; i < OPS; i++) {
-        OK(run(e->vde, i, &e->diag));
-    }
     uint32_t count = e->vde->budget.component_count;
     static uint64_t sizes[DW_BUDGET_COMPONENTS_MAX];
     static char names[DW_BUDGET_COMPONENTS_MAX][DW_BUDGET_NAME_MAX];
@@ -297,10 +303,7 @@ static void an_io_error_at_each_operation_of_a_workload_loses_nothing_acknowledg
 {
     (void)unused;
     env *e = env_new_tuned(true, 8u << 20, small);
-    static unsigned char *snapshot;
-    snapshot = malloc(dw_sim_disk_snapshot_bytes(&e->disk));
-    assert_non_null(snapshot);
-    dw_sim_disk_snapshot(&e->disk, snapshot);
+    unsigned char *snapshot = snapshot_of(e);
     /* A dry run counts the device operations from open to close. */
     uint64_t first = e->disk.state.operations;
     env_open(e);
@@ -365,10 +368,7 @@ static void an_io_error_at_each_operation_of_recovery_leaves_it_recoverable(void
 {
     (void)unused;
     env *e = after_workload(true, 8u << 20, true);
-    static unsigned char *snapshot;
-    snapshot = malloc(dw_sim_disk_snapshot_bytes(&e->disk));
-    assert_non_null(snapshot);
-    dw_sim_disk_snapshot(&e->disk, snapshot);
+    unsigned char *snapshot = snapshot_of(e);
     uint64_t first = e->disk.state.operations;
     env_open(e);
     uint64_t total = e->disk.state.operations - first;
