@@ -1,0 +1,182 @@
+/*
+ * kv_dwvd.c — dwvd behind the benchmark's interface.
+ *
+ * sync = vde.durability strict (the commit is on stable storage when dw_put returns);
+ * relaxed = group (commits batched by the flusher, durable within vde.group_delay, 10 ms).
+ * A dw_vde is used by one thread at a time (dwvd.h), so every call takes one mutex; a
+ * critical caller's I/O carries DW_OP_CRITICAL and a 1 ms budget through the EDF
+ * scheduler, a bulk caller's DW_OP_BEST_EFFORT.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dwvd.h"
+#include "kv.h"
+
+#define DWVD_FILE "bench.dwvd"
+#define CRITICAL_BUDGET_NS 1000000u
+
+struct kv_engine {
+    pthread_mutex_t lock;
+    dw_vde *vde;
+};
+
+struct kv_reader {
+    kv_engine *engine;
+};
+
+static int fail(char *error, size_t error_size, const char *what, int result, const dw_diag *diag)
+{
+    (void)snprintf(error, error_size, "dwvd %s: %s (%s)%s%s", what, diag->message, dw_error_name(result),
+                   diag->hint[0] != '\0' ? "; " : "", diag->hint);
+    return -1;
+}
+
+static dw_op op_for(bool critical)
+{
+    dw_op op = {.deadline_ns = 0, .priority = DW_OP_BEST_EFFORT};
+    if (critical) {
+        op.deadline_ns = CRITICAL_BUDGET_NS;
+        op.priority = DW_OP_CRITICAL;
+    }
+    return op;
+}
+
+static int dwvd_open(const kv_settings *settings, kv_engine **engine, char *error, size_t error_size)
+{
+    dw_config config;
+    dw_config_defaults(&config);
+    config.durability = settings->sync ? DW_DURABILITY_STRICT : DW_DURABILITY_GROUP;
+    config.log_level = DW_LOG_WARN;
+    config.memory_ceiling_bytes = settings->memory_bytes;
+    /* The ceiling is the budget: a quarter of it for I/O buffers (at most the default
+     * 1024), half of it for the metadata cache (index, inodes, bitmaps), the rest for
+     * what open reserves besides (log buffers, scheduler, histograms). */
+    uint64_t blocks = settings->memory_bytes / config.block_size;
+    config.buffer_count = (uint32_t)(blocks / 4 < 1024 ? blocks / 4 : 1024);
+    config.cache_pages = (uint32_t)(blocks / 2);
+    config.transaction_size_max = UINT64_C(256) << 20;
+    /* A transaction may dirty a quarter of the cache, and the log must hold two of the
+     * longest records: a log as large as the cache is enough. */
+    uint64_t wal = (uint64_t)config.cache_pages * config.block_size;
+    config.wal_bytes = wal > config.wal_bytes ? wal : config.wal_bytes;
+
+    char path[1024];
+    (void)snprintf(path, sizeof path, "%s/%s", settings->directory, DWVD_FILE);
+    dw_diag diag;
+    dw_diag_clear(&diag);
+    /* Room for the data (each value in whole blocks, inline when small), the inodes and
+     * the index, twice over; the file is sparse, so unused room costs nothing. */
+    uint64_t per_entry = settings->value_bytes <= 192 ? 1024 : ((uint64_t)settings->value_bytes + 4095) / 4096 * 4096 + 1024;
+    uint64_t size = settings->entries * per_entry * 2;
+    size = size < (UINT64_C(1) << 30) ? UINT64_C(1) << 30 : size;
+    dw_create_options options = {.size_bytes = size,
+                                 .profile = DW_PROFILE_MINIMAL,
+                                 .inode_count = settings->entries + settings->entries / 4 + 1024,
+                                 .label = "dw-kv-bench",
+                                 .overwrite = true};
+    int result = dw_vde_create(path, &config, &options, &diag);
+    if (result != DW_OK) {
+        return fail(error, error_size, "create", result, &diag);
+    }
+    kv_engine *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        (void)snprintf(error, error_size, "dwvd: out of memory");
+        return -1;
+    }
+    result = dw_vde_open(path, &config, &e->vde, &diag);
+    if (result != DW_OK) {
+        free(e);
+        return fail(error, error_size, "open", result, &diag);
+    }
+    (void)pthread_mutex_init(&e->lock, NULL);
+    *engine = e;
+    return 0;
+}
+
+static int dwvd_put(kv_engine *engine, const void *key, size_t key_length, const void *value, size_t value_length,
+                    bool critical, char *error, size_t error_size)
+{
+    dw_op op = op_for(critical);
+    dw_diag diag;
+    (void)pthread_mutex_lock(&engine->lock);
+    int result = dw_put(engine->vde, key, key_length, value, value_length, &op, &diag);
+    (void)pthread_mutex_unlock(&engine->lock);
+    return result == DW_OK ? 0 : fail(error, error_size, "put", result, &diag);
+}
+
+static int dwvd_load(kv_engine *engine, const void *keys, size_t key_length, const void *values,
+                     size_t value_length, uint32_t count, char *error, size_t error_size)
+{
+    dw_diag diag;
+    dw_txn *txn = NULL;
+    (void)pthread_mutex_lock(&engine->lock);
+    int result = dw_txn_begin(engine->vde, &txn, &diag);
+    for (uint32_t i = 0; result == DW_OK && i < count; i++) {
+        result = dw_txn_put(txn, (const char *)keys + i * key_length, key_length,
+                            (const char *)values + i * value_length, value_length, &diag);
+    }
+    if (result == DW_OK) {
+        result = dw_txn_commit(txn, NULL, &diag);
+    } else if (txn != NULL) {
+        dw_txn_abort(txn);
+    }
+    (void)pthread_mutex_unlock(&engine->lock);
+    return result == DW_OK ? 0 : fail(error, error_size, "load", result, &diag);
+}
+
+static int dwvd_reader_open(kv_engine *engine, kv_reader **reader, char *error, size_t error_size)
+{
+    kv_reader *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        (void)snprintf(error, error_size, "dwvd: out of memory");
+        return -1;
+    }
+    r->engine = engine;
+    *reader = r;
+    return 0;
+}
+
+static int dwvd_get(kv_reader *reader, const void *key, size_t key_length, void *buffer, size_t capacity,
+                    size_t *value_length, bool critical, char *error, size_t error_size)
+{
+    dw_op op = op_for(critical);
+    dw_diag diag;
+    kv_engine *engine = reader->engine;
+    (void)pthread_mutex_lock(&engine->lock);
+    int result = dw_get(engine->vde, key, key_length, buffer, capacity, value_length, &op, &diag);
+    (void)pthread_mutex_unlock(&engine->lock);
+    if (result == DW_ENOENT) {
+        return 1;
+    }
+    return result == DW_OK ? 0 : fail(error, error_size, "get", result, &diag);
+}
+
+static void dwvd_reader_close(kv_reader *reader)
+{
+    free(reader);
+}
+
+static int dwvd_close(kv_engine *engine, char *error, size_t error_size)
+{
+    dw_diag diag;
+    int result = dw_vde_close(engine->vde, &diag);
+    (void)pthread_mutex_destroy(&engine->lock);
+    free(engine);
+    return result == DW_OK ? 0 : fail(error, error_size, "close", result, &diag);
+}
+
+const kv_adapter kv_dwvd = {
+    .name = "dwvd",
+    .sync_meaning = "vde.durability = strict",
+    .relaxed_meaning = "vde.durability = group (durable within vde.group_delay = 10 ms)",
+    .open = dwvd_open,
+    .put = dwvd_put,
+    .load = dwvd_load,
+    .reader_open = dwvd_reader_open,
+    .get = dwvd_get,
+    .reader_close = dwvd_reader_close,
+    .close = dwvd_close,
+};
