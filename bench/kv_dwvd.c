@@ -3,11 +3,12 @@
  *
  * sync = vde.durability strict (the commit is on stable storage when dw_put returns);
  * relaxed = group (commits batched by the flusher, durable within vde.group_delay, 10 ms).
- * A dw_vde is used by one thread at a time (dwvd.h), so every call takes one mutex; a
- * critical caller's I/O carries DW_OP_CRITICAL and a 1 ms budget through the EDF
- * scheduler, a bulk caller's DW_OP_BEST_EFFORT.
+ * All threads share the one handle: the engine runs one call at a time and admits
+ * waiting callers earliest deadline first. A critical caller's call carries
+ * DW_OP_CRITICAL and a 1 ms budget (so it goes ahead of every waiting bulk call, and its
+ * I/O through the EDF scheduler likewise); a bulk caller's DW_OP_BEST_EFFORT and the
+ * default budget (vde.op_deadline, 1 s).
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,6 @@
 #define CRITICAL_BUDGET_NS 1000000u
 
 struct kv_engine {
-    pthread_mutex_t lock;
     dw_vde *vde;
 };
 
@@ -91,7 +91,6 @@ static int dwvd_open(const kv_settings *settings, kv_engine **engine, char *erro
         free(e);
         return fail(error, error_size, "open", result, &diag);
     }
-    (void)pthread_mutex_init(&e->lock, NULL);
     *engine = e;
     return 0;
 }
@@ -101,9 +100,7 @@ static int dwvd_put(kv_engine *engine, const void *key, size_t key_length, const
 {
     dw_op op = op_for(critical);
     dw_diag diag;
-    (void)pthread_mutex_lock(&engine->lock);
     int result = dw_put(engine->vde, key, key_length, value, value_length, &op, &diag);
-    (void)pthread_mutex_unlock(&engine->lock);
     return result == DW_OK ? 0 : fail(error, error_size, "put", result, &diag);
 }
 
@@ -112,7 +109,6 @@ static int dwvd_load(kv_engine *engine, const void *keys, size_t key_length, con
 {
     dw_diag diag;
     dw_txn *txn = NULL;
-    (void)pthread_mutex_lock(&engine->lock);
     int result = dw_txn_begin(engine->vde, &txn, &diag);
     for (uint32_t i = 0; result == DW_OK && i < count; i++) {
         result = dw_txn_put(txn, (const char *)keys + i * key_length, key_length,
@@ -123,7 +119,6 @@ static int dwvd_load(kv_engine *engine, const void *keys, size_t key_length, con
     } else if (txn != NULL) {
         dw_txn_abort(txn);
     }
-    (void)pthread_mutex_unlock(&engine->lock);
     return result == DW_OK ? 0 : fail(error, error_size, "load", result, &diag);
 }
 
@@ -144,10 +139,7 @@ static int dwvd_get(kv_reader *reader, const void *key, size_t key_length, void 
 {
     dw_op op = op_for(critical);
     dw_diag diag;
-    kv_engine *engine = reader->engine;
-    (void)pthread_mutex_lock(&engine->lock);
-    int result = dw_get(engine->vde, key, key_length, buffer, capacity, value_length, &op, &diag);
-    (void)pthread_mutex_unlock(&engine->lock);
+    int result = dw_get(reader->engine->vde, key, key_length, buffer, capacity, value_length, &op, &diag);
     if (result == DW_ENOENT) {
         return 1;
     }
@@ -163,7 +155,6 @@ static int dwvd_close(kv_engine *engine, char *error, size_t error_size)
 {
     dw_diag diag;
     int result = dw_vde_close(engine->vde, &diag);
-    (void)pthread_mutex_destroy(&engine->lock);
     free(engine);
     return result == DW_OK ? 0 : fail(error, error_size, "close", result, &diag);
 }

@@ -280,8 +280,12 @@ DW_API uint64_t dw_config_memory_floor_bytes(const dw_config *config);
 /* ------------------------------------------------------------------------------------
  * The object store: one VDE file of named objects
  *
- * A dw_vde is used by one thread at a time. Every call that does I/O takes an optional
- * dw_op: the deadline its I/O carries through the scheduler, and its priority (NULL: the
+ * A dw_vde may be shared by threads. It runs one call at a time; callers that wait for
+ * it are admitted earliest deadline first, then by priority, then in arrival order, so a
+ * critical call waits for at most the one call already running (calls are not
+ * preempted). A transaction, a streaming writer or an iterator belongs to the thread
+ * that opened it. Every call that does I/O takes an optional dw_op: the deadline its
+ * admission and its I/O carry through the scheduler, and its priority (NULL: the
  * configuration's vde.op_deadline, normal priority). Keys are 1 to limits.key_length_max
  * bytes, compared bytewise; values up to limits.value_size_max bytes.
  * ---------------------------------------------------------------------------------- */

@@ -9,8 +9,10 @@
  *   vde.c      create, open, close, transactions, and the operations
  *   verify.c   the full structural check behind `dw vde verify`
  *
- * Threading: a dw_vde is used by one thread at a time (the caller's). A group-commit
- * flusher, when durability is group, takes the same lock.
+ * Threading: one operation runs at a time, under `lock`; a group-commit flusher, when
+ * durability is group, takes the same lock. Callers from several threads wait at `gate`
+ * first, which admits them earliest deadline first (sched/gate.h); transactions,
+ * streaming writers and iterators belong to the thread that opened them.
  */
 #ifndef DW_VDE_ENGINE_H
 #define DW_VDE_ENGINE_H
@@ -20,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/clock.h"
+#include "sched/gate.h"
 #include "core/log.h"
 #include "dwvd.h"
 #include "io/io.h"
@@ -179,6 +182,7 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     uint64_t group_first_seq;
     uint64_t group_started_ns;
     bool group_has_data;
+    dw_gate gate;                   /* admission of callers, earliest deadline first */
     pthread_mutex_t lock;
     pthread_cond_t flusher_wake;
     pthread_t flusher;

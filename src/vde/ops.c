@@ -42,6 +42,11 @@ static int enter(struct dw_vde *vde, const dw_op *op, uint32_t class, call *fram
     if (vde == NULL) {
         return dw_diag_fail(diag, DW_EINVAL, NULL, "no VDE handle");
     }
+    /* Callers from several threads are admitted by deadline (on the host's clock even in
+     * deterministic mode: which thread comes first is the host's to decide anyway). */
+    uint64_t budget = op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
+    dw_gate_enter(&vde->gate, dw_clock_now_ns(&vde->system_clock) + budget,
+                  op != NULL ? (uint32_t)op->priority : (uint32_t)DW_OP_NORMAL);
     (void)pthread_mutex_lock(&vde->lock);
     dw_vde_begin_io(vde, op);
     frame->vde = vde;
@@ -54,6 +59,7 @@ static int leave(call *frame, int result)
 {
     dw_vde_account(frame->vde, frame->op, frame->started_ns);
     (void)pthread_mutex_unlock(&frame->vde->lock);
+    dw_gate_leave(&frame->vde->gate);
     return result;
 }
 
@@ -531,6 +537,7 @@ int dw_txn_begin(struct dw_vde *vde, dw_txn **txn, dw_diag *diag)
         *txn = &vde->txn;
     }
     (void)pthread_mutex_unlock(&vde->lock);
+    dw_gate_leave(&vde->gate);
     return result;
 }
 
@@ -689,6 +696,7 @@ int dw_writer_open(struct dw_vde *vde, const void *key, size_t key_length, const
         *writer = w;
     }
     (void)pthread_mutex_unlock(&vde->lock);
+    dw_gate_leave(&vde->gate);
     (void)frame;
     return result;
 }

@@ -220,6 +220,7 @@ static struct dw_vde *new_handle(const char *path, const dw_config *config, dw_d
     dw_clock_system_init(&vde->system_clock, 0);
     vde->clock = &vde->system_clock;
     vde->deterministic = config->deterministic;
+    dw_gate_init(&vde->gate);
     (void)pthread_mutex_init(&vde->lock, NULL);
     (void)pthread_cond_init(&vde->flusher_wake, NULL);
     return vde;
@@ -229,6 +230,7 @@ static void free_handle(struct dw_vde *vde)
 {
     (void)pthread_cond_destroy(&vde->flusher_wake);
     (void)pthread_mutex_destroy(&vde->lock);
+    dw_gate_destroy(&vde->gate);
     free(vde);
 }
 
