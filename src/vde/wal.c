@@ -337,7 +337,11 @@ int dw_wal_make_room(struct dw_vde *vde, dw_diag *diag)
         bool cache_busy = cache->dirty_count > room / 2;
         uint64_t used = vde->next_lsn - vde->checkpoint_lsn;
         bool log_tight = used + vde->record_blocks_max > vde->wal_blocks;
-        bool log_busy = used > vde->wal_blocks / 2;
+        /* Busy halfway to tight, so that the paced steps start well before a whole
+         * checkpoint is forced (with records up to half the log, "half the log in use"
+         * was the tight point itself, and every checkpoint was a whole one). */
+        uint64_t tight_at = vde->wal_blocks > vde->record_blocks_max ? vde->wal_blocks - vde->record_blocks_max : 0;
+        bool log_busy = used > tight_at / 2;
         bool quarantine_tight = vde->quarantine_count + DW_TXN_FREES_MAX > DW_QUARANTINE_MAX;
         if (!cache_tight && !cache_busy && !log_tight && !log_busy && !quarantine_tight) {
             break;
