@@ -15,6 +15,7 @@
 
 #include "dwvd.h"
 #include "kv.h"
+#include "vde/vde_internal.h"
 
 #define DWVD_FILE "bench.dwvd"
 #define CRITICAL_BUDGET_NS 1000000u
@@ -151,9 +152,31 @@ static void dwvd_reader_close(kv_reader *reader)
     free(reader);
 }
 
+/* DW_KV_BENCH_STATS=1: the engine's own counters on standard error, to see where the
+ * time of a run went (commits, log records, checkpoints, cache hits). */
+static void print_stats(dw_vde *vde)
+{
+    static dw_vde_info info;
+    dw_vde_info_read(vde, &info);
+    (void)fprintf(stderr, "dwvd: commits %llu, records %llu, checkpoints %llu (%llu pages), cache %llu hits %llu misses\n",
+                  (unsigned long long)info.commits, (unsigned long long)info.records,
+                  (unsigned long long)info.checkpoints, (unsigned long long)info.checkpoint_pages,
+                  (unsigned long long)info.cache_hits, (unsigned long long)info.cache_misses);
+    for (size_t i = 0; i < sizeof info.ops / sizeof info.ops[0]; i++) {
+        const dw_vde_op_stats *o = &info.ops[i];
+        (void)fprintf(stderr, "dwvd: %-10s %10llu  p50 %8.1f us  p99 %8.1f us  max %9.1f us\n", o->name,
+                      (unsigned long long)o->count, (double)o->p50_ns / 1e3, (double)o->p99_ns / 1e3,
+                      (double)o->max_ns / 1e3);
+    }
+}
+
 static int dwvd_close(kv_engine *engine, char *error, size_t error_size)
 {
     dw_diag diag;
+    const char *stats = getenv("DW_KV_BENCH_STATS");
+    if (stats != NULL && stats[0] == '1') {
+        print_stats(engine->vde);
+    }
     int result = dw_vde_close(engine->vde, &diag);
     free(engine);
     return result == DW_OK ? 0 : fail(error, error_size, "close", result, &diag);

@@ -18,8 +18,16 @@ if pkg-config --exists ck &&
     meson setup --reconfigure "$dir" >/dev/null
     ninja -C "$dir" >"$dir/ninja.log" 2>&1 || { cat "$dir/ninja.log" >&2; exit 1; }
 fi
+# dw-kv-bench is built only where the peers' -dev packages are installed; a build
+# configured before they were has none.
+if [ ! -x "$dir/bench/dw-kv-bench" ]; then
+    echo "bench.sh: $dir has no dw-kv-bench (configured before the peers were installed): reconfiguring" >&2
+    meson configure "$dir" -Dbench=enabled >/dev/null
+    ninja -C "$dir" >"$dir/ninja.log" 2>&1 || { cat "$dir/ninja.log" >&2; exit 1; }
+fi
 results="build/bench"
 mkdir -p "$results"
+started=$(date +%s)
 
 echo "== machine"
 echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, kernel $(uname -r), $("${cc%% *}" --version | head -n 1)"
@@ -55,3 +63,8 @@ echo "(JSON in $results/rings.json)"
 
 echo "== dw wcet --probe (budgets against this machine's file)"
 "$dw" wcet --probe "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" || true
+
+echo "== dw-kv-bench: dwvd against LMDB, SQLite and RocksDB (tables into docs/BENCHMARKS.md)"
+python3 scripts/bench_kv.py "$dir/bench/dw-kv-bench" "$results"
+echo "(JSON in $results/kv.json)"
+echo "bench: done in $(( ($(date +%s) - started) / 60 )) min $(( ($(date +%s) - started) % 60 )) s"

@@ -6,7 +6,8 @@
 #   clang   clang and its sanitizer and libFuzzer runtimes (when CC is clang, and for
 #           the fuzz targets make test runs)
 #   lint    clang-tidy and cppcheck
-#   bench   the peers the benchmarks compare against
+#   bench   the peers the benchmarks compare against (fio, Concurrency Kit, LMDB,
+#           SQLite, RocksDB) and gnuplot for the plots
 #
 # Does nothing when everything is present. Uses apt-get, through sudo only when not
 # running as root. Exits non-zero, saying what to install by hand, when it cannot.
@@ -17,7 +18,7 @@ packages_for() {
     build) echo "gcc libc6-dev make pkg-config meson ninja-build python3 libxxhash-dev libinih-dev libcmocka-dev liburing-dev libssl-dev" ;;
     clang) echo "clang libclang-rt-dev" ;;
     lint) echo "clang clang-tidy cppcheck" ;;
-    bench) echo "fio libck-dev" ;;
+    bench) echo "fio libck-dev liblmdb-dev libsqlite3-dev librocksdb-dev gnuplot-nox" ;;
     *) echo "deps.sh: unknown profile '$1' (build, clang, lint, bench)" >&2; exit 2 ;;
     esac
 }
