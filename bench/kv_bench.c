@@ -153,23 +153,33 @@ static void set_failed(run *r, const char *error)
     (void)pthread_mutex_unlock(&r->error_lock);
 }
 
+/* One put of object `index`'s key with `bytes` of value, its latency recorded; false
+ * (and the run stopped) when it fails. */
+static bool timed_put(run *r, uint64_t index, bool random_order, const unsigned char *value, uint32_t bytes,
+                      dw_histogram *histogram)
+{
+    char error[KV_ERROR_MAX];
+    unsigned char key[KEY_BYTES];
+    make_key(key, index, random_order);
+    uint64_t t0 = now_ns();
+    if (r->options->adapter->put(r->engine, key, KEY_BYTES, value, bytes, false, error, sizeof error) != 0) {
+        set_failed(r, error);
+        return false;
+    }
+    dw_histogram_record(histogram, now_ns() - t0);
+    return true;
+}
+
 /* ---- the workloads ------------------------------------------------------------------- */
 
 static int fill(run *r, bool random_order, result *out)
 {
     const options *o = r->options;
-    char error[KV_ERROR_MAX];
-    unsigned char key[KEY_BYTES];
     uint64_t started = now_ns();
     for (uint64_t i = 0; i < o->entries; i++) {
-        make_key(key, i, random_order);
-        uint64_t t0 = now_ns();
-        if (o->adapter->put(r->engine, key, KEY_BYTES, value_for(r, i, o->value_bytes), o->value_bytes, false, error,
-                            sizeof error) != 0) {
-            set_failed(r, error);
+        if (!timed_put(r, i, random_order, value_for(r, i, o->value_bytes), o->value_bytes, &out->primary)) {
             return -1;
         }
-        dw_histogram_record(&out->primary, now_ns() - t0);
     }
     out->operations = o->entries;
     out->elapsed_ns = now_ns() - started;
@@ -284,22 +294,15 @@ static void *paced_writer_main(void *argument)
     worker *w = argument;
     run *r = w->run;
     const options *o = r->options;
-    char error[KV_ERROR_MAX];
-    unsigned char key[KEY_BYTES];
     uint64_t state = o->seed ^ UINT64_C(0x5bd1e995);
     uint64_t interval = UINT64_C(1000000000) / o->writer_rate;
     uint64_t release = now_ns();
     while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
         sleep_until(release);
         uint64_t index = next_random(&state) % o->entries;
-        make_key(key, index, true);
-        uint64_t t0 = now_ns();
-        if (o->adapter->put(r->engine, key, KEY_BYTES, value_for(r, index + 1, o->value_bytes), o->value_bytes, false,
-                            error, sizeof error) != 0) {
-            set_failed(r, error);
+        if (!timed_put(r, index, true, value_for(r, index + 1, o->value_bytes), o->value_bytes, &w->histogram)) {
             break;
         }
-        dw_histogram_record(&w->histogram, now_ns() - t0);
         w->operations++;
         release += interval;
     }
@@ -312,19 +315,12 @@ static void *bulk_writer_main(void *argument)
 {
     worker *w = argument;
     run *r = w->run;
-    const options *o = r->options;
-    char error[KV_ERROR_MAX];
-    unsigned char key[KEY_BYTES];
-    uint64_t base = o->entries + (uint64_t)w->index * BULK_KEYS_PER_WRITER;
+    uint64_t base = r->options->entries + (uint64_t)w->index * BULK_KEYS_PER_WRITER;
     for (uint64_t j = 0; !atomic_load_explicit(&r->stop, memory_order_relaxed); j++) {
-        make_key(key, base + j % BULK_KEYS_PER_WRITER, true);
-        uint64_t t0 = now_ns();
-        if (o->adapter->put(r->engine, key, KEY_BYTES, value_for(r, j, BULK_VALUE_BYTES), BULK_VALUE_BYTES, false,
-                            error, sizeof error) != 0) {
-            set_failed(r, error);
+        if (!timed_put(r, base + j % BULK_KEYS_PER_WRITER, true, value_for(r, j, BULK_VALUE_BYTES), BULK_VALUE_BYTES,
+                       &w->histogram)) {
             break;
         }
-        dw_histogram_record(&w->histogram, now_ns() - t0);
         w->operations++;
     }
     return NULL;
@@ -536,6 +532,9 @@ static void report(const options *o, const result *res, int status, const char *
     (void)printf("%s %s %s (%s): %s\n", o->adapter->name, workload_names[o->workload], o->sync ? "sync" : "relaxed",
                  o->sync ? o->adapter->sync_meaning : o->adapter->relaxed_meaning,
                  status == 0 ? "ok" : error);
+    if (res->operations == 0 && res->primary.count == 0) {
+        return;
+    }
     (void)printf("  %" PRIu64 " ops in %.2f s: %.0f ops/s; peak RSS %.1f MiB; on disk %.1f MiB\n", res->operations,
                  seconds, throughput, (double)rss / 1048576.0, (double)disk / 1048576.0);
     print_histogram_text(stdout, primary_name, &res->primary);
@@ -734,8 +733,12 @@ int main(int argc, char **argv)
                             .memory_bytes = o.memory_bytes,
                             .entries = o.entries + (o.workload == DEADLINE ? (uint64_t)o.writers * BULK_KEYS_PER_WRITER : 0),
                             .value_bytes = o.workload == DEADLINE ? BULK_VALUE_BYTES : o.value_bytes};
-    int status = o.adapter->open(&settings, &r.engine, r.error, sizeof r.error);
-    if (status == 0) {
+    char error[KV_ERROR_MAX];
+    int status = o.adapter->open(&settings, &r.engine, error, sizeof error);
+    if (status != 0) {
+        /* The adapter's message, then the directory it was given (cut to fit). */
+        (void)snprintf(r.error, sizeof r.error, "%.300s (directory '%.150s')", error, o.directory);
+    } else {
         switch (o.workload) {
         case FILL_RANDOM: status = fill(&r, true, res); break;
         case FILL_SEQUENTIAL: status = fill(&r, false, res); break;
@@ -743,7 +746,6 @@ int main(int argc, char **argv)
         case READ_WHILE_WRITING:
         case DEADLINE: status = concurrent(&r, res); break;
         }
-        char error[KV_ERROR_MAX];
         uint64_t t0 = now_ns();
         if (o.adapter->close(r.engine, error, sizeof error) != 0 && status == 0) {
             set_failed(&r, error);

@@ -48,7 +48,7 @@ SIZES = {
     ("fillseq", "relaxed"): dict(entries=scaled(1000000)),
     ("fill4k", "sync"): dict(entries=scaled(5000), value=4096),
     ("fill4k", "relaxed"): dict(entries=scaled(100000), value=4096),
-    ("readrandom", "relaxed"): dict(entries=scaled(1000000), reads=scaled(200000)),
+    ("readrandom", "relaxed"): dict(entries=scaled(1000000), reads=scaled(100000)),
     ("readwhilewriting", "sync"): dict(entries=scaled(100000), seconds=SECONDS),
     ("readwhilewriting", "relaxed"): dict(entries=scaled(100000), seconds=SECONDS),
     ("deadline", "sync"): dict(entries=scaled(100000), seconds=SECONDS),
