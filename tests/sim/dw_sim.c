@@ -101,6 +101,7 @@ typedef struct totals {
     uint64_t uncertain;             /* commits whose call failed */
     uint64_t prefix_shorter;        /* recoveries that found fewer commits than were made */
     uint64_t detected;              /* reads and writes that reported damage */
+    uint64_t busy;                  /* calls that met a transient error on every attempt (DW_EBUSY) */
     uint64_t torn, dropped, bit_flips, latent, misdirected, transient, short_io, failed_syncs;
     uint64_t verify_problems;       /* found by verify at the end of damaged seeds */
 } totals;
@@ -350,7 +351,15 @@ static void check_recovered(sim *s)
     s->totals->recoveries_checked++;
     for (uint32_t k = 0; k < KEYS && !s->failed; k++) {
         size_t length = 0;
-        results[k] = dw_get(s->vde, s->keys[k], s->key_lengths[k], s->back, VALUE_MAX, &length, NULL, &s->diag);
+        /* DW_EBUSY after transient errors means "retry later", and the check needs the
+         * answer: ask again, a bounded number of times. */
+        for (int attempt = 0; attempt < 20; attempt++) {
+            results[k] = dw_get(s->vde, s->keys[k], s->key_lengths[k], s->back, VALUE_MAX, &length, NULL, &s->diag);
+            if (results[k] != DW_EBUSY || s->disk.state.counters.transient_errors == 0) {
+                break;
+            }
+            s->totals->busy++;
+        }
         lengths[k] = (uint32_t)length;
         hashes[k] = results[k] == DW_OK ? dw_xxh64(s->back, length, 0) : 0;
         if (results[k] != DW_OK && results[k] != DW_ENOENT) {
@@ -696,6 +705,10 @@ static void do_txn(sim *s)
 static void check_read(sim *s, uint32_t k, int result, const unsigned char *bytes, size_t length, uint64_t offset)
 {
     const version *v = &s->current[k];
+    if (result == DW_EBUSY && s->disk.state.counters.transient_errors > 0) {
+        s->totals->busy++; /* every attempt met a transient error: no answer, nothing wrong */
+        return;
+    }
     if (result != DW_OK && result != DW_ENOENT) {
         if (!s->damage || !is_damage_error(result)) {
             FAIL(s, "key %u: read returned %s (%s)", k, dw_error_name(result), s->diag.message);
@@ -1217,9 +1230,10 @@ int main(int argc, char **argv)
            " operations, %" PRIu64 " commits, %" PRIu64 " power cuts (%" PRIu64 " during recovery), %" PRIu64
            " reopens, %" PRIu64
            " recovered states checked (%" PRIu64 " held fewer commits than were made), %" PRIu64
-           " uncertain commits, %" PRIu64 " damage reports\n",
+           " uncertain commits, %" PRIu64 " damage reports, %" PRIu64 " reads answered DW_EBUSY (transient errors)\n",
            swarm ? " --swarm" : "", t.seeds, t.seeds_damaged, t.seeds_stopped, t.operations, t.commits,
-           t.power_cuts, t.recovery_crashes, t.reopens, t.recoveries_checked, t.prefix_shorter, t.uncertain, t.detected);
+           t.power_cuts, t.recovery_crashes, t.reopens, t.recoveries_checked, t.prefix_shorter, t.uncertain, t.detected,
+           t.busy);
     printf("# faults injected: %" PRIu64 " torn writes, %" PRIu64 " dropped writes, %" PRIu64 " bit flips, %" PRIu64
            " latent sector errors, %" PRIu64 " misdirected writes, %" PRIu64 " transient errors, %" PRIu64
            " short transfers, %" PRIu64 " failed syncs; verify found %" PRIu64 " problems in damaged seeds\n",
