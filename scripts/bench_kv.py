@@ -30,6 +30,9 @@ MEMORY = 256 << 20          # what every engine is told it may use (dwvd: memory
 LIMITED_MEMORY = 64 << 20   # the same, for the run under a hard limit
 CGROUP_LIMIT = 128 << 20    # the hard limit: engine + process + page cache it dirties or maps
 RUN_TIMEOUT = 300
+# Under the hard limit an engine may thrash for as long as it is let: 120 s is enough to
+# tell "slowed down" from "does not finish", and keeps make bench under 20 minutes.
+LIMITED_TIMEOUT = 120
 SECONDS = int(os.environ.get("DW_BENCH_KV_SECONDS", "10"))
 
 SCALE = float(os.environ.get("DW_BENCH_KV_SCALE", "1"))
@@ -79,16 +82,17 @@ def command_for(binary, engine, workload, durability, directory, memory):
     return cmd
 
 
-def run_one(cmd, directory, prefix=None):
+def run_one(cmd, directory, prefix=None, timeout=RUN_TIMEOUT):
     """Runs one dw-kv-bench in an empty directory; returns its JSON, or a failure record."""
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
     full = (prefix or []) + cmd
     started = time.monotonic()
     try:
-        p = subprocess.run(full, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        p = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"timed out after {RUN_TIMEOUT} s", "wall_s": RUN_TIMEOUT}
+        shutil.rmtree(directory, ignore_errors=True)
+        return {"ok": False, "error": f"did not finish in {timeout} s", "wall_s": timeout}
     wall = time.monotonic() - started
     record = None
     for line in p.stdout.splitlines():
@@ -419,7 +423,7 @@ def main():
             continue
         limit.reset_peak()
         kills_before = limit.oom_kills() or 0
-        r = run_one(cmd, work, prefix=limit.prefix())
+        r = run_one(cmd, work, prefix=limit.prefix(), timeout=LIMITED_TIMEOUT)
         r.update(engine=engine, cgroup_peak_bytes=limit.peak(),
                  oom_kills=(limit.oom_kills() or 0) - kills_before)
         limited.append(r)
