@@ -82,6 +82,16 @@ static bool find_run(const struct dw_vde *vde, const unsigned char *bits, uint32
     return false;
 }
 
+/* A bitmap block whose header disagrees with the geometry or with its own bits. */
+static int bitmap_header_damaged(const struct dw_vde *vde, uint64_t block, const dw_bitmap_header *header,
+                                 uint32_t bits_per_page, dw_diag *diag)
+{
+    return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify; restore the VDE from a copy",
+                        "'%s': bitmap block %llu is damaged: it counts %u free of %u bits (a block holds %u), "
+                        "which its bits or the VDE's groups contradict",
+                        vde->path, (unsigned long long)block, header->free, header->covered, bits_per_page);
+}
+
 static int take_run(struct dw_vde *vde, dw_page *page, dw_bitmap_header *header, uint32_t run_start,
                     uint32_t run_length, dw_diag *diag)
 {
@@ -120,8 +130,19 @@ int dw_alloc_blocks(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t
             uint32_t run_start = 0;
             uint32_t run_length = 0;
             uint64_t page_first = group_start + (uint64_t)i * bits_per_page;
+            if (header.covered > bits_per_page || header.free > header.covered) {
+                dw_cache_unpin(&vde->cache, page);
+                return bitmap_header_damaged(vde, group_start + i, &header, bits_per_page, diag);
+            }
             if (header.free > 0 && find_run(vde, page->data + DW_BITMAP_HEADER_SIZE, header.covered, page_first,
                                             want, &run_start, &run_length)) {
+                /* The header's count and the bits must agree, and a run must lie in the
+                 * groups: a block that passed its checksum can still say otherwise. */
+                if (header.free < run_length || !dw_block_in_groups(vde, page_first + run_start) ||
+                    !dw_block_in_groups(vde, page_first + run_start + run_length - 1)) {
+                    dw_cache_unpin(&vde->cache, page);
+                    return bitmap_header_damaged(vde, group_start + i, &header, bits_per_page, diag);
+                }
                 result = take_run(vde, page, &header, run_start, run_length, diag);
                 dw_cache_unpin(&vde->cache, page);
                 if (result != DW_OK) {
@@ -225,6 +246,12 @@ int dw_alloc_inode(struct dw_vde *vde, uint64_t *inode, dw_diag *diag)
         }
         dw_bitmap_header header;
         dw_bitmap_header_decode(page->data, &header);
+        uint64_t page_first = (uint64_t)index * bits_per_page;
+        uint64_t page_inodes = count > page_first ? count - page_first : 0;
+        if (header.covered > bits_per_page || header.covered > page_inodes || header.free > header.covered) {
+            dw_cache_unpin(&vde->cache, page);
+            return bitmap_header_damaged(vde, vde->inode_bitmap_start + index, &header, bits_per_page, diag);
+        }
         const unsigned char *bits = page->data + DW_BITMAP_HEADER_SIZE;
         uint32_t bit = k == 0 ? (uint32_t)((hint - 1) % bits_per_page) : 0;
         while (header.free > 0 && bit < header.covered && dw_bit_get(bits, bit)) {

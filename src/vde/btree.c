@@ -212,8 +212,14 @@ typedef struct tree_path {
 static int descend(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, tree_path *path, dw_diag *diag)
 {
     const dw_engine_state *state = &vde->state;
-    DW_ASSERT(state->index_root != 0 && state->index_height >= 1);
     path->height = 0;
+    /* The root and height come from the superblock or a replayed log record: checked
+     * like any other bytes from the device. */
+    if (state->index_root == 0 || state->index_height == 0) {
+        (void)dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': the index has no root (block %llu, %u levels)",
+                           vde->path, (unsigned long long)state->index_root, state->index_height);
+        return DW_ECORRUPT;
+    }
     if (state->index_height > DW_INDEX_HEIGHT_MAX) {
         (void)dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': the index claims %u levels (at most %d)",
                            vde->path, state->index_height, DW_INDEX_HEIGHT_MAX);
