@@ -539,9 +539,16 @@ static void inspect_text(FILE *out, const char *path, const dw_vde_info *info)
                   dw_format_size_human(info->groups_blocks * super->block_size, b, sizeof b));
     (void)fprintf(out, "  index       %u levels, root block %llu\n", state->index_height,
                   (unsigned long long)state->index_root);
-    (void)fprintf(out, "  log         %llu blocks; %llu records replayed at this open%s\n",
+    (void)fprintf(out, "  log         %llu blocks; %llu records replayed at this open%s",
                   (unsigned long long)info->wal_blocks, (unsigned long long)info->recovered_records,
                   info->truncated_tail ? ", a torn tail cut off" : "");
+    if (info->log_rereads > 0) {
+        /* A block that failed its check once and passed the second time: the device or
+         * its path returned something the block does not hold. */
+        (void)fprintf(out, "; %llu log blocks read wrong once (right the second time): check the device",
+                      (unsigned long long)info->log_rereads);
+    }
+    (void)fprintf(out, "\n");
 }
 
 static void inspect_json(FILE *out, const char *path, const dw_vde_info *info)
@@ -599,12 +606,12 @@ static void inspect_json(FILE *out, const char *path, const dw_vde_info *info)
     (void)fprintf(out,
                   "],\"usage\":{\"objects\":%llu,\"inodes_used\":%llu,\"inodes\":%llu,\"blocks_used\":%llu,"
                   "\"group_blocks\":%llu,\"groups\":%u,\"index_height\":%u},\"log\":{\"blocks\":%llu,"
-                  "\"recovered_records\":%llu,\"truncated_tail\":%s}}\n",
+                  "\"recovered_records\":%llu,\"truncated_tail\":%s,\"log_rereads\":%llu}}\n",
                   (unsigned long long)state->object_count, (unsigned long long)state->inodes_used,
                   (unsigned long long)extended->inode_count, (unsigned long long)state->data_blocks_used,
                   (unsigned long long)info->groups_blocks, extended->group_count, state->index_height,
                   (unsigned long long)info->wal_blocks, (unsigned long long)info->recovered_records,
-                  info->truncated_tail ? "true" : "false");
+                  info->truncated_tail ? "true" : "false", (unsigned long long)info->log_rereads);
 }
 
 static int run_vde_inspect(dw_cli *cli, int argument_count, char **arguments)

@@ -208,7 +208,12 @@ dw_sim_result dw_sim_disk_read(dw_sim_disk *disk, uint64_t offset, void *data, u
     }
     uint32_t transfer = transfer_length(disk, offset, length);
     memcpy(data, disk->volatile_image + offset, transfer);
-    if (dw_random_chance(&disk->state.random, disk->state.faults.bit_flip_on_read_ppm)) {
+    if (disk->state.operations == disk->state.flip_operation && transfer > 0) {
+        uint64_t bit = (uint64_t)transfer * 8 / 2 + 3; /* mid-transfer: inside a block, not its trailer */
+        ((unsigned char *)data)[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        disk->state.counters.bit_flips++;
+        trace(disk, TRACE_FLIP, offset + bit / 8, bit % 8, 1);
+    } else if (dw_random_chance(&disk->state.random, disk->state.faults.bit_flip_on_read_ppm)) {
         uint64_t bit = dw_random_below(&disk->state.random, (uint64_t)transfer * 8);
         ((unsigned char *)data)[bit / 8] ^= (unsigned char)(1u << (bit % 8));
         disk->state.counters.bit_flips++;
@@ -426,6 +431,11 @@ void dw_sim_disk_fail_next_syncs(dw_sim_disk *disk, uint32_t count, int error_nu
 void dw_sim_disk_fail_operation(dw_sim_disk *disk, uint64_t nth)
 {
     disk->state.fail_operation = nth == 0 ? 0 : disk->state.operations + nth;
+}
+
+void dw_sim_disk_flip_read(dw_sim_disk *disk, uint64_t nth)
+{
+    disk->state.flip_operation = nth == 0 ? 0 : disk->state.operations + nth;
 }
 
 void dw_sim_disk_flip_bit(dw_sim_disk *disk, uint64_t byte_offset, unsigned bit)

@@ -89,6 +89,7 @@ typedef struct dw_sim_disk_state {
     int fail_sync_errno;
     uint64_t operations;            /* reads, writes and syncs the powered disk was asked for */
     uint64_t fail_operation;        /* this one (a value of `operations`) fails with EIO; 0: none */
+    uint64_t flip_operation;        /* this one, if a read, returns one bit flipped; 0: none */
     uint32_t pending_count;
     uint32_t pending_first;         /* ring index of the oldest pending write */
     uint32_t pending_data_head;     /* ring offset where the next copy goes */
@@ -147,6 +148,10 @@ void dw_sim_disk_fail_next_syncs(dw_sim_disk *disk, uint32_t count, int error_nu
  * failing sync also drops the unsynced writes, as a failing fsync may. 0 cancels. For
  * anomaly sweeps: an I/O error at each I/O of a workload in turn. */
 void dw_sim_disk_fail_operation(dw_sim_disk *disk, uint64_t nth);
+/* The nth operation from now (1: the next), if it is a read, returns its data with one
+ * bit flipped: a transient fault of the path, the medium unchanged (reading again returns
+ * the right bytes). 0 cancels. For sweeps: a flipped bit in each read of a recovery. */
+void dw_sim_disk_flip_read(dw_sim_disk *disk, uint64_t nth);
 void dw_sim_disk_set_bad_sector(dw_sim_disk *disk, uint64_t sector, bool bad);
 void dw_sim_disk_flip_bit(dw_sim_disk *disk, uint64_t byte_offset, unsigned bit);
 

@@ -74,6 +74,7 @@ typedef struct dw_vde_counters {
     uint64_t recovered_records; /* replayed at open */
     uint64_t recovered_pages;
     uint64_t truncated_tail;    /* 1 when open cut a torn tail off the WAL */
+    uint64_t log_rereads;       /* log blocks that failed their check once, then passed */
     uint64_t aborts;
     uint64_t superblock_writes;
 } dw_vde_counters;

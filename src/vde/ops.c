@@ -1200,6 +1200,7 @@ void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
     info->recovered_records = vde->counters.recovered_records;
     info->recovered_pages = vde->counters.recovered_pages;
     info->truncated_tail = vde->counters.truncated_tail != 0;
+    info->log_rereads = vde->counters.log_rereads;
     if (vde->device.stepped || vde->sched_started) {
         dw_sched_stats_read(&vde->sched, &info->sched);
     }

@@ -76,6 +76,7 @@ typedef struct dw_vde_info {
     uint64_t recovered_records;
     uint64_t recovered_pages;
     bool truncated_tail;
+    uint64_t log_rereads;       /* log blocks that failed their check once, then passed */
     dw_sched_stats sched;
     uint64_t cache_hits;
     uint64_t cache_misses;

@@ -380,30 +380,59 @@ typedef struct record_scan {
     uint64_t bad_lsn;               /* the log block that failed (the header when the payload did) */
 } record_scan;
 
-/* Reads log block `lsn` into `block` and checks it is that LSN's block of `type`. */
-static int read_log_block(struct dw_vde *vde, uint64_t lsn, uint32_t type, unsigned char *block, bool *valid,
-                          dw_diag *diag)
+/* Reads log block `lsn` into `block` and checks it is that LSN's block of `type`, reading
+ * up to `attempts` times while it fails. Replay reads a failing block once more before it
+ * counts as torn or damaged: a bit flipped on the way (not on the medium) would otherwise
+ * make the newest acknowledged record look like a torn tail, and recovery would cut it
+ * off. The look past the end (check_tail) reads once: most of what it reads is old. */
+static int read_log_block(struct dw_vde *vde, uint64_t lsn, uint32_t type, unsigned char *block, int attempts,
+                          bool *valid, dw_diag *diag)
 {
     uint64_t position = wal_position(vde, lsn);
-    int result = dw_device_read(&vde->device, position, 1, block, diag);
-    if (result != DW_OK) {
-        return result;
+    *valid = false;
+    for (int attempt = 0; attempt < attempts && !*valid; attempt++) {
+        int result = dw_device_read(&vde->device, position, 1, block, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+        *valid = dw_trailer_verify(block, vde->block_size, position * vde->block_size, type, true,
+                                   (uint32_t)lsn) == DW_TRAILER_OK;
+        if (*valid && attempt > 0) {
+            vde->counters.log_rereads++; /* the first read returned what the block does not hold */
+        }
     }
-    *valid = dw_trailer_verify(block, vde->block_size, position * vde->block_size, type, true, (uint32_t)lsn) ==
-             DW_TRAILER_OK;
     return DW_OK;
+}
+
+/* The type of the block at `index` (0: the header) of a record with `entry_blocks`. */
+static uint32_t record_block_type(uint32_t index, uint32_t entry_blocks)
+{
+    if (index == 0) {
+        return DW_BLOCK_WAL_HEADER;
+    }
+    return index <= entry_blocks ? DW_BLOCK_WAL_ENTRIES : DW_BLOCK_WAL_PAGE;
+}
+
+/* A log block that verified in the scan and does not now: the device is not returning
+ * what it holds. */
+static int read_differently(struct dw_vde *vde, uint64_t lsn, dw_diag *diag)
+{
+    return dw_diag_fail(diag, DW_EIO, "the device changed what it returned: check it, then open again",
+                        "'%s': WAL block at LSN %llu (block %llu) read differently the second time", vde->path,
+                        (unsigned long long)lsn, (unsigned long long)wal_position(vde, lsn));
 }
 
 /* Reads and checks the whole record at lsn: its header, entries and page checksums.
  * Fills the entry list. *valid false when any part is missing or damaged. */
-static int scan_record(struct dw_vde *vde, uint64_t lsn, record_scan *scan, bool *valid, dw_diag *diag)
+static int scan_record(struct dw_vde *vde, uint64_t lsn, int attempts, record_scan *scan, bool *valid,
+                       dw_diag *diag)
 {
     unsigned char *block = vde->scratch;
     *valid = false;
     scan->header_valid = false;
     scan->bad_lsn = lsn;
     bool ok = false;
-    int result = read_log_block(vde, lsn, DW_BLOCK_WAL_HEADER, block, &ok, diag);
+    int result = read_log_block(vde, lsn, DW_BLOCK_WAL_HEADER, block, attempts, &ok, diag);
     if (result != DW_OK || !ok) {
         return result;
     }
@@ -429,7 +458,7 @@ static int scan_record(struct dw_vde *vde, uint64_t lsn, record_scan *scan, bool
     for (uint32_t i = 0; i < header->page_count; i++) {
         if (capacity == 0) {
             at++;
-            result = read_log_block(vde, at, DW_BLOCK_WAL_ENTRIES, block, &ok, diag);
+            result = read_log_block(vde, at, DW_BLOCK_WAL_ENTRIES, block, attempts, &ok, diag);
             if (result != DW_OK || !ok) {
                 scan->bad_lsn = at;
                 return result;
@@ -445,7 +474,7 @@ static int scan_record(struct dw_vde *vde, uint64_t lsn, record_scan *scan, bool
     /* Pages, read in runs through the WAL stage. */
     uint64_t first_page = lsn + 1 + header->entry_blocks;
     for (uint32_t i = 0; i < header->page_count; i++) {
-        result = read_log_block(vde, first_page + i, DW_BLOCK_WAL_PAGE, block, &ok, diag);
+        result = read_log_block(vde, first_page + i, DW_BLOCK_WAL_PAGE, block, attempts, &ok, diag);
         if (result != DW_OK || !ok) {
             scan->bad_lsn = first_page + i;
             return result;
@@ -469,11 +498,9 @@ static int apply_record(struct dw_vde *vde, uint64_t lsn, const dw_wal_header *h
         }
         unsigned char *block = vde->wal_stage;
         bool ok = false;
-        int result = read_log_block(vde, first_page + i, DW_BLOCK_WAL_PAGE, block, &ok, diag);
+        int result = read_log_block(vde, first_page + i, DW_BLOCK_WAL_PAGE, block, 2, &ok, diag);
         if (result == DW_OK && !ok) {
-            result = dw_diag_fail(diag, DW_EIO, "the device changed what it returned: check it",
-                                  "'%s': WAL block at LSN %llu read differently the second time", vde->path,
-                                  (unsigned long long)first_page + i);
+            result = read_differently(vde, first_page + i, diag);
         }
         if (result == DW_OK) {
             dw_trailer_seal(block, vde->block_size, entry->home * vde->block_size, entry->type, entry->generation);
@@ -499,7 +526,7 @@ static int check_tail(struct dw_vde *vde, uint64_t end, uint64_t bad_lsn, dw_dia
     for (uint64_t j = 1; j < horizon; j++) {
         record_scan scan;
         bool valid = false;
-        int result = scan_record(vde, end + j, &scan, &valid, diag);
+        int result = scan_record(vde, end + j, 1, &scan, &valid, diag);
         if (result != DW_OK) {
             return result;
         }
@@ -519,14 +546,20 @@ static int check_tail(struct dw_vde *vde, uint64_t end, uint64_t bad_lsn, dw_dia
  * durable: its sync failed, and the kernel keeps the pages it then calls clean (or the
  * writer died before its sync). Replaying such a record home and making the home blocks
  * durable, while the record itself stays volatile, would leave the home blocks ahead of
- * the log after another crash. So what recovery applies it first makes durable. */
-static int rewrite_record(struct dw_vde *vde, uint64_t lsn, uint32_t blocks, dw_diag *diag)
+ * the log after another crash. So what recovery applies it first makes durable. Each
+ * block is checked again before it is written: a bit flipped by this read would
+ * otherwise be made durable in a record that was whole. */
+static int rewrite_record(struct dw_vde *vde, uint64_t lsn, const record_scan *scan, dw_diag *diag)
 {
-    for (uint32_t i = 0; i < blocks; i++) {
-        uint64_t position = wal_position(vde, lsn + i);
-        int result = dw_device_read(&vde->device, position, 1, vde->scratch, diag);
+    for (uint32_t i = 0; i < scan->blocks; i++) {
+        bool ok = false;
+        uint32_t type = record_block_type(i, scan->header.entry_blocks);
+        int result = read_log_block(vde, lsn + i, type, vde->scratch, 2, &ok, diag);
+        if (result == DW_OK && !ok) {
+            result = read_differently(vde, lsn + i, diag);
+        }
         if (result == DW_OK) {
-            result = dw_device_write(&vde->device, position, 1, vde->scratch, diag);
+            result = dw_device_write(&vde->device, wal_position(vde, lsn + i), 1, vde->scratch, diag);
         }
         if (result != DW_OK) {
             return result;
@@ -548,7 +581,7 @@ static int replay(struct dw_vde *vde, bool apply, uint64_t *end, bool *torn, uin
         }
         record_scan scan;
         bool valid = false;
-        int result = scan_record(vde, lsn, &scan, &valid, diag);
+        int result = scan_record(vde, lsn, 2, &scan, &valid, diag);
         if (result != DW_OK) {
             return result;
         }
@@ -563,7 +596,7 @@ static int replay(struct dw_vde *vde, bool apply, uint64_t *end, bool *torn, uin
             vde->seq = scan.header.last_seq;
             vde->counters.recovered_records++;
         } else {
-            result = rewrite_record(vde, lsn, scan.blocks, diag);
+            result = rewrite_record(vde, lsn, &scan, diag);
         }
         if (result != DW_OK) {
             return result;
@@ -585,9 +618,15 @@ int dw_wal_recover(struct dw_vde *vde, dw_diag *diag)
         result = check_tail(vde, lsn, bad_lsn, diag);
     }
     if (result == DW_OK && lsn != vde->checkpoint_lsn) {
+        uint64_t found = lsn;
         result = dw_device_sync(&vde->device, diag);
         if (result == DW_OK) {
             result = replay(vde, true, &lsn, &torn, &bad_lsn, diag);
+        }
+        if (result == DW_OK && lsn != found) {
+            /* The first pass read (and made durable) records up to `found`; this one
+             * stopped elsewhere: applying fewer would drop acknowledged commits. */
+            result = read_differently(vde, bad_lsn, diag);
         }
         if (result == DW_OK) {
             result = dw_device_sync(&vde->device, diag);
