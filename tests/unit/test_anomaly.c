@@ -366,6 +366,20 @@ static void an_io_error_at_each_operation_of_a_workload_loses_nothing_acknowledg
     env_free(e);
 }
 
+/* After a fault in recovery (`what` n): a power cycle, and the next open must hold
+ * `expected` and verify clean. */
+static void next_open_holds(env *e, const state *expected, const char *what, uint64_t n)
+{
+    power_cycle(e);
+    env_open(e);
+    if (!holds(e->vde, expected, &e->diag)) {
+        fail_msg("after %s %llu of recovery, the next open lost acknowledged operations", what,
+                 (unsigned long long)n);
+    }
+    env_close(e);
+    assert_int_equal(env_verify(e, NULL, NULL)->problem_count, 0);
+}
+
 static void an_io_error_at_each_operation_of_recovery_leaves_it_recoverable(void **unused)
 {
     (void)unused;
@@ -398,14 +412,7 @@ static void an_io_error_at_each_operation_of_recovery_leaves_it_recoverable(void
             assert_int_equal(result, DW_EIO);
             e->vde = NULL;
         }
-        power_cycle(e);
-        env_open(e);
-        if (!holds(e->vde, &expected, &e->diag)) {
-            fail_msg("after an I/O error at operation %llu of recovery, the next open lost acknowledged objects",
-                     (unsigned long long)n);
-        }
-        env_close(e);
-        assert_int_equal(env_verify(e, NULL, NULL)->problem_count, 0);
+        next_open_holds(e, &expected, "an I/O error at operation", n);
         cases++;
     }
     print_message("# I/O errors during recovery: each of its %u device operations failed in turn (%u opens went on "
@@ -469,14 +476,7 @@ static void a_bit_flipped_in_each_read_of_recovery_loses_nothing(void **unused)
             e->vde = NULL;
             refused++;
         }
-        power_cycle(e);
-        env_open(e);
-        if (!holds(e->vde, &expected, &e->diag)) {
-            fail_msg("after a bit flipped in read %llu of recovery, the next open lost acknowledged operations",
-                     (unsigned long long)n);
-        }
-        env_close(e);
-        assert_int_equal(env_verify(e, NULL, NULL)->problem_count, 0);
+        next_open_holds(e, &expected, "a bit flipped in read", n);
     }
     print_message("# bits flipped in reads during recovery: each of its %llu reads in turn; %u opens recovered "
                   "all %d acknowledged operations (%u by reading a log block again), %u refused cleanly (the "
