@@ -159,7 +159,7 @@ typedef struct dw_config {
     /* [memory] */
     uint64_t memory_ceiling_bytes;  /* every byte the engine may take, all components */
     uint32_t buffer_count;          /* I/O buffers of block_size bytes in the fixed pool */
-    uint32_t cache_pages;           /* key-index pages of block_size bytes kept in memory */
+    uint32_t cache_pages;           /* metadata pages; 0 (the default) = what memory.ceiling leaves */
     uint32_t pressure_percent;      /* share of the ceiling at which shrink callbacks run */
     bool memory_lock;               /* mlock the arena so it is never paged out */
 
@@ -272,6 +272,9 @@ DW_API int dw_config_problem_format(const dw_config_report *report, uint32_t ind
 
 /* The name of a problem kind ("out of range"). */
 DW_API const char *dw_config_problem_kind_name(dw_config_problem_kind kind);
+
+/* The fewest pages an automatic cache (memory.cache_pages = 0) is given. */
+#define DW_CACHE_PAGES_AUTO_MIN 256
 
 /* Bytes of memory the configuration needs at least for its fixed pools, so that a
  * ceiling below it can be refused before anything is opened. */

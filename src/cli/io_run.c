@@ -82,7 +82,7 @@ typedef struct run_context {
 static dw_io_request random_request(run_context *context, dw_io_op op, uint32_t buffer)
 {
     uint64_t block = dw_random_below(&context->random, context->blocks);
-    return (dw_io_request){op, RUN_BLOCK, block * RUN_BLOCK, context->buffers[buffer], buffer};
+    return (dw_io_request){op, RUN_BLOCK, block * RUN_BLOCK, context->buffers[buffer], buffer, false};
 }
 
 static void submit_one(run_context *context, const dw_io_request *request)

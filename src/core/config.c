@@ -95,8 +95,9 @@ static const config_key config_keys[] = {
      "every byte the engine may take, all components together", NULL},
     {"memory", "buffer_count", FIELD(buffer_count), 1024, 1, 1u << 20, KEY_COUNT, false, false,
      "I/O buffers of one block each in the fixed pool", NULL},
-    {"memory", "cache_pages", FIELD(cache_pages), 256, 8, 1u << 24, KEY_COUNT, false, false,
-     "metadata pages (index, inodes, bitmaps) of one block each kept in memory", NULL},
+    {"memory", "cache_pages", FIELD(cache_pages), 0, 0, 1u << 24, KEY_COUNT, false, false,
+     "metadata pages (index, inodes, bitmaps) of one block each kept in memory; 0: as many as "
+     "memory.ceiling leaves room for once the rest is planned", NULL},
     {"memory", "pressure_percent", FIELD(pressure_percent), 85, 50, 99, KEY_PERCENT, false, false,
      "share of the ceiling in use at which components are asked to shrink", NULL},
     {"memory", "lock", FIELD(memory_lock), 0, 0, 1, KEY_BOOL, false, false,
@@ -474,7 +475,9 @@ DW_API uint64_t dw_config_memory_floor_bytes(const dw_config *config)
     /* Sizes are bounded by the key table (2^20 buffers, 2^24 pages, 64 KiB blocks), so
      * the products fit in 64 bits with room to spare. */
     uint64_t block_bytes = config->block_size;
-    return (uint64_t)config->buffer_count * block_bytes + (uint64_t)config->cache_pages * block_bytes;
+    /* An automatic cache (0) takes what is left, at least DW_CACHE_PAGES_AUTO_MIN pages. */
+    uint64_t cache_pages = config->cache_pages != 0 ? config->cache_pages : DW_CACHE_PAGES_AUTO_MIN;
+    return (uint64_t)config->buffer_count * block_bytes + cache_pages * block_bytes;
 }
 
 /* ------------------------------------------------------------------------------------

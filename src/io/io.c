@@ -10,6 +10,9 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/assert.h"
 #include "core/error.h"
@@ -179,10 +182,12 @@ static void complete(dw_io *io, dw_io_slot *slot, int result, int error_number)
 static void fail(dw_io *io, dw_io_slot *slot, int error_number)
 {
     dw_io_category category = dw_io_categorize(error_number);
-    if (slot->request.op == DW_IO_SYNC && category != DW_IO_RETRYABLE && io->sync_errno == 0) {
+    bool syncing = slot->request.op == DW_IO_SYNC || (slot->request.op == DW_IO_WRITE && slot->request.durable);
+    if (syncing && category != DW_IO_RETRYABLE) {
         /* Never retried into success: what the failed sync should have made durable may
          * be gone from the page cache, and only reopening can tell. */
-        io->sync_errno = error_number;
+        int none = 0;
+        (void)atomic_compare_exchange_strong(&io->sync_errno, &none, error_number);
     }
     complete(io, slot, error_for_category(category), error_number);
 }
@@ -336,8 +341,10 @@ int dw_io_submit(dw_io *io, const dw_io_request *requests, uint32_t count, uint3
         if (io->stats.in_flight > io->stats.in_flight_high_water) {
             io->stats.in_flight_high_water = io->stats.in_flight;
         }
-        if (slot->request.op == DW_IO_SYNC && io->sync_errno != 0) {
-            complete(io, slot, error_for_category(dw_io_categorize(io->sync_errno)), io->sync_errno);
+        int sync_errno = atomic_load(&io->sync_errno);
+        bool syncing = slot->request.op == DW_IO_SYNC || (slot->request.op == DW_IO_WRITE && slot->request.durable);
+        if (syncing && sync_errno != 0) {
+            complete(io, slot, error_for_category(dw_io_categorize(sync_errno)), sync_errno);
             continue;
         }
         io->ops->start(io, slot);
@@ -546,4 +553,110 @@ void dw_io_close(dw_io *io)
     io->ops->close(io);
     io->ops = NULL;
     dw_io_file_close(io);
+}
+
+/* ------------------------------------------------------------------------------------
+ * The direct path: one request on the caller's thread
+ * ---------------------------------------------------------------------------------- */
+
+bool dw_io_direct_available(const dw_io *io)
+{
+    return io->fd >= 0 && io->backend != DW_IO_BACKEND_SIM;
+}
+
+/* One system call for the untransferred rest: bytes moved, or a negative errno. */
+static int64_t direct_call(const dw_io *io, const dw_io_request *request, uint32_t done)
+{
+    ssize_t result = 0;
+    unsigned char *buffer = (unsigned char *)request->buffer + done;
+    size_t length = request->length - done;
+    off_t offset = (off_t)(request->offset + done);
+    switch (request->op) {
+    case DW_IO_READ:
+        result = pread(io->fd, buffer, length, offset);
+        break;
+    case DW_IO_WRITE: {
+        struct iovec vector = {.iov_base = buffer, .iov_len = length};
+        result = pwritev2(io->fd, &vector, 1, offset, request->durable ? RWF_DSYNC : 0);
+        break;
+    }
+    case DW_IO_SYNC:
+        result = fdatasync(io->fd);
+        break;
+    default:
+        DW_UNREACHABLE();
+    }
+    return result < 0 ? -(int64_t)errno : (int64_t)result;
+}
+
+static void direct_pause(uint32_t attempts)
+{
+    uint64_t backoff = DW_IO_BACKOFF_FIRST_NS << (attempts - 1);
+    backoff = backoff < DW_IO_BACKOFF_MAX_NS ? backoff : DW_IO_BACKOFF_MAX_NS;
+    struct timespec pause = {(time_t)(backoff / DW_NS_PER_S), (long)(backoff % DW_NS_PER_S)};
+    (void)nanosleep(&pause, NULL);
+}
+
+int dw_io_direct(dw_io *io, const dw_io_request *request, dw_io_completion *completion, dw_diag *diag)
+{
+    DW_ASSERT(io != NULL && request != NULL && completion != NULL);
+    DW_ASSERT(dw_io_direct_available(io));
+    int result = check_request(io, request, 0, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t started = dw_clock_now_ns(io->clock);
+    bool syncing = request->op == DW_IO_SYNC || (request->op == DW_IO_WRITE && request->durable);
+    int error_number = syncing ? atomic_load(&io->sync_errno) : 0;
+    uint32_t done = 0;
+    uint32_t attempts = 1;
+    while (error_number == 0) {
+        int64_t moved = direct_call(io, request, done);
+        if (moved < 0 && dw_io_categorize((int)-moved) == DW_IO_RETRYABLE && attempts < DW_IO_ATTEMPTS_MAX) {
+            direct_pause(attempts++);
+            continue;
+        }
+        if (moved < 0) {
+            error_number = (int)-moved;
+            break;
+        }
+        if (request->op == DW_IO_SYNC) {
+            break;
+        }
+        DW_ASSERT((uint64_t)moved <= request->length - done);
+        if (moved == 0) {
+            error_number = EIO; /* the file ends before the request: truncated behind our back */
+            break;
+        }
+        done += (uint32_t)moved;
+        if (done == request->length) {
+            break;
+        }
+        attempts++; /* a short transfer: the rest goes again at once */
+    }
+    dw_io_category category = dw_io_categorize(error_number);
+    if (syncing && error_number != 0 && category != DW_IO_RETRYABLE) {
+        int none = 0;
+        (void)atomic_compare_exchange_strong(&io->sync_errno, &none, error_number);
+    }
+    *completion = (dw_io_completion){
+        .user_data = request->user_data,
+        .offset = request->offset,
+        .length = request->length,
+        .op = request->op,
+        .result = error_number == 0 ? DW_OK : error_for_category(category),
+        .error_number = error_number,
+        .category = category,
+        .attempts = attempts,
+        .latency_ns = dw_clock_now_ns(io->clock) - started,
+    };
+    atomic_fetch_add_explicit(&io->direct_requests, 1, memory_order_relaxed);
+    if (error_number != 0) {
+        char text[DW_CONFIG_PATH_MAX + 160];
+        dw_io_describe(io, completion, text, sizeof text);
+        DW_LOG(io->log, DW_LOG_WARN, "io", text, DW_LOG_STRING("file", io->path),
+               DW_LOG_STRING("op", dw_io_op_name(completion->op)), DW_LOG_UINT("offset", completion->offset),
+               DW_LOG_INT("errno", error_number), DW_LOG_STRING("category", dw_io_category_name(category)));
+    }
+    return DW_OK;
 }

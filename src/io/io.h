@@ -68,6 +68,10 @@ typedef struct dw_io_request {
     uint64_t offset;            /* bytes, a multiple of the block size */
     void *buffer;               /* aligned to the block size (O_DIRECT needs it) */
     uint64_t user_data;         /* handed back in the completion */
+    /* Writes: durable when they complete (RWF_DSYNC; on a device with FUA, a FUA write).
+     * Only this write: writes completed before it are not made durable by it, so a
+     * caller that needs them durable too syncs (DW_IO_SYNC) instead. */
+    bool durable;
 } dw_io_request;
 
 typedef struct dw_io_completion {
@@ -136,7 +140,8 @@ typedef struct dw_io {
     const dw_clock *clock;
     dw_log *log;
     struct dw_sim_disk *sim_disk;
-    int sync_errno;                         /* a failed data sync, sticky until reopen */
+    _Atomic int sync_errno;                 /* a failed data sync, sticky until reopen */
+    _Atomic uint64_t direct_requests;       /* carried out by dw_io_direct */
     struct dw_io_slot *slots;
     uint32_t free_slot_count;
     uint32_t *free_slots;                   /* a stack of free slot indices */
@@ -185,6 +190,17 @@ uint32_t dw_io_reap_since(dw_io *io, dw_io_completion *completions, uint32_t cap
 /* Ends a dw_io_reap that is waiting, on the driving thread, as soon as possible; safe
  * from any thread. A scheduler's submitters use it to hand new work to its I/O thread. */
 void dw_io_wake(dw_io *io);
+
+/* Carries out one request at once on the calling thread, with system calls of its own
+ * (pread, pwritev2 with RWF_DSYNC for a durable write, fdatasync), resubmitting short
+ * transfers and retrying retryable errors as the queued path does; a failed sync (or
+ * durable write) stays failed for every later sync, queued or direct. It takes no slot
+ * and touches nothing the driver owns, so any thread may call it at any time, also
+ * while the driver runs: this is what lets a caller make its commit durable without a
+ * hand-off to the I/O thread (docs/IO.md). Only the file backends have it
+ * (dw_io_direct_available); the request is checked as dw_io_submit checks it. */
+bool dw_io_direct_available(const dw_io *io);
+int dw_io_direct(dw_io *io, const dw_io_request *request, dw_io_completion *completion, dw_diag *diag);
 
 /* "write of 4096 bytes at offset 8192 of 'a.dwvd' failed: Input/output error (media)". */
 void dw_io_describe(const dw_io *io, const dw_io_completion *completion, char *text,

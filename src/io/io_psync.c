@@ -7,6 +7,7 @@
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,10 +32,11 @@ static void psync_start(dw_io *io, dw_io_slot *slot)
         result = pread(io->fd, dw_io_slot_buffer(slot), dw_io_slot_remaining(slot),
                        (off_t)dw_io_slot_offset(slot));
         break;
-    case DW_IO_WRITE:
-        result = pwrite(io->fd, dw_io_slot_buffer(slot), dw_io_slot_remaining(slot),
-                        (off_t)dw_io_slot_offset(slot));
+    case DW_IO_WRITE: {
+        struct iovec vector = {.iov_base = dw_io_slot_buffer(slot), .iov_len = dw_io_slot_remaining(slot)};
+        result = pwritev2(io->fd, &vector, 1, (off_t)dw_io_slot_offset(slot), slot->request.durable ? RWF_DSYNC : 0);
         break;
+    }
     case DW_IO_SYNC:
         result = fdatasync(io->fd);
         break;

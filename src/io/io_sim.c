@@ -27,8 +27,11 @@ static void sim_start(dw_io *io, dw_io_slot *slot)
                                    dw_io_slot_remaining(slot));
         break;
     case DW_IO_WRITE:
-        outcome = dw_sim_disk_write(disk, dw_io_slot_offset(slot), dw_io_slot_buffer(slot),
-                                    dw_io_slot_remaining(slot));
+        outcome = slot->request.durable ? dw_sim_disk_write_durable(disk, dw_io_slot_offset(slot),
+                                                                    dw_io_slot_buffer(slot),
+                                                                    dw_io_slot_remaining(slot))
+                                        : dw_sim_disk_write(disk, dw_io_slot_offset(slot), dw_io_slot_buffer(slot),
+                                                            dw_io_slot_remaining(slot));
         break;
     case DW_IO_SYNC:
         outcome = dw_sim_disk_sync(disk);

@@ -221,6 +221,9 @@ static void uring_start(dw_io *io, dw_io_slot *slot)
         } else {
             io_uring_prep_write(entry, file, buffer, length, offset);
         }
+        if (!read && slot->request.durable) {
+            entry->rw_flags = RWF_DSYNC;
+        }
     }
     if (state->file_registered) {
         entry->flags |= IOSQE_FIXED_FILE;

@@ -328,6 +328,70 @@ dw_sim_result dw_sim_disk_write(dw_sim_disk *disk, uint64_t offset, const void *
     return outcome;
 }
 
+/* True when an unsynced write still waiting in the log covers any byte of the range. */
+static bool pending_overlaps(const dw_sim_disk *disk, uint32_t index, uint64_t offset, uint32_t length)
+{
+    const dw_sim_pending *write = &disk->state.pending[index];
+    return write->offset < offset + length && offset < write->offset + write->length;
+}
+
+dw_sim_result dw_sim_disk_write_durable(dw_sim_disk *disk, uint64_t offset, const void *data, uint32_t length)
+{
+    /* An older unsynced write to the same sectors reaches the medium first: a device
+     * never lets a cached write overtake a forced one to the same place. */
+    uint32_t last_overlap = 0;
+    for (uint32_t i = 0; i < disk->state.pending_count; i++) {
+        if (pending_overlaps(disk, (disk->state.pending_first + i) % DW_SIM_PENDING_MAX, offset, length)) {
+            last_overlap = i + 1;
+        }
+    }
+    for (uint32_t i = 0; i < last_overlap; i++) {
+        flush_oldest(disk);
+    }
+    uint32_t pending_before = disk->state.pending_count;
+    dw_sim_result outcome = dw_sim_disk_write(disk, offset, data, length);
+    if (outcome.result <= 0) {
+        return outcome;
+    }
+    if (!disk->state.powered) {
+        /* The power went with this write: it is not acknowledged, and the cut decided
+         * what of it (like every unsynced write) reached the medium. */
+        outcome.result = -EIO;
+        return outcome;
+    }
+    outcome.latency_ns += disk->state.faults.sync_latency_ns;
+    if (disk->state.fail_syncs > 0) {
+        /* As a failed sync: what was not yet durable is dropped, this write too. */
+        disk->state.fail_syncs--;
+        disk->state.counters.failed_syncs++;
+        disk->state.pending_count = 0;
+        disk->state.pending_data_used = 0;
+        outcome.result = -disk->state.fail_sync_errno;
+        trace(disk, TRACE_SYNC, offset, length, outcome.result);
+        return outcome;
+    }
+    if (disk->state.pending_count > pending_before) {
+        /* The write is the newest entry of the log: it goes to the medium now. */
+        uint32_t index = (disk->state.pending_first + disk->state.pending_count - 1) % DW_SIM_PENDING_MAX;
+        const dw_sim_pending *write = &disk->state.pending[index];
+        for (uint32_t done = 0; done < write->length;) {
+            uint32_t position = (write->data_offset + done) % disk->pending_data_bytes;
+            uint32_t chunk = write->length - done;
+            if (chunk > disk->pending_data_bytes - position) {
+                chunk = disk->pending_data_bytes - position;
+            }
+            memcpy(disk->durable + write->offset + done, disk->pending_data + position, chunk);
+            done += chunk;
+        }
+        disk->state.pending_data_head = write->data_offset;
+        disk->state.pending_data_used -= write->length;
+        disk->state.pending_count--;
+    }
+    disk->state.counters.syncs++;
+    trace(disk, TRACE_SYNC, offset, length, 0);
+    return outcome;
+}
+
 dw_sim_result dw_sim_disk_sync(dw_sim_disk *disk)
 {
     dw_sim_result outcome = {0, 0};

@@ -130,6 +130,10 @@ dw_sim_result dw_sim_disk_read(dw_sim_disk *disk, uint64_t offset, void *data, u
 dw_sim_result dw_sim_disk_write(dw_sim_disk *disk, uint64_t offset, const void *data,
                                 uint32_t length);
 dw_sim_result dw_sim_disk_sync(dw_sim_disk *disk);
+/* A write that is durable when it returns (a FUA write, RWF_DSYNC): this write only;
+ * other unsynced writes stay unsynced. A power cut it triggers leaves it unacknowledged
+ * (-EIO) and as much of it on the medium as the cut decides; a failing sync fails it. */
+dw_sim_result dw_sim_disk_write_durable(dw_sim_disk *disk, uint64_t offset, const void *data, uint32_t length);
 
 /* The virtual time at which an operation issued at `now_ns` taking `latency_ns` ends,
  * given the device's channels; reserves the channel. */

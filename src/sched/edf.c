@@ -13,6 +13,7 @@
  * and event loops in Debian allocate per element.
  */
 #include "sched/edf.h"
+#include "sched/direct_internal.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -108,7 +109,7 @@ int dw_sched_plan_in(dw_arena *arena, const dw_config *config, dw_sched_plan *pl
     uint64_t slots = (uint64_t)plan->request_slots * (sizeof(dw_sched_slot) + sizeof(uint32_t));
     uint64_t queues = dw_mpmc_memory_bytes(plan->queue_capacity) +
                       (uint64_t)DW_PRIORITY_COUNT * plan->request_slots * sizeof(uint32_t);
-    uint64_t statistics = (uint64_t)DW_OP_CLASS_COUNT * DW_PRIORITY_COUNT * sizeof(dw_histogram) +
+    uint64_t statistics = 2 * (uint64_t)DW_OP_CLASS_COUNT * DW_PRIORITY_COUNT * sizeof(dw_histogram) +
                           DW_SCHED_RECENT_MAX * sizeof(uint64_t) +
                           (uint64_t)plan->circuit_entries * sizeof(uint64_t);
     int result = dw_arena_plan(arena, "scheduler slots", slots, 64, &plan->slots_piece, diag);
@@ -193,9 +194,15 @@ int dw_sched_open(dw_sched *sched, const dw_arena *arena, const dw_sched_plan *p
 
     unsigned char *statistics_memory = dw_arena_piece_memory(arena, plan->statistics_piece);
     sched->latency = (dw_histogram *)(void *)statistics_memory;
+    sched->direct_latency = sched->latency + DW_OP_CLASS_COUNT * DW_PRIORITY_COUNT;
     for (int i = 0; i < DW_OP_CLASS_COUNT * DW_PRIORITY_COUNT; i++) {
         dw_histogram_reset(&sched->latency[i]);
+        dw_histogram_reset(&sched->direct_latency[i]);
     }
+    statistics_memory += (size_t)DW_OP_CLASS_COUNT * DW_PRIORITY_COUNT * sizeof(dw_histogram);
+    atomic_init(&sched->direct_in_flight, 0);
+    sched->direct_limit = config->queue_depth / 2 > 0 ? config->queue_depth / 2 : 1;
+    (void)pthread_mutex_init(&sched->direct_lock, NULL);
     sched->recent_latency_ns = (uint64_t *)(void *)(statistics_memory +
                                                     (size_t)DW_OP_CLASS_COUNT * DW_PRIORITY_COUNT *
                                                         sizeof(dw_histogram));
@@ -672,7 +679,7 @@ static bool dispatch(dw_sched *sched, uint32_t index)
             }
             ios[i] = (dw_io_request){write ? DW_IO_WRITE : DW_IO_READ, block_size,
                                      (request->block + i) * block_size, slot->buffers[i],
-                                     (uint64_t)index << 8 | i};
+                                     (uint64_t)index << 8 | i, write && request->durable};
         }
         sched->buffers_held += count;
     }
@@ -934,6 +941,7 @@ void dw_sched_stats_read(const dw_sched *sched, dw_sched_stats *stats)
         for (int priority = 0; priority < DW_PRIORITY_COUNT; priority++) {
             dw_histogram_merge(&merged, &sched->latency[op_class * DW_PRIORITY_COUNT + priority]);
         }
+        dw_sched_direct_merge(sched, &merged, op_class, -1);
         class_percentiles(&merged, &stats->by_class[op_class]);
         stats->by_class[op_class].service_max_ns = sched->service_max_ns[op_class];
     }
@@ -942,8 +950,10 @@ void dw_sched_stats_read(const dw_sched *sched, dw_sched_stats *stats)
         for (int op_class = 0; op_class < DW_OP_CLASS_COUNT; op_class++) {
             dw_histogram_merge(&merged, &sched->latency[op_class * DW_PRIORITY_COUNT + priority]);
         }
+        dw_sched_direct_merge(sched, &merged, -1, priority);
         class_percentiles(&merged, &stats->by_priority[priority]);
     }
+    dw_sched_direct_add_counters(sched, stats);
 }
 
 uint32_t dw_sched_recent_latencies(const dw_sched *sched, uint64_t *latencies, uint32_t capacity)

@@ -101,6 +101,9 @@ int dw_device_check_writable(const dw_device *device, dw_diag *diag)
                         device->failed_message);
 }
 
+static int judge(dw_device *device, const dw_sched_completion *done, dw_op_class op_class, uint64_t block,
+                 uint32_t count, dw_diag *diag);
+
 static int wait_for(dw_device *device, dw_sched_ticket ticket, dw_op_class op_class, uint64_t block,
                     uint32_t count, dw_diag *diag)
 {
@@ -119,6 +122,15 @@ static int wait_for(dw_device *device, dw_sched_ticket ticket, dw_op_class op_cl
         }
         return result;
     }
+    return judge(device, &completion, op_class, block, count, diag);
+}
+
+/* A completed request: its failure turned into a message naming the blocks, and a
+ * failed write or sync stopping all writing. */
+static int judge(dw_device *device, const dw_sched_completion *done, dw_op_class op_class, uint64_t block,
+                 uint32_t count, dw_diag *diag)
+{
+    dw_sched_completion completion = *done;
     if (completion.result == DW_OK) {
         return DW_OK;
     }
@@ -134,6 +146,29 @@ static int wait_for(dw_device *device, dw_sched_ticket ticket, dw_op_class op_cl
     }
     if (op_class != DW_OP_READ && op_class != DW_OP_READ_BATCH) {
         stop_writing(device, result, diag);
+    }
+    return result;
+}
+
+/* Carries the request out on this thread when the scheduler admits it there (a real
+ * file, a device slot of the direct path's share free): *done true, and the outcome
+ * judged as wait_for judges a queued one. */
+static int try_direct(dw_device *device, const dw_sched_request *request, bool *done, dw_diag *diag)
+{
+    *done = false;
+    if (device->stepped) {
+        return DW_OK; /* the simulated disk runs in virtual time, step by step */
+    }
+    dw_sched_completion completion;
+    int result = dw_sched_direct(device->sched, request, &completion, diag);
+    if (result == DW_EBUSY) {
+        return DW_OK;
+    }
+    *done = true;
+    device->stats.requests++;
+    device->stats.direct++;
+    if (result == DW_OK) {
+        result = judge(device, &completion, request->op_class, request->block, request->block_count, diag);
     }
     return result;
 }
@@ -168,6 +203,15 @@ static int check_range(const dw_device *device, uint64_t block, uint32_t count, 
 int dw_device_read(dw_device *device, uint64_t block, uint32_t count, void *buffer, dw_diag *diag)
 {
     int result = check_range(device, block, count, diag);
+    if (result == DW_OK) {
+        dw_sched_request request = make_request(device, false, block, count, NULL, buffer);
+        bool done = false;
+        result = try_direct(device, &request, &done, diag);
+        if (done) {
+            device->stats.reads += count;
+            return result;
+        }
+    }
     unsigned char *at = buffer;
     while (result == DW_OK && count > 0) {
         uint32_t part = count < device->batch_max ? count : device->batch_max;
@@ -244,8 +288,37 @@ int dw_device_drain(dw_device *device, dw_diag *diag)
     return result;
 }
 
+/* A write of `count` blocks on this thread, at once, when the direct path takes it. */
+static int write_direct(dw_device *device, uint64_t block, uint32_t count, const void *buffer, bool durable,
+                        bool *done, dw_diag *diag)
+{
+    *done = false;
+    int result = dw_device_check_writable(device, diag);
+    if (result == DW_OK) {
+        result = check_range(device, block, count, diag);
+    }
+    if (result != DW_OK) {
+        *done = true;
+        return result;
+    }
+    dw_sched_request request = make_request(device, true, block, count, buffer, NULL);
+    request.durable = durable;
+    result = try_direct(device, &request, done, diag);
+    if (*done) {
+        device->stats.writes += count;
+    }
+    return result;
+}
+
 int dw_device_write(dw_device *device, uint64_t block, uint32_t count, const void *buffer, dw_diag *diag)
 {
+    if (device->in_flight == 0) {
+        bool done = false;
+        int result = write_direct(device, block, count, buffer, false, &done, diag);
+        if (done) {
+            return result;
+        }
+    }
     int result = dw_device_write_async(device, block, count, buffer, diag);
     int drained = dw_device_drain(device, result == DW_OK ? diag : NULL);
     return result != DW_OK ? result : drained;
@@ -265,11 +338,51 @@ int dw_device_sync(dw_device *device, dw_diag *diag)
         .priority = device->priority,
         .deadline_ns = device->deadline_ns,
     };
+    device->stats.syncs++;
+    bool done = false;
+    result = try_direct(device, &request, &done, diag);
+    if (done) {
+        return result;
+    }
     dw_sched_ticket ticket;
     result = submit(device, &request, &ticket, diag);
     if (result == DW_OK) {
         result = wait_for(device, ticket, DW_OP_FLUSH, 0, 0, diag);
     }
-    device->stats.syncs++;
     return result;
+}
+
+int dw_device_write_durable(dw_device *device, uint64_t block, uint32_t count, const void *buffer, dw_diag *diag)
+{
+    int result = dw_device_drain(device, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    device->stats.durable_writes++;
+    bool done = false;
+    result = write_direct(device, block, count, buffer, true, &done, diag);
+    if (done) {
+        return result;
+    }
+    /* Through the scheduler: every part a durable write of its own, all in flight at
+     * once; the whole is durable when the last completes. */
+    const unsigned char *at = buffer;
+    while (result == DW_OK && count > 0) {
+        if (device->in_flight == DW_DEVICE_IN_FLIGHT_MAX) {
+            (void)wait_oldest(device, diag);
+        }
+        uint32_t part = count < device->batch_max ? count : device->batch_max;
+        dw_sched_request request = make_request(device, true, block, part, at, NULL);
+        request.durable = true;
+        result = submit(device, &request, &device->tickets[device->in_flight], diag);
+        if (result == DW_OK) {
+            device->in_flight_block[device->in_flight++] = block;
+        }
+        device->stats.writes += part;
+        block += part;
+        count -= part;
+        at += (size_t)part * device->block_size;
+    }
+    int drained = dw_device_drain(device, result == DW_OK ? diag : NULL);
+    return result != DW_OK ? result : drained;
 }

@@ -6,9 +6,13 @@
  * put with a tight deadline is served before a background checkpoint. Requests are cut
  * into batches of at most DW_SCHED_BATCH_MAX consecutive blocks.
  *
- * With an I/O thread (a real file) the caller waits on each request; without one (the
- * simulated disk, driven in virtual time) the caller steps the scheduler itself until
- * the request completes, which keeps a simulated run exact and repeatable.
+ * On a real file, a request the caller waits for (a read, a write, a sync, a durable
+ * write) is carried out on the caller's own thread when the scheduler admits it there
+ * (dw_sched_direct): one system call, no hand-off. Otherwise it is queued and the
+ * caller waits on it; without an I/O thread (the simulated disk, driven in virtual
+ * time) the caller steps the scheduler itself until the request completes, which keeps
+ * a simulated run exact and repeatable. Asynchronous writes are always queued, so that
+ * many are in the device at once.
  *
  * Asynchronous writes (dw_device_write_async) keep up to DW_DEVICE_IN_FLIGHT_MAX
  * requests outstanding; dw_device_drain waits for all of them. The memory passed in must
@@ -38,7 +42,9 @@ typedef struct dw_device_stats {
     uint64_t reads;             /* blocks */
     uint64_t writes;            /* blocks */
     uint64_t syncs;
+    uint64_t durable_writes;    /* dw_device_write_durable calls */
     uint64_t requests;
+    uint64_t direct;            /* of the requests, carried out on the caller's thread */
 } dw_device_stats;
 
 typedef struct dw_device {
@@ -78,6 +84,12 @@ int dw_device_write(dw_device *device, uint64_t block, uint32_t count, const voi
 int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
                           dw_diag *diag);
 int dw_device_drain(dw_device *device, dw_diag *diag);
+
+/* Writes `count` blocks so that they are durable when it returns: one write with
+ * RWF_DSYNC on the caller's thread where the direct path takes it (one device round
+ * trip, no sync of its own), else durable writes through the scheduler. Only these
+ * blocks: writes before it are not made durable by it (dw_device_sync does that). */
+int dw_device_write_durable(dw_device *device, uint64_t block, uint32_t count, const void *buffer, dw_diag *diag);
 
 /* Makes every completed write durable (fdatasync). */
 int dw_device_sync(dw_device *device, dw_diag *diag);

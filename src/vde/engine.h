@@ -38,7 +38,7 @@
 #include "vde/format.h"
 
 /* Extents a writer or put may take for one value before giving up on contiguity. */
-#define DW_WAL_STAGE_BLOCKS 16
+#define DW_WAL_STAGE_BLOCKS 64
 #define DW_DATA_STAGE_BLOCKS 64
 #define DW_QUARANTINE_MAX 4096
 #define DW_TXN_FREES_MAX 1024
@@ -140,6 +140,7 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     bool verify_only;               /* opened for dw_vde_verify */
     bool deterministic;
     bool closed;
+    bool cache_auto;                /* memory.cache_pages was 0: sized from the ceiling */
 
     /* what the superblock group says */
     dw_super_copy super;

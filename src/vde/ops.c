@@ -1206,5 +1206,7 @@ void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
     }
     info->cache_hits = vde->cache.stats.hits;
     info->cache_misses = vde->cache.stats.misses;
+    info->cache_pages = vde->cache.capacity;
+    info->undo_pages = vde->cache.undo_capacity;
     (void)pthread_mutex_unlock(&vde->lock);
 }

@@ -80,6 +80,8 @@ typedef struct dw_vde_info {
     dw_sched_stats sched;
     uint64_t cache_hits;
     uint64_t cache_misses;
+    uint32_t cache_pages;       /* the cache's frames (memory.cache_pages, or what 0 chose) */
+    uint32_t undo_pages;        /* the most pages one transaction may change */
 } dw_vde_info;
 
 /* Fills info (the scheduler's statistics are read between operations). */

@@ -65,11 +65,10 @@ int dw_super_write(struct dw_vde *vde, dw_diag *diag)
         uint32_t copy_index = i == 0 ? vde->super_first : 1 - vde->super_first;
         uint32_t first_unit = copy_index * DW_UNITS_PER_COPY;
         dw_super_encode(copy, vde->super_stage, first_unit);
-        int result = dw_device_write(&vde->device, (uint64_t)first_unit * unit_size / vde->block_size, blocks_per_copy,
-                                     vde->super_stage, diag);
-        if (result == DW_OK) {
-            result = dw_device_sync(&vde->device, diag);
-        }
+        /* Durable on its own: whatever the copy vouches for (checkpointed pages, a
+         * recovered log) was synced before this was called. */
+        int result = dw_device_write_durable(&vde->device, (uint64_t)first_unit * unit_size / vde->block_size,
+                                             blocks_per_copy, vde->super_stage, diag);
         if (result != DW_OK) {
             return result;
         }
@@ -119,6 +118,7 @@ typedef struct log_writer {
     struct dw_vde *vde;
     uint64_t run_lsn;           /* LSN of the first staged block */
     uint32_t staged;
+    bool durable;               /* the record is one run: written durable, no sync after */
 } log_writer;
 
 static int log_writer_flush(log_writer *writer, dw_diag *diag)
@@ -127,7 +127,9 @@ static int log_writer_flush(log_writer *writer, dw_diag *diag)
         return DW_OK;
     }
     struct dw_vde *vde = writer->vde;
-    int result = dw_device_write(&vde->device, wal_position(vde, writer->run_lsn), writer->staged, vde->wal_stage, diag);
+    uint64_t home = wal_position(vde, writer->run_lsn);
+    int result = writer->durable ? dw_device_write_durable(&vde->device, home, writer->staged, vde->wal_stage, diag)
+                                 : dw_device_write(&vde->device, home, writer->staged, vde->wal_stage, diag);
     writer->run_lsn += writer->staged;
     writer->staged = 0;
     return result;
@@ -139,6 +141,7 @@ static int log_writer_next(log_writer *writer, unsigned char **block, dw_diag *d
     struct dw_vde *vde = writer->vde;
     uint64_t lsn = writer->run_lsn + writer->staged;
     if (writer->staged == DW_WAL_STAGE_BLOCKS || (writer->staged > 0 && lsn % vde->wal_blocks == 0)) {
+        DW_ASSERT(!writer->durable); /* a durable record is one run */
         int result = log_writer_flush(writer, diag);
         if (result != DW_OK) {
             return result;
@@ -157,9 +160,9 @@ static void log_writer_seal(log_writer *writer, unsigned char *block, uint32_t t
     writer->staged++;
 }
 
-static int write_record(struct dw_vde *vde, const dw_wal_header *header, dw_diag *diag)
+static int write_record(struct dw_vde *vde, const dw_wal_header *header, bool durable, dw_diag *diag)
 {
-    log_writer writer = {.vde = vde, .run_lsn = header->lsn};
+    log_writer writer = {.vde = vde, .run_lsn = header->lsn, .durable = durable};
     uint32_t page_count = header->page_count;
     unsigned char *block = NULL;
     int result = log_writer_next(&writer, &block, diag);
@@ -242,8 +245,11 @@ int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
         .state = vde->state,
     };
     header.payload_checksum = record_checksum(vde, header.lsn, page_count);
-    result = write_record(vde, &header, diag);
-    if (result == DW_OK) {
+    /* One device round trip when the record is one run of the log (it fits the stage and
+     * does not wrap): a durable write. Otherwise its runs, then a sync. */
+    bool one_run = blocks <= DW_WAL_STAGE_BLOCKS && header.lsn % vde->wal_blocks + blocks <= vde->wal_blocks;
+    result = write_record(vde, &header, one_run, diag);
+    if (result == DW_OK && !one_run) {
         result = dw_device_sync(&vde->device, diag);
     }
     if (result != DW_OK) {

@@ -94,7 +94,7 @@ static void defaults_are_the_documented_ones_and_valid(void **state)
     assert_int_equal(config->block_size, 4096);
     assert_int_equal(config->memory_ceiling_bytes, 64u << 20);
     assert_int_equal(config->buffer_count, 1024);
-    assert_int_equal(config->cache_pages, 256);
+    assert_int_equal(config->cache_pages, 0); /* automatic: sized from the ceiling at open */
     assert_int_equal(config->pressure_percent, 85);
     assert_false(config->memory_lock);
     assert_int_equal(config->queue_depth, 32);
@@ -110,7 +110,7 @@ static void defaults_are_the_documented_ones_and_valid(void **state)
     assert_string_equal(config->log_file, "");
     assert_int_equal(dw_config_validate(config, &fixture->report), DW_OK);
     assert_int_equal(fixture->report.problem_count, 0);
-    assert_int_equal(dw_config_memory_floor_bytes(config), (1024u + 256u) * 4096u);
+    assert_int_equal(dw_config_memory_floor_bytes(config), (1024u + DW_CACHE_PAGES_AUTO_MIN) * 4096u);
 }
 
 static void good_file_sets_values_and_records_lines(void **state)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +181,7 @@ static void write_round(io_fixture *fixture, uint64_t generation)
         buffers[i] = dw_pool_try_rent(fixture->pool);
         assert_non_null(buffers[i]);
         fill_block(buffers[i], i, generation);
-        requests[i] = (dw_io_request){DW_IO_WRITE, BLOCK, (uint64_t)i * 2 * BLOCK, buffers[i], i};
+        requests[i] = (dw_io_request){DW_IO_WRITE, BLOCK, (uint64_t)i * 2 * BLOCK, buffers[i], i, false};
     }
     run_all(fixture, requests, ROUND_BLOCKS, completions);
     for (uint32_t i = 0; i < ROUND_BLOCKS; i++) {
@@ -201,7 +202,7 @@ static void read_round(io_fixture *fixture, uint64_t generation)
     static unsigned char *buffers[ROUND_BLOCKS];
     for (uint32_t i = 0; i < ROUND_BLOCKS; i++) {
         buffers[i] = dw_pool_try_rent(fixture->pool);
-        requests[i] = (dw_io_request){DW_IO_READ, BLOCK, (uint64_t)i * 2 * BLOCK, buffers[i], i};
+        requests[i] = (dw_io_request){DW_IO_READ, BLOCK, (uint64_t)i * 2 * BLOCK, buffers[i], i, false};
     }
     run_all(fixture, requests, ROUND_BLOCKS, completions);
     for (uint32_t i = 0; i < ROUND_BLOCKS; i++) {
@@ -234,7 +235,7 @@ static void a_batch_takes_only_the_free_slots(void **state)
     unsigned char *buffer = dw_pool_try_rent(fixture->pool);
     dw_io_request requests[DEPTH + 8];
     for (uint32_t i = 0; i < DEPTH + 8; i++) {
-        requests[i] = (dw_io_request){DW_IO_READ, BLOCK, (uint64_t)i * BLOCK, buffer, i};
+        requests[i] = (dw_io_request){DW_IO_READ, BLOCK, (uint64_t)i * BLOCK, buffer, i, false};
     }
     uint32_t accepted = 0;
     assert_int_equal(dw_io_submit(&fixture->io, requests, DEPTH + 8, &accepted, NULL), DW_OK);
@@ -260,17 +261,17 @@ static void malformed_requests_are_refused_whole(void **state)
         dw_io_request request;
         const char *reason;
     } cases[] = {
-        {{DW_IO_READ, 100, 0, buffer, 0}, "length is not a positive multiple"},
-        {{DW_IO_READ, 0, 0, buffer, 0}, "length is not a positive multiple"},
-        {{DW_IO_WRITE, BLOCK, 512, buffer, 0}, "offset is not a multiple"},
-        {{DW_IO_WRITE, BLOCK, 0, buffer + 512, 0}, "buffer is not aligned"},
-        {{DW_IO_WRITE, BLOCK, 0, NULL, 0}, "buffer is not aligned"},
-        {{DW_IO_READ, BLOCK, FILE_BYTES, buffer, 0}, "past the end of the file"},
-        {{DW_IO_READ, 2 * BLOCK, FILE_BYTES - BLOCK, buffer, 0}, "past the end of the file"},
-        {{(dw_io_op)7, BLOCK, 0, buffer, 0}, "operation is not read, write or sync"},
+        {{DW_IO_READ, 100, 0, buffer, 0, false}, "length is not a positive multiple"},
+        {{DW_IO_READ, 0, 0, buffer, 0, false}, "length is not a positive multiple"},
+        {{DW_IO_WRITE, BLOCK, 512, buffer, 0, false}, "offset is not a multiple"},
+        {{DW_IO_WRITE, BLOCK, 0, buffer + 512, 0, false}, "buffer is not aligned"},
+        {{DW_IO_WRITE, BLOCK, 0, NULL, 0, false}, "buffer is not aligned"},
+        {{DW_IO_READ, BLOCK, FILE_BYTES, buffer, 0, false}, "past the end of the file"},
+        {{DW_IO_READ, 2 * BLOCK, FILE_BYTES - BLOCK, buffer, 0, false}, "past the end of the file"},
+        {{(dw_io_op)7, BLOCK, 0, buffer, 0, false}, "operation is not read, write or sync"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        dw_io_request batch[2] = {{DW_IO_READ, BLOCK, 0, buffer, 0}, cases[i].request};
+        dw_io_request batch[2] = {{DW_IO_READ, BLOCK, 0, buffer, 0, false}, cases[i].request};
         uint32_t accepted = 99;
         dw_diag diag;
         dw_diag_clear(&diag);
@@ -293,7 +294,7 @@ static void closing_with_io_in_flight_finishes_it(void **state)
     for (uint32_t i = 0; i < DEPTH; i++) {
         buffers[i] = dw_pool_try_rent(fixture->pool);
         fill_block(buffers[i], i, 9);
-        requests[i] = (dw_io_request){DW_IO_WRITE, BLOCK, (uint64_t)i * BLOCK, buffers[i], i};
+        requests[i] = (dw_io_request){DW_IO_WRITE, BLOCK, (uint64_t)i * BLOCK, buffers[i], i, false};
     }
     uint32_t accepted = 0;
     assert_int_equal(dw_io_submit(&fixture->io, requests, DEPTH, &accepted, NULL), DW_OK);
@@ -324,7 +325,7 @@ static void submitting_and_reaping_never_allocate(void **state)
     for (uint32_t round = 0; round < 100; round++) {
         for (uint32_t i = 0; i < DEPTH; i++) {
             requests[i] = (dw_io_request){i % 2 ? DW_IO_READ : DW_IO_WRITE, BLOCK,
-                                          (uint64_t)((round * DEPTH + i) % 256) * BLOCK, buffer, i};
+                                          (uint64_t)((round * DEPTH + i) % 256) * BLOCK, buffer, i, false};
         }
         run_all(fixture, requests, DEPTH, completions);
     }
@@ -337,7 +338,7 @@ static void latency_is_measured(void **state)
     io_fixture *fixture = *state;
     open_io(fixture);
     unsigned char *buffer = dw_pool_try_rent(fixture->pool);
-    dw_io_request request = {DW_IO_WRITE, BLOCK, 0, buffer, 0};
+    dw_io_request request = {DW_IO_WRITE, BLOCK, 0, buffer, 0, false};
     dw_io_completion completion;
     run_all(fixture, &request, 1, &completion);
     assert_int_equal(completion.result, DW_OK);
@@ -365,7 +366,7 @@ static void short_transfers_are_resubmitted_to_the_end(void **state)
         for (uint32_t b = 0; b < 4; b++) {
             fill_block(data[i] + b * BLOCK, i * 4 + b, 3);
         }
-        requests[i] = (dw_io_request){DW_IO_WRITE, 4 * BLOCK, (uint64_t)i * 4 * BLOCK, data[i], i};
+        requests[i] = (dw_io_request){DW_IO_WRITE, 4 * BLOCK, (uint64_t)i * 4 * BLOCK, data[i], i, false};
     }
     dw_io_completion completions[4];
     run_all(fixture, requests, 4, completions);
@@ -398,7 +399,7 @@ static void transient_errors_are_retried_with_backoff(void **state)
     static dw_io_request requests[COUNT];
     static dw_io_completion completions[COUNT];
     for (uint32_t i = 0; i < COUNT; i++) {
-        requests[i] = (dw_io_request){DW_IO_READ, BLOCK, (uint64_t)(i % 64) * BLOCK, buffer, i};
+        requests[i] = (dw_io_request){DW_IO_READ, BLOCK, (uint64_t)(i % 64) * BLOCK, buffer, i, false};
     }
     run_all(fixture, requests, COUNT, completions);
     uint32_t succeeded = 0;
@@ -431,7 +432,7 @@ static void a_failed_sync_stays_failed_until_reopen(void **state)
     io_fixture *fixture = *state;
     open_io(fixture);
     unsigned char *buffer = dw_pool_try_rent(fixture->pool);
-    dw_io_request write = {DW_IO_WRITE, BLOCK, 0, buffer, 0};
+    dw_io_request write = {DW_IO_WRITE, BLOCK, 0, buffer, 0, false};
     dw_io_request sync = {.op = DW_IO_SYNC, .user_data = 0};
     dw_io_completion completion;
     run_all(fixture, &write, 1, &completion);
@@ -465,7 +466,7 @@ static void media_errors_name_the_file_offset_and_operation(void **state)
     open_io(fixture);
     dw_sim_disk_set_bad_sector(&fixture->sim, 3 * BLOCK / DW_SIM_SECTOR_SIZE + 2, true);
     unsigned char *buffer = dw_pool_try_rent(fixture->pool);
-    dw_io_request read = {DW_IO_READ, BLOCK, 3 * BLOCK, buffer, 0};
+    dw_io_request read = {DW_IO_READ, BLOCK, 3 * BLOCK, buffer, 0, false};
     dw_io_completion completion;
     run_all(fixture, &read, 1, &completion);
     assert_int_equal(completion.result, DW_EIO);
@@ -474,7 +475,7 @@ static void media_errors_name_the_file_offset_and_operation(void **state)
     assert_string_equal(text, "read of 4096 bytes at offset 12288 of 'sim:data' failed: "
                               "Input/output error (media error, 1 attempts)");
     /* Rewriting the block remaps the sector. */
-    dw_io_request write = {DW_IO_WRITE, BLOCK, 3 * BLOCK, buffer, 0};
+    dw_io_request write = {DW_IO_WRITE, BLOCK, 3 * BLOCK, buffer, 0, false};
     run_all(fixture, &write, 1, &completion);
     run_all(fixture, &read, 1, &completion);
     assert_int_equal(completion.result, DW_OK);
@@ -491,12 +492,12 @@ static void a_file_cut_short_fails_the_read(void **state)
     /* Another program truncates the file in the middle of block 10. */
     assert_int_equal(truncate(fixture->path, 10 * BLOCK + 512), 0);
     unsigned char *buffer = dw_pool_try_rent(fixture->pool);
-    dw_io_request read = {DW_IO_READ, BLOCK, 10 * BLOCK, buffer, 0};
+    dw_io_request read = {DW_IO_READ, BLOCK, 10 * BLOCK, buffer, 0, false};
     dw_io_completion completion;
     run_all(fixture, &read, 1, &completion);
     assert_int_equal(completion.result, DW_EIO);
     assert_int_equal(completion.error_number, EIO);
-    dw_io_request past = {DW_IO_READ, BLOCK, 20 * BLOCK, buffer, 0};
+    dw_io_request past = {DW_IO_READ, BLOCK, 20 * BLOCK, buffer, 0, false};
     run_all(fixture, &past, 1, &completion);
     assert_int_equal(completion.result, DW_EIO);
     assert_int_equal(dw_pool_give_back(fixture->pool, buffer, NULL), DW_OK);
@@ -594,11 +595,84 @@ static void auto_falls_back_to_psync_and_says_why(void **state)
     assert_non_null(strstr(diag.hint, "io.backend = auto or psync"));
 }
 
+/* The direct path: any thread, at once, the same bytes the queued path sees; durable
+ * writes through both paths; malformed requests refused as dw_io_submit refuses them. */
+typedef struct direct_worker {
+    dw_io *io;
+    unsigned char *buffer;
+    uint64_t block;
+    int result;
+} direct_worker;
+
+static void *direct_from_a_thread(void *argument)
+{
+    direct_worker *worker = argument;
+    fill_block(worker->buffer, worker->block, 5);
+    dw_io_request write = {.op = DW_IO_WRITE, .length = BLOCK, .offset = worker->block * BLOCK,
+                           .buffer = worker->buffer, .durable = true};
+    dw_io_completion completion;
+    dw_diag diag;
+    worker->result = dw_io_direct(worker->io, &write, &completion, &diag);
+    if (worker->result == DW_OK) {
+        worker->result = completion.result;
+    }
+    return NULL;
+}
+
+static void the_direct_path_serves_any_thread(void **state)
+{
+    io_fixture *fixture = *state;
+    open_io(fixture);
+    assert_true(dw_io_direct_available(&fixture->io));
+    write_round(fixture, 3); /* queued, from the driving thread */
+    direct_worker workers[4];
+    pthread_t threads[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        workers[i] = (direct_worker){&fixture->io, dw_pool_try_rent(fixture->pool), 200 + i, DW_EIO};
+        assert_non_null(workers[i].buffer);
+        assert_int_equal(pthread_create(&threads[i], NULL, direct_from_a_thread, &workers[i]), 0);
+    }
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(workers[i].result, DW_OK);
+    }
+    /* Read back directly what both paths wrote. */
+    unsigned char *block = workers[0].buffer;
+    dw_io_completion completion;
+    dw_diag diag;
+    for (uint64_t i = 0; i < ROUND_BLOCKS + 4; i++) {
+        uint64_t home = i < ROUND_BLOCKS ? 2 * i : 200 + i - ROUND_BLOCKS;
+        dw_io_request read = {.op = DW_IO_READ, .length = BLOCK, .offset = home * BLOCK, .buffer = block};
+        assert_int_equal(dw_io_direct(&fixture->io, &read, &completion, &diag), DW_OK);
+        assert_int_equal(completion.result, DW_OK);
+        check_block(block, i < ROUND_BLOCKS ? i : home, i < ROUND_BLOCKS ? 3 : 5);
+    }
+    dw_io_request sync = {.op = DW_IO_SYNC};
+    assert_int_equal(dw_io_direct(&fixture->io, &sync, &completion, &diag), DW_OK);
+    assert_int_equal(completion.result, DW_OK);
+    /* A durable write through the queue. */
+    fill_block(block, 300, 9);
+    dw_io_request durable = {.op = DW_IO_WRITE, .length = BLOCK, .offset = 300 * BLOCK, .buffer = block,
+                             .durable = true};
+    dw_io_completion completions[1];
+    run_all(fixture, &durable, 1, completions);
+    assert_int_equal(completions[0].result, DW_OK);
+    /* Malformed: refused, nothing done. */
+    dw_io_request unaligned = {.op = DW_IO_READ, .length = BLOCK, .offset = 512, .buffer = block};
+    assert_int_equal(dw_io_direct(&fixture->io, &unaligned, &completion, &diag), DW_EINVAL);
+    assert_non_null(strstr(diag.message, "offset is not a multiple"));
+    assert_int_equal(atomic_load(&fixture->io.direct_requests), 4 + ROUND_BLOCKS + 4 + 1);
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_int_equal(dw_pool_give_back(fixture->pool, workers[i].buffer, NULL), DW_OK);
+    }
+    close_io(fixture);
+}
+
 static void *submit_from_another_thread(void *argument)
 {
     io_fixture *fixture = argument;
     static unsigned char block[BLOCK] __attribute__((aligned(BLOCK)));
-    dw_io_request read = {DW_IO_READ, BLOCK, 0, block, 0};
+    dw_io_request read = {DW_IO_READ, BLOCK, 0, block, 0, false};
     uint32_t accepted = 0;
     assert_int_equal(dw_io_submit(&fixture->io, &read, 1, &accepted, NULL), DW_OK);
     return NULL;
@@ -668,6 +742,8 @@ int main(void)
         ON(psync, o_direct_refused_falls_back_and_says_why),
         ON(psync, auto_falls_back_to_psync_and_says_why),
         ON(sim, only_the_driving_thread_may_reap),
+        ON(io_uring, the_direct_path_serves_any_thread),
+        ON(psync, the_direct_path_serves_any_thread),
         cmocka_unit_test(errors_fall_into_categories),
     };
     return cmocka_run_group_tests_name("io", tests, NULL, NULL);

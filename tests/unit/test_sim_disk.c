@@ -199,6 +199,42 @@ static void a_failed_sync_loses_the_unsynced_writes(void **state)
     assert_int_equal(disk->state.counters.failed_syncs, 1);
 }
 
+/* A durable write (FUA, RWF_DSYNC) is on the medium when it returns, and only it: the
+ * unsynced writes before it stay unsynced. One to the same sectors as an older unsynced
+ * write is never overtaken by it. */
+static void a_durable_write_is_durable_alone(void **state)
+{
+    disk_fixture *fixture = *state;
+    dw_sim_faults faults = {.drop_unsynced_ppm = 1000000};
+    with_faults(fixture, 7, &faults);
+    dw_sim_disk *disk = &fixture->disk;
+    write_block(disk, 3, 0x31);
+    write_block(disk, 1, 0x11);
+    memset(fixture->block, 0x22, BLOCK);
+    assert_int_equal(dw_sim_disk_write_durable(disk, 2 * BLOCK, fixture->block, BLOCK).result, BLOCK);
+    memset(fixture->block, 0x32, BLOCK);
+    assert_int_equal(dw_sim_disk_write_durable(disk, 3 * BLOCK, fixture->block, BLOCK).result, BLOCK);
+    dw_sim_disk_cut_power(disk);
+    dw_sim_disk_power_on(disk);
+    assert_int_equal(durable_value(disk, 2), 0x22);
+    assert_int_equal(durable_value(disk, 3), 0x32); /* the older write to it did not land after */
+    assert_int_equal(durable_value(disk, 1), 0);    /* newer than that, dropped: nothing made it durable */
+
+    /* A durable write the power goes out after is not acknowledged. */
+    dw_sim_faults cut = {.power_cut_after_writes = 1};
+    with_faults(fixture, 7, &cut);
+    assert_int_equal(dw_sim_disk_write_durable(disk, 5 * BLOCK, fixture->block, BLOCK).result, -EIO);
+    dw_sim_disk_power_on(disk);
+
+    /* A failing sync fails it too, and what it wrote never becomes durable. */
+    with_faults(fixture, 7, NULL);
+    dw_sim_disk_fail_next_syncs(disk, 1, EIO);
+    memset(fixture->block, 0x66, BLOCK);
+    assert_int_equal(dw_sim_disk_write_durable(disk, 6 * BLOCK, fixture->block, BLOCK).result, -EIO);
+    assert_int_equal(durable_value(disk, 6), 0);
+    assert_int_equal(disk->state.counters.failed_syncs, 1);
+}
+
 static void bits_flip_on_read_or_at_rest(void **state)
 {
     disk_fixture *fixture = *state;
@@ -400,6 +436,7 @@ int main(void)
         DISK_TEST(unsynced_writes_may_land_out_of_order),
         DISK_TEST(power_goes_out_after_the_chosen_write),
         DISK_TEST(a_failed_sync_loses_the_unsynced_writes),
+        DISK_TEST(a_durable_write_is_durable_alone),
         DISK_TEST(bits_flip_on_read_or_at_rest),
         DISK_TEST(bad_sectors_fail_reads_until_rewritten),
         DISK_TEST(a_misdirected_write_lands_elsewhere),

@@ -763,6 +763,39 @@ static void the_edge_profile_works_with_the_default_configuration(void **state)
     env_free(e);
 }
 
+/* memory.cache_pages = 0 (the default): the cache is what the ceiling leaves, so a
+ * larger ceiling gives a proportionally larger cache, and the whole plan stays under it. */
+static void the_cache_is_sized_from_the_ceiling(void **state)
+{
+    (void)state;
+    env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    dw_test_dir_create(&e->dir);
+    dw_test_path(&e->dir, "auto.dwvd", e->path, sizeof e->path);
+    dw_config_defaults(&e->config);
+    assert_int_equal(e->config.cache_pages, 0);
+    dw_create_options options = {.size_bytes = 256u << 20, .label = "auto cache"};
+    OK(dw_vde_create(e->path, &e->config, &options, &e->diag));
+    uint32_t pages[2] = {0, 0};
+    const uint64_t ceilings[2] = {32u << 20, 256u << 20};
+    for (int i = 0; i < 2; i++) {
+        e->config.memory_ceiling_bytes = ceilings[i];
+        env_open(e);
+        dw_vde_info info;
+        dw_vde_info_read(e->vde, &info);
+        pages[i] = info.cache_pages;
+        assert_true(info.memory_reserved_bytes <= ceilings[i]);
+        /* Most of the ceiling goes to the cache: at least half of it. */
+        assert_true((uint64_t)info.cache_pages * 4096 >= ceilings[i] / 2);
+        assert_true(info.undo_pages >= 16 && info.undo_pages < info.cache_pages / 2);
+        OK(dw_put(e->vde, "k", 1, "v", 1, NULL, &e->diag));
+        env_close(e);
+    }
+    assert_true(pages[1] > 6 * pages[0]);
+    print_message("# cache pages: %u under 32 MiB, %u under 256 MiB\n", pages[0], pages[1]);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -781,6 +814,7 @@ int main(void)
         cmocka_unit_test(opening_and_working_never_allocate_after_open),
         cmocka_unit_test(no_put_pays_for_a_whole_checkpoint),
         cmocka_unit_test(the_edge_profile_works_with_the_default_configuration),
+        cmocka_unit_test(the_cache_is_sized_from_the_ceiling),
     };
     return cmocka_run_group_tests_name("vde", tests, NULL, NULL);
 }
