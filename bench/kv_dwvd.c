@@ -52,17 +52,8 @@ static int dwvd_open(const kv_settings *settings, kv_engine **engine, char *erro
     config.durability = settings->sync ? DW_DURABILITY_STRICT : DW_DURABILITY_GROUP;
     config.log_level = DW_LOG_WARN;
     config.memory_ceiling_bytes = settings->memory_bytes;
-    /* The ceiling is the budget: a quarter of it for I/O buffers (at most the default
-     * 1024), half of it for the metadata cache (index, inodes, bitmaps), the rest for
-     * what open reserves besides (log buffers, scheduler, histograms). */
-    uint64_t blocks = settings->memory_bytes / config.block_size;
-    config.buffer_count = (uint32_t)(blocks / 4 < 1024 ? blocks / 4 : 1024);
-    config.cache_pages = (uint32_t)(blocks / 2);
-    config.transaction_size_max = UINT64_C(256) << 20;
-    /* A transaction may dirty a quarter of the cache, and the log must hold two of the
-     * longest records: a log as large as the cache is enough. */
-    uint64_t wal = (uint64_t)config.cache_pages * config.block_size;
-    config.wal_bytes = wal > config.wal_bytes ? wal : config.wal_bytes;
+    /* Nothing else: the engine sizes its cache from the ceiling, as it does for a user
+     * who sets only memory.ceiling. */
 
     char path[1024];
     (void)snprintf(path, sizeof path, "%s/%s", settings->directory, DWVD_FILE);

@@ -65,6 +65,14 @@ void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *
     cache->undo_frames = frames + (size_t)plan->capacity * cache->block_size;
     cache->stats.capacity = plan->capacity;
     cache->stats.undo_capacity = plan->undo_capacity;
+    (void)pthread_mutex_init(&cache->lock, NULL);
+    (void)pthread_cond_init(&cache->loaded, NULL);
+}
+
+void dw_cache_close(dw_cache *cache)
+{
+    (void)pthread_cond_destroy(&cache->loaded);
+    (void)pthread_mutex_destroy(&cache->lock);
 }
 
 void dw_cache_set_fresh(dw_cache *cache, dw_cache_fresh_fn fresh, void *context)
@@ -128,6 +136,7 @@ static void forget(dw_cache *cache, dw_page *page)
     page->pending = false;
     page->referenced = false;
     page->discard = false;
+    page->loading = false;
     page->page_lsn = DW_LSN_NONE;
     page->rec_lsn = DW_LSN_NONE;
 }
@@ -163,28 +172,10 @@ static void pin(dw_page *page)
     page->referenced = true;
 }
 
-int dw_cache_read(dw_cache *cache, uint64_t block, uint32_t type, bool check_generation,
-                  uint32_t generation, dw_page **page_out, dw_diag *diag)
+/* The check of a block read from the device, and the message of a failed one. */
+static int check_loaded(dw_cache *cache, dw_page *page, uint64_t block, uint32_t type, bool check_generation,
+                        uint32_t generation, dw_diag *diag)
 {
-    dw_page *page = lookup(cache, block);
-    if (page != NULL) {
-        /* Cached pages were checked when read, or made here: the type must agree, and a
-         * generation that does not is a bug in the engine, not damage on disk. */
-        DW_ASSERT(dw_page_type(cache, page) == type);
-        DW_ASSERT(!check_generation || dw_page_generation(cache, page) == generation);
-        cache->stats.hits++;
-        pin(page);
-        *page_out = page;
-        return DW_OK;
-    }
-    page = free_frame(cache, diag);
-    if (page == NULL) {
-        return DW_EBUSY;
-    }
-    int result = dw_device_read(cache->device, block, 1, page->data, diag);
-    if (result != DW_OK) {
-        return result;
-    }
     uint64_t address = block * cache->block_size;
     dw_trailer_check check =
         dw_trailer_verify(page->data, cache->block_size, address, type, check_generation, generation);
@@ -192,22 +183,75 @@ int dw_cache_read(dw_cache *cache, uint64_t block, uint32_t type, bool check_gen
         cache->fresh(cache->fresh_context, block, type, page->data)) {
         check = DW_TRAILER_OK;
     }
-    if (check != DW_TRAILER_OK) {
-        char expected[5];
-        char found[5];
-        dw_block_type_text(type, expected);
-        dw_block_type_text(dw_trailer_type(page->data, cache->block_size), found);
-        return dw_diag_fail(diag, DW_ECORRUPT, "run 'dw vde verify' on it to see all the damage",
-                            "'%s': block %llu (offset %llu): %s (expected a %s block%s, found %s generation %u)",
-                            cache->device->path, (unsigned long long)block, (unsigned long long)address,
-                            dw_trailer_check_name(check), expected, check_generation ? " of that generation" : "",
-                            check == DW_TRAILER_CHECKSUM ? "garbage" : found,
-                            dw_trailer_generation(page->data, cache->block_size));
+    if (check == DW_TRAILER_OK) {
+        return DW_OK;
+    }
+    char expected[5];
+    char found[5];
+    dw_block_type_text(type, expected);
+    dw_block_type_text(dw_trailer_type(page->data, cache->block_size), found);
+    return dw_diag_fail(diag, DW_ECORRUPT, "run 'dw vde verify' on it to see all the damage",
+                        "'%s': block %llu (offset %llu): %s (expected a %s block%s, found %s generation %u)",
+                        cache->device->path, (unsigned long long)block, (unsigned long long)address,
+                        dw_trailer_check_name(check), expected, check_generation ? " of that generation" : "",
+                        check == DW_TRAILER_CHECKSUM ? "garbage" : found,
+                        dw_trailer_generation(page->data, cache->block_size));
+}
+
+/* A hit: the page is pinned. Cached pages were checked when read, or made here: the type
+ * must agree, and a generation that does not is a bug in the engine, not damage. */
+static void hit(dw_cache *cache, dw_page *page, uint32_t type, bool check_generation, uint32_t generation)
+{
+    DW_ASSERT(dw_page_type(cache, page) == type);
+    DW_ASSERT(!check_generation || dw_page_generation(cache, page) == generation);
+    cache->stats.hits++;
+    pin(page);
+}
+
+int dw_cache_read(dw_cache *cache, uint64_t block, uint32_t type, bool check_generation,
+                  uint32_t generation, dw_page **page_out, dw_diag *diag)
+{
+    (void)pthread_mutex_lock(&cache->lock);
+    dw_page *page = lookup(cache, block);
+    while (page != NULL && page->loading) {
+        /* Another reader is reading it: wait for that, then look again (it may have
+         * failed and taken the frame away). */
+        (void)pthread_cond_wait(&cache->loaded, &cache->lock);
+        page = lookup(cache, block);
+    }
+    if (page != NULL) {
+        hit(cache, page, type, check_generation, generation);
+        (void)pthread_mutex_unlock(&cache->lock);
+        *page_out = page;
+        return DW_OK;
+    }
+    page = free_frame(cache, diag);
+    if (page == NULL) {
+        (void)pthread_mutex_unlock(&cache->lock);
+        return DW_EBUSY;
     }
     page->block = block;
+    page->loading = true;
     hash_insert(cache, page);
-    cache->stats.misses++;
     pin(page);
+    cache->stats.misses++;
+    (void)pthread_mutex_unlock(&cache->lock);
+    /* The read and its check, with the lock released: other readers go on meanwhile. */
+    int result = dw_device_read(cache->device, block, 1, page->data, diag);
+    if (result == DW_OK) {
+        result = check_loaded(cache, page, block, type, check_generation, generation, diag);
+    }
+    (void)pthread_mutex_lock(&cache->lock);
+    page->loading = false;
+    if (result != DW_OK) {
+        page->pins--;
+        forget(cache, page);
+    }
+    (void)pthread_cond_broadcast(&cache->loaded);
+    (void)pthread_mutex_unlock(&cache->lock);
+    if (result != DW_OK) {
+        return result;
+    }
     *page_out = page;
     return DW_OK;
 }
@@ -297,9 +341,10 @@ int dw_cache_create(dw_cache *cache, uint64_t block, uint32_t type, uint32_t gen
 
 void dw_cache_unpin(dw_cache *cache, dw_page *page)
 {
-    (void)cache;
+    (void)pthread_mutex_lock(&cache->lock);
     DW_ASSERT(page->pins > 0);
     page->pins--;
+    (void)pthread_mutex_unlock(&cache->lock);
 }
 
 int dw_cache_modify(dw_cache *cache, dw_page *page, uint32_t generation, dw_diag *diag)

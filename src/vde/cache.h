@@ -17,10 +17,20 @@
  *    recovery must start.
  *
  * Eviction is a clock over clean, unpinned frames. Nothing here allocates after open.
+ *
+ * Threads (docs/CONCURRENCY.md): the engine calls the cache either from one writer that
+ * excludes every reader (the VDE's state lock held exclusively), or from any number of
+ * readers at once (the state lock shared). Readers change the cache too: pins, the clock
+ * bit, statistics, and on a miss a frame taken, filled and hashed. `lock` serialises
+ * those changes among readers; it is held only for bookkeeping, never across I/O. A
+ * reader that misses takes a frame, hashes it as `loading`, and reads the block with the
+ * lock released; another reader of the same block waits on `loaded` until the first is
+ * done (it needs that read anyway), and a failed load takes the frame away again.
  */
 #ifndef DW_VDE_CACHE_H
 #define DW_VDE_CACHE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,6 +54,7 @@ typedef struct dw_page {
     bool pending;               /* changed since the last WAL record */
     bool referenced;            /* clock */
     bool discard;               /* freed by the open transaction: forget it at commit */
+    bool loading;               /* hashed, being read by a reader: wait on `loaded` */
 } dw_page;
 
 typedef struct dw_cache_stats {
@@ -78,6 +89,8 @@ typedef struct dw_undo_entry {
 typedef bool (*dw_cache_fresh_fn)(void *context, uint64_t block, uint32_t type, unsigned char *data);
 
 typedef struct dw_cache {
+    pthread_mutex_t lock;       /* readers' changes: pins, clock, stats, misses (see above) */
+    pthread_cond_t loaded;      /* a loading frame finished (or failed) */
     dw_device *device;
     dw_cache_fresh_fn fresh;
     void *fresh_context;
@@ -102,6 +115,7 @@ typedef struct dw_cache {
 int dw_cache_plan_in(dw_arena *arena, uint32_t capacity, uint32_t undo_capacity, uint32_t block_size,
                      dw_cache_plan *plan, dw_diag *diag);
 void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *plan, dw_device *device);
+void dw_cache_close(dw_cache *cache);
 
 /* Thin provisioning: blocks of some regions are never written until first used and read
  * back as zeros. The hook recognises them and fills in what they stand for. */

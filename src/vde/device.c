@@ -23,15 +23,31 @@ void dw_device_init(dw_device *device, dw_sched *sched, const dw_clock *clock, c
      * shares of the rest (docs/DETERMINISM.md), and a batch must fit in what is left. */
     uint32_t half = queue_depth / 2 > 0 ? queue_depth / 2 : 1;
     device->batch_max = half < DW_SCHED_BATCH_MAX ? half : DW_SCHED_BATCH_MAX;
-    device->priority = DW_PRIORITY_NORMAL;
-    device->deadline_ns = UINT64_MAX;
 }
+
+/* The operation in progress on this thread: the deadline and priority every I/O it
+ * makes carries. Per thread, not per handle, because the readers of one VDE run at once
+ * on many threads, each with its own deadline; a field of the shared handle would hand
+ * one caller's deadline to another's reads. Set at the start of every operation. */
+static _Thread_local uint64_t current_deadline_ns = UINT64_MAX;
+static _Thread_local dw_priority current_priority = DW_PRIORITY_NORMAL;
 
 void dw_device_begin_op(dw_device *device, uint64_t budget_ns, dw_priority priority)
 {
     uint64_t now = dw_clock_now_ns(device->clock);
-    device->deadline_ns = budget_ns > UINT64_MAX - now ? UINT64_MAX : now + budget_ns;
-    device->priority = priority;
+    current_deadline_ns = budget_ns > UINT64_MAX - now ? UINT64_MAX : now + budget_ns;
+    current_priority = priority;
+}
+
+uint64_t dw_device_deadline_ns(void)
+{
+    return current_deadline_ns;
+}
+
+/* Counters readers add to from many threads at once. */
+static void add_to(uint64_t *counter, uint64_t amount)
+{
+    (void)__atomic_fetch_add(counter, amount, __ATOMIC_RELAXED);
 }
 
 static const char *op_name(dw_op_class op_class)
@@ -55,7 +71,7 @@ static int submit(dw_device *device, const dw_sched_request *request, dw_sched_t
         int result = dw_sched_submit(device->sched, request, ticket, diag);
         if (result != DW_EBUSY) {
             if (result == DW_OK) {
-                device->stats.requests++;
+                add_to(&device->stats.requests, 1);
             }
             return result;
         }
@@ -165,8 +181,8 @@ static int try_direct(dw_device *device, const dw_sched_request *request, bool *
         return DW_OK;
     }
     *done = true;
-    device->stats.requests++;
-    device->stats.direct++;
+    add_to(&device->stats.requests, 1);
+    add_to(&device->stats.direct, 1);
     if (result == DW_OK) {
         result = judge(device, &completion, request->op_class, request->block, request->block_count, diag);
     }
@@ -176,11 +192,12 @@ static int try_direct(dw_device *device, const dw_sched_request *request, bool *
 static dw_sched_request make_request(const dw_device *device, bool write, uint64_t block, uint32_t count,
                                      const void *write_data, void *read_data)
 {
+    (void)device;
     dw_sched_request request = {
         .op_class = write ? (count > 1 ? DW_OP_WRITE_BATCH : DW_OP_WRITE)
                           : (count > 1 ? DW_OP_READ_BATCH : DW_OP_READ),
-        .priority = device->priority,
-        .deadline_ns = device->deadline_ns,
+        .priority = current_priority,
+        .deadline_ns = current_deadline_ns,
         .block = block,
         .block_count = count,
         .write_data = write_data,
@@ -208,7 +225,7 @@ int dw_device_read(dw_device *device, uint64_t block, uint32_t count, void *buff
         bool done = false;
         result = try_direct(device, &request, &done, diag);
         if (done) {
-            device->stats.reads += count;
+            add_to(&device->stats.reads, count);
             return result;
         }
     }
@@ -221,7 +238,7 @@ int dw_device_read(dw_device *device, uint64_t block, uint32_t count, void *buff
         if (result == DW_OK) {
             result = wait_for(device, ticket, request.op_class, block, part, diag);
         }
-        device->stats.reads += part;
+        add_to(&device->stats.reads, part);
         block += part;
         count -= part;
         at += (size_t)part * device->block_size;
@@ -335,8 +352,8 @@ int dw_device_sync(dw_device *device, dw_diag *diag)
     }
     dw_sched_request request = {
         .op_class = DW_OP_FLUSH,
-        .priority = device->priority,
-        .deadline_ns = device->deadline_ns,
+        .priority = current_priority,
+        .deadline_ns = current_deadline_ns,
     };
     device->stats.syncs++;
     bool done = false;

@@ -55,9 +55,6 @@ typedef struct dw_device {
     uint64_t block_count;       /* the file's, at open */
     bool stepped;               /* no I/O thread: drive the scheduler while waiting */
     uint32_t batch_max;         /* blocks in one request */
-    /* The operation in progress. */
-    dw_priority priority;
-    uint64_t deadline_ns;       /* absolute, by the clock */
     /* Asynchronous writes in flight. */
     uint32_t in_flight;
     dw_sched_ticket tickets[DW_DEVICE_IN_FLIGHT_MAX];
@@ -72,8 +69,11 @@ typedef struct dw_device {
 void dw_device_init(dw_device *device, dw_sched *sched, const dw_clock *clock, const char *path,
                     uint32_t block_size, uint64_t block_count, bool stepped, uint32_t queue_depth);
 
-/* Sets the deadline (relative, from now) and priority of the I/O to come. */
+/* Sets the deadline (relative, from now) and priority of the I/O this thread makes
+ * from now on, until it sets them again. */
 void dw_device_begin_op(dw_device *device, uint64_t budget_ns, dw_priority priority);
+/* This thread's current deadline (absolute), UINT64_MAX when none. */
+uint64_t dw_device_deadline_ns(void);
 
 int dw_device_read(dw_device *device, uint64_t block, uint32_t count, void *buffer, dw_diag *diag);
 int dw_device_write(dw_device *device, uint64_t block, uint32_t count, const void *buffer,

@@ -9,10 +9,11 @@
  *   vde.c      create, open, close, transactions, and the operations
  *   verify.c   the full structural check behind `dw vde verify`
  *
- * Threading: one operation runs at a time, under `lock`; a group-commit flusher, when
- * durability is group, takes the same lock. Callers from several threads wait at `gate`
- * first, which admits them earliest deadline first (sched/gate.h); transactions,
- * streaming writers and iterators belong to the thread that opened them.
+ * Threading (docs/CONCURRENCY.md): writers run one at a time under `lock` (admitted at
+ * `gate`, earliest deadline first) and hold `state_lock` exclusively while they change
+ * the state; readers share `state_lock` and run at once, also while a writer waits for
+ * its commit's durable write. Transactions, streaming writers and iterators belong to
+ * the thread that opened them.
  */
 #ifndef DW_VDE_ENGINE_H
 #define DW_VDE_ENGINE_H
@@ -46,6 +47,9 @@
  * many and a half; a superblock write every half of it costs two syncs. */
 #define DW_GENERATION_RESERVE 65536u
 #define DW_ITERATOR_KEY_MAX 16384
+/* Readers of values in data blocks read them through a stage of their own. */
+#define DW_READER_STAGES 8
+#define DW_READER_STAGE_BLOCKS 16
 
 /* A freed extent, not to be handed out again until it is safe (alloc.c). */
 typedef struct dw_quarantine {
@@ -88,6 +92,7 @@ struct dw_iter {
     uint32_t last_length;
     unsigned char *prefix;      /* key_length_max bytes each, in arena memory */
     unsigned char *last;
+    unsigned char *found;       /* the key a seek found */
 };
 
 struct dw_txn {
@@ -184,8 +189,23 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     uint64_t group_first_seq;
     uint64_t group_started_ns;
     bool group_has_data;
-    dw_gate gate;                   /* admission of callers, earliest deadline first */
-    pthread_mutex_t lock;
+    dw_gate gate;                   /* admission of writers, earliest deadline first */
+    pthread_mutex_t lock;           /* the writer lock: one writer (or flusher) at a time */
+    /* The state lock (docs/CONCURRENCY.md): readers share it; the writer holds it
+     * exclusively while it changes the engine's state, and lets go of it for the durable
+     * write of a commit. While a user transaction is open (state_kept), readers of other
+     * threads wait for its end instead, so that none sees half of one. */
+    pthread_rwlock_t state_lock;
+    bool state_exclusive;           /* the writer holding `lock` holds state_lock too */
+    _Atomic bool state_kept;        /* a user transaction is open (changed under state_lock) */
+    pthread_t state_owner;          /* the thread whose transaction it is */
+    pthread_mutex_t kept_lock;      /* with kept_ended: readers waiting for it to end */
+    pthread_cond_t kept_ended;
+    pthread_mutex_t stats_lock;     /* the latency histograms, maxima and misses */
+    pthread_mutex_t stage_lock;     /* the readers' data stages */
+    pthread_cond_t stage_free;
+    uint32_t stages_free;           /* a bit for each free stage */
+    unsigned char *reader_stages;   /* DW_READER_STAGES stages of DW_READER_STAGE_BLOCKS */
     pthread_cond_t flusher_wake;
     pthread_t flusher;
     bool flusher_running;
@@ -222,6 +242,25 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
 
 /* The clock of times written into the VDE (wall time, or the logical clock). */
 uint64_t dw_vde_now_ns(struct dw_vde *vde);
+
+/* Locks (docs/CONCURRENCY.md). A writer takes the writer lock, which takes the state
+ * lock exclusively unless the thread's own user transaction keeps it. Inside a writer,
+ * release/reacquire let readers in while the writer waits for the device, with the
+ * state consistent (no transaction half applied). A reader shares the state lock, or
+ * takes nothing inside its own transaction. */
+void dw_vde_writer_lock(struct dw_vde *vde);
+void dw_vde_writer_unlock(struct dw_vde *vde);
+void dw_vde_state_release(struct dw_vde *vde);
+void dw_vde_state_reacquire(struct dw_vde *vde);
+/* Returns whether it took the lock (and so must unlock). */
+bool dw_vde_reader_lock(struct dw_vde *vde);
+void dw_vde_reader_unlock(struct dw_vde *vde, bool locked);
+/* A user transaction keeps the state lock from dw_txn_begin (keep) to its end (drop). */
+void dw_vde_state_keep(struct dw_vde *vde);
+void dw_vde_state_drop(struct dw_vde *vde);
+/* A reader's data stage (DW_READER_STAGE_BLOCKS blocks), waited for when all are out. */
+uint32_t dw_vde_stage_take(struct dw_vde *vde);
+void dw_vde_stage_give(struct dw_vde *vde, uint32_t stage);
 
 /* Opens a transaction (implicitly for a single operation, or for dw_txn_begin). */
 int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag);

@@ -32,34 +32,65 @@ typedef struct call {
     struct dw_vde *vde;
     uint64_t started_ns;
     uint32_t op;
+    bool reader;
+    bool locked;                /* a reader that took the state lock */
 } call;
 
+static uint64_t budget_of(const struct dw_vde *vde, const dw_op *op)
+{
+    return op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
+}
+
+/* A call that changes the VDE: admitted earliest deadline first (on the host's clock
+ * even in deterministic mode: which thread comes first is the host's to decide anyway),
+ * then the writer lock, and with it the state lock exclusively. */
 static int enter(struct dw_vde *vde, const dw_op *op, uint32_t class, call *frame, dw_diag *diag)
 {
     frame->vde = vde;
     frame->started_ns = 0;
     frame->op = class;
+    frame->reader = false;
+    frame->locked = false;
     if (vde == NULL) {
         return dw_diag_fail(diag, DW_EINVAL, NULL, "no VDE handle");
     }
-    /* Callers from several threads are admitted by deadline (on the host's clock even in
-     * deterministic mode: which thread comes first is the host's to decide anyway). */
-    uint64_t budget = op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
-    dw_gate_enter(&vde->gate, dw_clock_now_ns(&vde->system_clock) + budget,
+    dw_gate_enter(&vde->gate, dw_clock_now_ns(&vde->system_clock) + budget_of(vde, op),
                   op != NULL ? (uint32_t)op->priority : (uint32_t)DW_OP_NORMAL);
-    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_lock(vde);
     dw_vde_begin_io(vde, op);
-    frame->vde = vde;
     frame->started_ns = dw_clock_now_ns(vde->clock);
+    return DW_OK;
+}
+
+/* A call that only reads: shares the state lock with every other reader, and waits only
+ * while a writer changes the state in memory (never for its I/O: docs/CONCURRENCY.md). */
+static int enter_reader(struct dw_vde *vde, const dw_op *op, uint32_t class, call *frame, dw_diag *diag)
+{
+    frame->vde = vde;
+    frame->started_ns = 0;
     frame->op = class;
+    frame->reader = true;
+    frame->locked = false;
+    if (vde == NULL) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "no VDE handle");
+    }
+    dw_vde_begin_io(vde, op);
+    frame->started_ns = dw_clock_now_ns(vde->clock);
+    frame->locked = dw_vde_reader_lock(vde);
     return DW_OK;
 }
 
 static int leave(call *frame, int result)
 {
-    dw_vde_account(frame->vde, frame->op, frame->started_ns);
-    (void)pthread_mutex_unlock(&frame->vde->lock);
-    dw_gate_leave(&frame->vde->gate);
+    struct dw_vde *vde = frame->vde;
+    if (frame->reader) {
+        dw_vde_reader_unlock(vde, frame->locked);
+        dw_vde_account(vde, frame->op, frame->started_ns);
+        return result;
+    }
+    dw_vde_account(vde, frame->op, frame->started_ns);
+    dw_vde_writer_unlock(vde);
+    dw_gate_leave(&vde->gate);
     return result;
 }
 
@@ -152,8 +183,8 @@ static int write_value(struct dw_vde *vde, uint64_t inode_number, dw_inode *inod
 }
 
 /* Reads payload bytes [offset, offset + length) of an extent-held value into out. */
-static int read_value(struct dw_vde *vde, uint64_t inode_number, const dw_inode *inode, uint64_t offset,
-                      unsigned char *out, uint64_t length, dw_diag *diag)
+static int read_value_in(struct dw_vde *vde, uint64_t inode_number, const dw_inode *inode, uint64_t offset,
+                         unsigned char *out, uint64_t length, unsigned char *stage, dw_diag *diag)
 {
     uint64_t end = offset + length;
     while (offset < end) {
@@ -172,16 +203,16 @@ static int read_value(struct dw_vde *vde, uint64_t inode_number, const dw_inode 
         uint64_t available = extent.count - within;
         uint64_t wanted = last_logical - logical + 1;
         uint32_t batch = (uint32_t)(wanted < available ? wanted : available);
-        if (batch > DW_DATA_STAGE_BLOCKS) {
-            batch = DW_DATA_STAGE_BLOCKS;
+        if (batch > DW_READER_STAGE_BLOCKS) {
+            batch = DW_READER_STAGE_BLOCKS;
         }
         uint64_t first = extent.start + within;
-        result = dw_device_read(&vde->device, first, batch, vde->data_stage, diag);
+        result = dw_device_read(&vde->device, first, batch, stage, diag);
         if (result != DW_OK) {
             return result;
         }
         for (uint32_t i = 0; i < batch && offset < end; i++) {
-            const unsigned char *block = vde->data_stage + (size_t)i * vde->block_size;
+            const unsigned char *block = stage + (size_t)i * vde->block_size;
             uint64_t address = (first + i) * vde->block_size;
             dw_trailer_check check = dw_trailer_verify(block, vde->block_size, address, DW_BLOCK_DATA, true,
                                                        extent.generation);
@@ -202,6 +233,17 @@ static int read_value(struct dw_vde *vde, uint64_t inode_number, const dw_inode 
         }
     }
     return DW_OK;
+}
+
+/* The same through a reader's own stage: readers read values at once on many threads. */
+static int read_value(struct dw_vde *vde, uint64_t inode_number, const dw_inode *inode, uint64_t offset,
+                      unsigned char *out, uint64_t length, dw_diag *diag)
+{
+    uint32_t stage = dw_vde_stage_take(vde);
+    unsigned char *memory = vde->reader_stages + (size_t)stage * DW_READER_STAGE_BLOCKS * vde->block_size;
+    int result = read_value_in(vde, inode_number, inode, offset, out, length, memory, diag);
+    dw_vde_stage_give(vde, stage);
+    return result;
 }
 
 /* The limits a put must respect, checked before anything changes. */
@@ -422,7 +464,7 @@ int dw_get(struct dw_vde *vde, const void *key, size_t key_length, void *buffer,
            size_t *value_length, const dw_op *op, dw_diag *diag)
 {
     call frame;
-    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    int result = enter_reader(vde, op, DW_VDE_OP_GET, &frame, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -450,7 +492,7 @@ int dw_read(struct dw_vde *vde, const void *key, size_t key_length, uint64_t off
             size_t *read, const dw_op *op, dw_diag *diag)
 {
     call frame;
-    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    int result = enter_reader(vde, op, DW_VDE_OP_GET, &frame, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -475,7 +517,7 @@ int dw_read(struct dw_vde *vde, const void *key, size_t key_length, uint64_t off
 int dw_exists(struct dw_vde *vde, const void *key, size_t key_length, bool *exists, const dw_op *op, dw_diag *diag)
 {
     call frame;
-    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    int result = enter_reader(vde, op, DW_VDE_OP_GET, &frame, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -504,7 +546,7 @@ int dw_stat(struct dw_vde *vde, const void *key, size_t key_length, dw_object_st
             dw_diag *diag)
 {
     call frame;
-    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    int result = enter_reader(vde, op, DW_VDE_OP_GET, &frame, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -535,8 +577,9 @@ int dw_txn_begin(struct dw_vde *vde, dw_txn **txn, dw_diag *diag)
     if (result == DW_OK) {
         vde->txn.vde = vde;
         *txn = &vde->txn;
+        dw_vde_state_keep(vde); /* no reader sees the transaction before it commits */
     }
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
     dw_gate_leave(&vde->gate);
     return result;
 }
@@ -547,10 +590,13 @@ static int txn_call(dw_txn *txn, txn_work work, const put_arguments *arguments, 
         return dw_diag_fail(diag, DW_EINVAL, NULL, "no transaction");
     }
     struct dw_vde *vde = txn->vde;
-    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_lock(vde);
     int result = DW_OK;
     if (!vde->txn_open || !vde->txn_user) {
         result = dw_diag_fail(diag, DW_EINVAL, NULL, "the transaction has ended");
+    } else if (!pthread_equal(vde->state_owner, pthread_self())) {
+        result = dw_diag_fail(diag, DW_EINVAL, "use a transaction on the thread that began it",
+                              "the transaction belongs to another thread");
     } else {
         result = check_key(vde, arguments->key, arguments->key_length, diag);
     }
@@ -562,9 +608,10 @@ static int txn_call(dw_txn *txn, txn_work work, const put_arguments *arguments, 
         if (result != DW_OK && result != DW_ENOENT) {
             /* A failure that may have left the transaction half done ends it. */
             dw_vde_txn_abort(vde);
+            dw_vde_state_drop(vde);
         }
     }
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
     return result;
 }
 
@@ -586,18 +633,24 @@ int dw_txn_commit(dw_txn *txn, const dw_op *op, dw_diag *diag)
         return dw_diag_fail(diag, DW_EINVAL, NULL, "no transaction");
     }
     struct dw_vde *vde = txn->vde;
-    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_lock(vde);
     int result = DW_OK;
     if (!vde->txn_open || !vde->txn_user) {
         result = dw_diag_fail(diag, DW_EINVAL, "a failed operation ends its transaction: begin again",
                               "the transaction has ended");
+    } else if (!pthread_equal(vde->state_owner, pthread_self())) {
+        dw_vde_writer_unlock(vde);
+        return dw_diag_fail(diag, DW_EINVAL, "commit a transaction on the thread that began it",
+                            "the transaction belongs to another thread");
     } else {
         dw_vde_begin_io(vde, op);
         vde->txn_user = false;
+        /* Readers may come in once it is whole: during its commit's durable write. */
+        dw_vde_state_drop(vde);
         result = dw_vde_txn_commit(vde, diag);
     }
     txn->vde = NULL;
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
     return result;
 }
 
@@ -607,12 +660,13 @@ void dw_txn_abort(dw_txn *txn)
         return;
     }
     struct dw_vde *vde = txn->vde;
-    (void)pthread_mutex_lock(&vde->lock);
-    if (vde->txn_open && vde->txn_user) {
+    dw_vde_writer_lock(vde);
+    if (vde->txn_open && vde->txn_user && pthread_equal(vde->state_owner, pthread_self())) {
         dw_vde_txn_abort(vde);
+        dw_vde_state_drop(vde);
     }
     txn->vde = NULL;
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
 }
 
 int dw_sync(struct dw_vde *vde, const dw_op *op, dw_diag *diag)
@@ -695,7 +749,7 @@ int dw_writer_open(struct dw_vde *vde, const void *key, size_t key_length, const
         w->open = true;
         *writer = w;
     }
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
     dw_gate_leave(&vde->gate);
     (void)frame;
     return result;
@@ -708,7 +762,10 @@ static int writer_flush_stage(struct dw_vde *vde, struct dw_writer *w, dw_diag *
         return DW_OK;
     }
     uint64_t first = w->extent_start + w->extent_used - w->staged;
+    /* Nothing a reader can reach names these blocks yet: readers go on meanwhile. */
+    dw_vde_state_release(vde);
     int result = dw_device_write(&vde->device, first, w->staged, vde->data_stage, diag);
+    dw_vde_state_reacquire(vde);
     w->staged = 0;
     vde->txn_has_data = true;
     return result;
@@ -778,7 +835,7 @@ int dw_writer_write(dw_writer *writer, const void *data, size_t length, dw_diag 
         return dw_diag_fail(diag, DW_EINVAL, NULL, "the writer is not open");
     }
     struct dw_vde *vde = writer->vde;
-    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_lock(vde);
     writer_begin_io(vde);
     int result = DW_OK;
     if (writer->size + length > vde->config.value_size_max || writer->size + length > vde->config.transaction_size_max) {
@@ -813,7 +870,7 @@ int dw_writer_write(dw_writer *writer, const void *data, size_t length, dw_diag 
     if (result != DW_OK) {
         dw_vde_writer_abort_locked(vde);
     }
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
     return result;
 }
 
@@ -833,7 +890,7 @@ int dw_writer_commit(dw_writer *writer, dw_diag *diag)
         return dw_diag_fail(diag, DW_EINVAL, "a failed write ends its writer: open another", "the writer is not open");
     }
     struct dw_vde *vde = writer->vde;
-    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_lock(vde);
     writer_begin_io(vde);
     uint64_t started = dw_clock_now_ns(vde->clock);
     dw_inode *inode = &writer->inode;
@@ -878,7 +935,7 @@ int dw_writer_commit(dw_writer *writer, dw_diag *diag)
         dw_vde_txn_abort(vde);
     }
     dw_vde_account(vde, DW_VDE_OP_PUT, started);
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
     return result;
 }
 
@@ -888,9 +945,9 @@ void dw_writer_abort(dw_writer *writer)
         return;
     }
     struct dw_vde *vde = writer->vde;
-    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_lock(vde);
     dw_vde_writer_abort_locked(vde);
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
 }
 
 /* ---- iterators ---------------------------------------------------------------------------- */
@@ -936,7 +993,7 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
     }
     struct dw_vde *vde = iter->vde;
     call frame;
-    (void)enter(vde, NULL, DW_VDE_OP_GET, &frame, diag);
+    (void)enter_reader(vde, NULL, DW_VDE_OP_GET, &frame, diag);
     int result = DW_OK;
     if (iter->done) {
         result = DW_ENOENT;
@@ -945,13 +1002,13 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
     uint64_t inode_number = 0;
     uint32_t generation = 0;
     if (result == DW_OK) {
-        result = iter->started ? dw_index_seek(vde, iter->last, iter->last_length, false, vde->key_buffer,
+        result = iter->started ? dw_index_seek(vde, iter->last, iter->last_length, false, iter->found,
                                                &found_length, &inode_number, &generation, diag)
-                               : dw_index_seek(vde, iter->prefix, iter->prefix_length, true, vde->key_buffer,
+                               : dw_index_seek(vde, iter->prefix, iter->prefix_length, true, iter->found,
                                                &found_length, &inode_number, &generation, diag);
     }
     if (result == DW_OK && (found_length < iter->prefix_length ||
-                            memcmp(vde->key_buffer, iter->prefix, iter->prefix_length) != 0)) {
+                            memcmp(iter->found, iter->prefix, iter->prefix_length) != 0)) {
         result = DW_ENOENT;
     }
     if (result == DW_ENOENT) {
@@ -970,9 +1027,9 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
         }
     }
     if (result == DW_OK) {
-        memcpy(key, vde->key_buffer, found_length);
+        memcpy(key, iter->found, found_length);
         *key_length = found_length;
-        memcpy(iter->last, vde->key_buffer, found_length);
+        memcpy(iter->last, iter->found, found_length);
         iter->last_length = found_length;
         iter->started = true;
     }
@@ -1100,7 +1157,7 @@ int dw_tag_get(struct dw_vde *vde, const void *key, size_t key_length, const cha
                const dw_op *op, dw_diag *diag)
 {
     call frame;
-    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    int result = enter_reader(vde, op, DW_VDE_OP_GET, &frame, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -1128,7 +1185,7 @@ int dw_tags(struct dw_vde *vde, const void *key, size_t key_length, char *text, 
             dw_diag *diag)
 {
     call frame;
-    int result = enter(vde, op, DW_VDE_OP_GET, &frame, diag);
+    int result = enter_reader(vde, op, DW_VDE_OP_GET, &frame, diag);
     if (result != DW_OK) {
         return result;
     }
@@ -1165,7 +1222,10 @@ int dw_tags(struct dw_vde *vde, const void *key, size_t key_length, char *text, 
 
 void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
 {
+    /* The writer lock keeps writers out; readers change only what is read below under
+     * the locks they change it under (statistics, the cache's counters). */
     (void)pthread_mutex_lock(&vde->lock);
+    (void)pthread_mutex_lock(&vde->stats_lock);
     memset(info, 0, sizeof *info);
     info->super = vde->super;
     info->state = vde->state;
@@ -1193,6 +1253,7 @@ void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
             .misses = vde->misses[i],
         };
     }
+    (void)pthread_mutex_unlock(&vde->stats_lock);
     info->commits = vde->counters.commits;
     info->records = vde->counters.records;
     info->checkpoints = vde->counters.checkpoints;
@@ -1204,8 +1265,10 @@ void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
     if (vde->device.stepped || vde->sched_started) {
         dw_sched_stats_read(&vde->sched, &info->sched);
     }
+    (void)pthread_mutex_lock(&vde->cache.lock);
     info->cache_hits = vde->cache.stats.hits;
     info->cache_misses = vde->cache.stats.misses;
+    (void)pthread_mutex_unlock(&vde->cache.lock);
     info->cache_pages = vde->cache.capacity;
     info->undo_pages = vde->cache.undo_capacity;
     (void)pthread_mutex_unlock(&vde->lock);

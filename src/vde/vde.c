@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -82,7 +83,9 @@ static uint64_t misc_bytes(const struct dw_vde *vde, uint32_t unit_size)
            2 * ((uint64_t)key_max + 16) + dw_index_scratch_bytes(block, key_max) +
            (uint64_t)DW_QUARANTINE_MAX * sizeof(dw_quarantine) + (uint64_t)vde->pending_limit * sizeof(dw_wal_entry) +
            iterators + (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram) + 1024 + /* alignment slack */
-           4 * (uint64_t)block; /* the I/O buffers are aligned to the block, for O_DIRECT */
+           4 * (uint64_t)block + /* the I/O buffers are aligned to the block, for O_DIRECT */
+           (uint64_t)DW_READER_STAGES * DW_READER_STAGE_BLOCKS * block + block +
+           (uint64_t)vde->config.iterators_max * ((uint64_t)key_max + 16);
 }
 
 static unsigned char *carve(unsigned char **at, uint64_t bytes, uint64_t alignment)
@@ -103,6 +106,7 @@ static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
     vde->data_stage = carve(&at, (uint64_t)DW_DATA_STAGE_BLOCKS * block, block);
     vde->scratch = carve(&at, block, block);
     vde->super_stage = carve(&at, (uint64_t)DW_UNITS_PER_COPY * unit_size, block);
+    vde->reader_stages = carve(&at, (uint64_t)DW_READER_STAGES * DW_READER_STAGE_BLOCKS * block, block);
     vde->key_buffer = carve(&at, (uint64_t)key_max + 16, 8);
     vde->writer.key = carve(&at, (uint64_t)key_max + 16, 8);
     dw_index_scratch_init(&vde->index, carve(&at, dw_index_scratch_bytes(block, key_max), 16), block, key_max);
@@ -117,6 +121,7 @@ static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
         iter->vde = vde;
         iter->prefix = carve(&at, (uint64_t)key_max + 8, 8);
         iter->last = carve(&at, (uint64_t)key_max + 8, 8);
+        iter->found = carve(&at, (uint64_t)key_max + 8, 8);
     }
     vde->latency = (dw_histogram *)(void *)carve(&at, (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram), 16);
     for (uint32_t i = 0; i < DW_VDE_OP_COUNT; i++) {
@@ -266,15 +271,146 @@ static struct dw_vde *new_handle(const char *path, const dw_config *config, dw_d
     dw_gate_init(&vde->gate);
     (void)pthread_mutex_init(&vde->lock, NULL);
     (void)pthread_cond_init(&vde->flusher_wake, NULL);
+    /* A waiting writer goes before readers that come after it: with readers first, a
+     * steady stream of them would keep the writer out for ever (seen in
+     * test_concurrency). A writer holds it only while it changes memory, so a reader
+     * waits at most for that. Readers never take it twice on one thread. */
+    pthread_rwlockattr_t attributes;
+    (void)pthread_rwlockattr_init(&attributes);
+    (void)pthread_rwlockattr_setkind_np(&attributes, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    (void)pthread_rwlock_init(&vde->state_lock, &attributes);
+    (void)pthread_rwlockattr_destroy(&attributes);
+    atomic_init(&vde->state_kept, false);
+    (void)pthread_mutex_init(&vde->kept_lock, NULL);
+    (void)pthread_cond_init(&vde->kept_ended, NULL);
+    (void)pthread_mutex_init(&vde->stats_lock, NULL);
+    (void)pthread_mutex_init(&vde->stage_lock, NULL);
+    (void)pthread_cond_init(&vde->stage_free, NULL);
+    vde->stages_free = (1u << DW_READER_STAGES) - 1;
     return vde;
 }
 
 static void free_handle(struct dw_vde *vde)
 {
+    (void)pthread_cond_destroy(&vde->kept_ended);
+    (void)pthread_mutex_destroy(&vde->kept_lock);
+    (void)pthread_cond_destroy(&vde->stage_free);
+    (void)pthread_mutex_destroy(&vde->stage_lock);
+    (void)pthread_mutex_destroy(&vde->stats_lock);
+    (void)pthread_rwlock_destroy(&vde->state_lock);
     (void)pthread_cond_destroy(&vde->flusher_wake);
     (void)pthread_mutex_destroy(&vde->lock);
     dw_gate_destroy(&vde->gate);
     free(vde);
+}
+
+/* ---- locks ------------------------------------------------------------------------------ */
+
+static bool kept_by_this_thread(struct dw_vde *vde)
+{
+    return atomic_load_explicit(&vde->state_kept, memory_order_acquire) &&
+           pthread_equal(vde->state_owner, pthread_self());
+}
+
+void dw_vde_writer_lock(struct dw_vde *vde)
+{
+    (void)pthread_mutex_lock(&vde->lock);
+    DW_ASSERT(!vde->state_exclusive);
+    (void)pthread_rwlock_wrlock(&vde->state_lock);
+    vde->state_exclusive = true;
+}
+
+void dw_vde_writer_unlock(struct dw_vde *vde)
+{
+    if (vde->state_exclusive) {
+        (void)pthread_rwlock_unlock(&vde->state_lock);
+    }
+    vde->state_exclusive = false;
+    (void)pthread_mutex_unlock(&vde->lock);
+}
+
+void dw_vde_state_release(struct dw_vde *vde)
+{
+    /* Readers that come in while a user transaction is open see state_kept and wait for
+     * its end (dw_vde_reader_lock), so this is safe inside one too. */
+    if (vde->state_exclusive) {
+        (void)pthread_rwlock_unlock(&vde->state_lock);
+        vde->state_exclusive = false;
+    }
+}
+
+void dw_vde_state_reacquire(struct dw_vde *vde)
+{
+    if (!vde->state_exclusive) {
+        (void)pthread_rwlock_wrlock(&vde->state_lock);
+        vde->state_exclusive = true;
+    }
+}
+
+bool dw_vde_reader_lock(struct dw_vde *vde)
+{
+    for (;;) {
+        (void)pthread_rwlock_rdlock(&vde->state_lock);
+        /* state_kept changes only under the state lock held exclusively. */
+        if (!atomic_load(&vde->state_kept) || kept_by_this_thread(vde)) {
+            return true; /* inside its own transaction it sees what it wrote */
+        }
+        /* Another thread's transaction is open: what its pages hold now is not yet
+         * committed. Wait for it to end, holding nothing. */
+        (void)pthread_rwlock_unlock(&vde->state_lock);
+        (void)pthread_mutex_lock(&vde->kept_lock);
+        while (atomic_load(&vde->state_kept)) {
+            (void)pthread_cond_wait(&vde->kept_ended, &vde->kept_lock);
+        }
+        (void)pthread_mutex_unlock(&vde->kept_lock);
+    }
+}
+
+void dw_vde_reader_unlock(struct dw_vde *vde, bool locked)
+{
+    if (locked) {
+        (void)pthread_rwlock_unlock(&vde->state_lock);
+    }
+}
+
+void dw_vde_state_keep(struct dw_vde *vde)
+{
+    DW_ASSERT(vde->state_exclusive && !atomic_load(&vde->state_kept));
+    vde->state_owner = pthread_self();
+    atomic_store_explicit(&vde->state_kept, true, memory_order_release);
+}
+
+void dw_vde_state_drop(struct dw_vde *vde)
+{
+    if (atomic_load(&vde->state_kept)) {
+        DW_ASSERT(kept_by_this_thread(vde) && vde->state_exclusive);
+        (void)pthread_mutex_lock(&vde->kept_lock);
+        atomic_store_explicit(&vde->state_kept, false, memory_order_release);
+        (void)pthread_cond_broadcast(&vde->kept_ended);
+        (void)pthread_mutex_unlock(&vde->kept_lock);
+    }
+}
+
+uint32_t dw_vde_stage_take(struct dw_vde *vde)
+{
+    (void)pthread_mutex_lock(&vde->stage_lock);
+    while (vde->stages_free == 0) {
+        (void)pthread_cond_wait(&vde->stage_free, &vde->stage_lock);
+    }
+    uint32_t stage = (uint32_t)__builtin_ctz(vde->stages_free);
+    vde->stages_free &= ~(1u << stage);
+    (void)pthread_mutex_unlock(&vde->stage_lock);
+    return stage;
+}
+
+void dw_vde_stage_give(struct dw_vde *vde, uint32_t stage)
+{
+    DW_ASSERT(stage < DW_READER_STAGES);
+    (void)pthread_mutex_lock(&vde->stage_lock);
+    DW_ASSERT((vde->stages_free & (1u << stage)) == 0);
+    vde->stages_free |= 1u << stage;
+    (void)pthread_cond_signal(&vde->stage_free);
+    (void)pthread_mutex_unlock(&vde->stage_lock);
 }
 
 /* ---- geometry --------------------------------------------------------------------------- */
@@ -1018,7 +1154,13 @@ static void *flusher_main(void *argument)
         if (dw_clock_now_ns(vde->clock) - vde->group_started_ns >= delay) {
             dw_diag diag;
             dw_vde_begin_io(vde, NULL);
+            (void)pthread_rwlock_wrlock(&vde->state_lock);
+            vde->state_exclusive = true;
             int result = dw_wal_flush(vde, &diag);
+            if (vde->state_exclusive) {
+                (void)pthread_rwlock_unlock(&vde->state_lock);
+                vde->state_exclusive = false;
+            }
             if (result != DW_OK && vde->flusher_error == DW_OK) {
                 vde->flusher_error = result;
                 dw_format(vde->flusher_message, sizeof vde->flusher_message, "%s", diag.message);
@@ -1050,12 +1192,18 @@ int dw_vde_close(struct dw_vde *vde, dw_diag *diag)
         return DW_OK;
     }
     stop_flusher(vde);
-    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_lock(vde);
     if (vde->writer.open) {
         dw_vde_writer_abort_locked(vde);
     }
     if (vde->txn_open) {
         dw_vde_txn_abort(vde);
+    }
+    if (atomic_load(&vde->state_kept)) {
+        /* A transaction left open by a thread that is gone: aborted above; readers
+         * waiting for its end may go. */
+        vde->state_owner = pthread_self();
+        dw_vde_state_drop(vde);
     }
     int result = DW_OK;
     if (!vde->read_only && vde->device.failed != DW_OK) {
@@ -1074,7 +1222,7 @@ int dw_vde_close(struct dw_vde *vde, dw_diag *diag)
             result = dw_super_write(vde, diag);
         }
     }
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
     close_layers(vde);
     free_handle(vde);
     return result;
@@ -1164,14 +1312,18 @@ void dw_vde_txn_abort(struct dw_vde *vde)
 
 void dw_vde_account(struct dw_vde *vde, uint32_t op, uint64_t started_ns)
 {
-    uint64_t elapsed = dw_clock_now_ns(vde->clock) - started_ns;
+    uint64_t now = dw_clock_now_ns(vde->clock);
+    uint64_t elapsed = now - started_ns;
+    uint64_t deadline = dw_device_deadline_ns();
+    (void)pthread_mutex_lock(&vde->stats_lock);
     dw_histogram_record(&vde->latency[op], elapsed);
     if (elapsed > vde->latency_max_ns[op]) {
         vde->latency_max_ns[op] = elapsed;
     }
-    if (vde->device.deadline_ns != UINT64_MAX && dw_clock_now_ns(vde->clock) > vde->device.deadline_ns) {
+    if (deadline != UINT64_MAX && now > deadline) {
         vde->misses[op]++;
     }
+    (void)pthread_mutex_unlock(&vde->stats_lock);
 }
 
 /* Inode table blocks never written read as zeros: they are fresh (thin provisioning). */

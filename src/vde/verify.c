@@ -729,7 +729,7 @@ static uint64_t bitmap_bytes(uint64_t bits)
 int dw_vde_verify(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag)
 {
     DW_ASSERT(vde != NULL && report != NULL);
-    (void)pthread_mutex_lock(&vde->lock);
+    dw_vde_writer_lock(vde);
     verifier v;
     memset(&v, 0, sizeof v);
     v.vde = vde;
@@ -800,6 +800,6 @@ int dw_vde_verify(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag)
     free(io_memory);
     free(bit_memory);
     dw_budget_rollback(&vde->budget, mark);
-    (void)pthread_mutex_unlock(&vde->lock);
+    dw_vde_writer_unlock(vde);
     return result;
 }

@@ -128,8 +128,16 @@ static int log_writer_flush(log_writer *writer, dw_diag *diag)
     }
     struct dw_vde *vde = writer->vde;
     uint64_t home = wal_position(vde, writer->run_lsn);
-    int result = writer->durable ? dw_device_write_durable(&vde->device, home, writer->staged, vde->wal_stage, diag)
-                                 : dw_device_write(&vde->device, home, writer->staged, vde->wal_stage, diag);
+    int result = DW_OK;
+    if (writer->durable) {
+        /* The record is whole in the stage and the state it logs is consistent: readers
+         * go on while the device makes it durable (docs/CONCURRENCY.md). */
+        dw_vde_state_release(vde);
+        result = dw_device_write_durable(&vde->device, home, writer->staged, vde->wal_stage, diag);
+        dw_vde_state_reacquire(vde);
+    } else {
+        result = dw_device_write(&vde->device, home, writer->staged, vde->wal_stage, diag);
+    }
     writer->run_lsn += writer->staged;
     writer->staged = 0;
     return result;

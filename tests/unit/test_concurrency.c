@@ -1,0 +1,257 @@
+/*
+ * test_concurrency.c — readers and a writer on one VDE at once (docs/CONCURRENCY.md).
+ *
+ * Readers share the state lock and run while a writer waits for the device; what they
+ * must still never see is half of a transaction, a value torn between two versions, or
+ * an inode whose generation its index entry does not name (which reads as DW_ECORRUPT).
+ * Every value here describes itself (its key, its version, a checksum of the rest), so
+ * a reader can tell a whole value from any mixture. Also run under ThreadSanitizer.
+ */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/checksum.h"
+#include "vde_env.h"
+
+#define READERS 3
+#define KEYS 64
+#define VALUE_MAX 9000 /* three data blocks: read through the readers' stages */
+
+typedef struct shared {
+    dw_vde *vde;
+    _Atomic bool stop;
+    _Atomic uint64_t reads;
+    _Atomic uint64_t failures;
+    uint32_t rounds;
+    char first_failure[DW_DIAG_MESSAGE_MAX];
+    pthread_mutex_t failure_lock;
+} shared;
+
+static void record_failure(shared *s, const char *what)
+{
+    if (atomic_fetch_add(&s->failures, 1) == 0) {
+        (void)pthread_mutex_lock(&s->failure_lock);
+        (void)snprintf(s->first_failure, sizeof s->first_failure, "%s", what);
+        (void)pthread_mutex_unlock(&s->failure_lock);
+    }
+}
+
+/* key, version, length, then bytes from the version, then an XXH64 of all before it. */
+static size_t make_value(unsigned char *value, uint32_t key, uint32_t version)
+{
+    size_t length = 24 + (size_t)(version * 977u + key * 131u) % (VALUE_MAX - 32);
+    memcpy(value, &key, 4);
+    memcpy(value + 4, &version, 4);
+    uint64_t length64 = length;
+    memcpy(value + 8, &length64, 8);
+    for (size_t i = 16; i < length - 8; i++) {
+        value[i] = (unsigned char)(version * 7u + key + i);
+    }
+    uint64_t sum = dw_xxh64(value, length - 8, 0);
+    memcpy(value + length - 8, &sum, 8);
+    return length;
+}
+
+/* The version a whole value holds, or UINT32_MAX when it is not whole or not the key's. */
+static uint32_t check_value(const unsigned char *value, size_t length, uint32_t key)
+{
+    if (length < 24) {
+        return UINT32_MAX;
+    }
+    uint32_t found_key = 0;
+    uint32_t version = 0;
+    uint64_t length64 = 0;
+    uint64_t sum = 0;
+    memcpy(&found_key, value, 4);
+    memcpy(&version, value + 4, 4);
+    memcpy(&length64, value + 8, 8);
+    memcpy(&sum, value + length - 8, 8);
+    if (found_key != key || length64 != length || sum != dw_xxh64(value, length - 8, 0)) {
+        return UINT32_MAX;
+    }
+    return version;
+}
+
+static int key_text(uint32_t key, char *text)
+{
+    return snprintf(text, 16, "k%04u", key);
+}
+
+/* Reads keys in a fixed order, pairs (b before a) to check transactions: a and b are
+ * written in one transaction with the same version, so b at version v means a >= v. */
+static void *reader_main(void *argument)
+{
+    shared *s = argument;
+    static _Thread_local unsigned char value[VALUE_MAX];
+    char key[16];
+    uint32_t seen[KEYS] = {0};
+    while (!atomic_load(&s->stop)) {
+        for (uint32_t k = 0; k + 1 < KEYS; k += 2) {
+            uint32_t versions[2] = {0, 0};
+            for (int which = 1; which >= 0; which--) {
+                uint32_t id = k + (uint32_t)which;
+                int n = key_text(id, key);
+                size_t length = 0;
+                dw_diag diag;
+                int result = dw_get(s->vde, key, (size_t)n, value, sizeof value, &length, NULL, &diag);
+                atomic_fetch_add(&s->reads, 1);
+                if (result == DW_ENOENT) {
+                    versions[which] = 0;
+                    continue;
+                }
+                if (result != DW_OK) {
+                    record_failure(s, diag.message);
+                    continue;
+                }
+                uint32_t version = check_value(value, length, id);
+                if (version == UINT32_MAX) {
+                    record_failure(s, "a value not whole, or another key's");
+                } else if (version < seen[id]) {
+                    record_failure(s, "a key went back to an older version");
+                } else {
+                    versions[which] = version;
+                    seen[id] = version;
+                }
+            }
+            if (versions[0] < versions[1]) {
+                record_failure(s, "half a transaction: b at a version a was not yet at");
+            }
+        }
+    }
+    return NULL;
+}
+
+static void writer_rounds(shared *s, env *e)
+{
+    static unsigned char value[VALUE_MAX];
+    char key[16];
+    for (uint32_t version = 1; version <= s->rounds; version++) {
+        /* A pair in a user transaction... */
+        uint32_t k = (version * 2u) % KEYS;
+        dw_txn *txn = NULL;
+        OK(dw_txn_begin(e->vde, &txn, &e->diag));
+        for (uint32_t which = 0; which < 2; which++) {
+            int n = key_text(k + which, key);
+            size_t length = make_value(value, k + which, version);
+            OK(dw_txn_put(txn, key, (size_t)n, value, length, &e->diag));
+        }
+        OK(dw_txn_commit(txn, NULL, &e->diag));
+        /* ...a single put of another pair's b with its a first, so the rule holds... */
+        uint32_t other = (k + 2) % KEYS;
+        for (uint32_t which = 0; which < 2; which++) {
+            int n = key_text(other + which, key);
+            size_t length = make_value(value, other + which, version);
+            OK(dw_put(e->vde, key, (size_t)n, value, length, NULL, &e->diag));
+        }
+        /* ...and a streamed value for a key of its own, written in pieces. */
+        dw_writer *writer = NULL;
+        int n = key_text(KEYS + 1, key);
+        OK(dw_writer_open(e->vde, key, (size_t)n, NULL, &writer, &e->diag));
+        size_t length = make_value(value, KEYS + 1, version);
+        OK(dw_writer_write(writer, value, length / 2, &e->diag));
+        OK(dw_writer_write(writer, value + length / 2, length - length / 2, &e->diag));
+        OK(dw_writer_commit(writer, &e->diag));
+        if (version % 16 == 0) {
+            OK(dw_sync(e->vde, NULL, &e->diag));
+        }
+    }
+}
+
+static void readers_see_only_whole_commits(bool sim, dw_durability durability)
+{
+    env *e = env_new(sim, 64u << 20);
+    e->config.durability = durability;
+    env_open(e);
+    shared s = {.vde = e->vde, .rounds = (uint32_t)(60 * dw_test_scale())};
+    atomic_init(&s.stop, false);
+    atomic_init(&s.reads, 0);
+    atomic_init(&s.failures, 0);
+    (void)pthread_mutex_init(&s.failure_lock, NULL);
+    pthread_t threads[READERS];
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(pthread_create(&threads[i], NULL, reader_main, &s), 0);
+    }
+    writer_rounds(&s, e);
+    atomic_store(&s.stop, true);
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    }
+    (void)pthread_mutex_destroy(&s.failure_lock);
+    print_message("# %llu reads beside %u writer rounds, %llu failures\n",
+                  (unsigned long long)atomic_load(&s.reads), s.rounds,
+                  (unsigned long long)atomic_load(&s.failures));
+    if (atomic_load(&s.failures) != 0) {
+        fail_msg("first failure: %s", s.first_failure);
+    }
+    assert_true(atomic_load(&s.reads) > 0);
+    env_close(e);
+    assert_int_equal(env_verify(e, NULL, NULL)->problem_count, 0);
+    env_free(e);
+}
+
+static void readers_beside_a_strict_writer_on_a_file(void **state)
+{
+    (void)state;
+    readers_see_only_whole_commits(false, DW_DURABILITY_STRICT);
+}
+
+static void readers_beside_a_group_writer_on_a_file(void **state)
+{
+    (void)state;
+    readers_see_only_whole_commits(false, DW_DURABILITY_GROUP);
+}
+
+/* A reader inside its own thread's transaction sees what the transaction wrote; a
+ * transaction is refused on any other thread. */
+typedef struct intruder {
+    dw_vde *vde;
+    dw_txn *txn;
+    int put_result;
+    int txn_result;
+} intruder;
+
+static void *intruder_main(void *argument)
+{
+    intruder *in = argument;
+    in->put_result = dw_put(in->vde, "x", 1, "1", 1, NULL, NULL);
+    in->txn_result = dw_txn_put(in->txn, "y", 1, "1", 1, NULL);
+    return NULL;
+}
+
+static void a_transaction_belongs_to_its_thread(void **state)
+{
+    (void)state;
+    env *e = env_new(false, 64u << 20);
+    env_open(e);
+    dw_txn *txn = NULL;
+    OK(dw_txn_begin(e->vde, &txn, &e->diag));
+    OK(dw_txn_put(txn, "k", 1, "v1", 2, &e->diag));
+    char back[8];
+    size_t length = 0;
+    OK(dw_get(e->vde, "k", 1, back, sizeof back, &length, NULL, &e->diag));
+    assert_int_equal(length, 2);
+    intruder in = {.vde = e->vde, .txn = txn};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, intruder_main, &in), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(in.put_result, DW_EBUSY);
+    assert_int_equal(in.txn_result, DW_EINVAL);
+    OK(dw_txn_commit(txn, NULL, &e->diag));
+    OK(dw_put(e->vde, "x", 1, "1", 1, NULL, &e->diag));
+    env_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(readers_beside_a_strict_writer_on_a_file),
+        cmocka_unit_test(readers_beside_a_group_writer_on_a_file),
+        cmocka_unit_test(a_transaction_belongs_to_its_thread),
+    };
+    return cmocka_run_group_tests_name("concurrency", tests, NULL, NULL);
+}
