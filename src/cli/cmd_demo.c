@@ -538,7 +538,7 @@ static int run_demo(dw_cli *cli, int argument_count, char **arguments)
     dw_vde_target target = {.verify = true};
     result = dw_vde_open_at(file, &config, &target, &vde, &run.diag);
     if (result == DW_OK) {
-        result = dw_vde_verify(vde, &verify, &run.diag);
+        result = dw_vde_verify_handle(vde, &verify, &run.diag);
         closed = dw_vde_close(vde, &close_diag);
         if (result == DW_OK && closed != DW_OK) {
             result = closed;

@@ -671,7 +671,7 @@ static int run_vde_verify(dw_cli *cli, int argument_count, char **arguments)
     }
     dw_diag diag;
     dw_diag_clear(&diag);
-    int result = dw_vde_verify(vde, &report, &diag);
+    int result = dw_vde_verify_handle(vde, &report, &diag);
     if (terminal) {
         (void)fputc('\n', cli->err);
     }
