@@ -422,6 +422,9 @@ DW_API int dw_sync(dw_vde *vde, const dw_op *op, dw_diag *diag);
  * them freely.
  * ---------------------------------------------------------------------------------- */
 
+#define DW_VDE_BLOCK_SIZE_MIN 512       /* dw_create_options.block_size: a power of two */
+#define DW_VDE_BLOCK_SIZE_MAX 65536
+#define DW_VDE_LABEL_MAX 63             /* bytes of dw_create_options.label */
 #define DW_VDE_NAME_SIZE 24             /* a short name: a module, a region, a class */
 #define DW_VDE_TEXT_SIZE 64             /* the label, the anchor ("dw://<uuid>") */
 #define DW_VDE_FLAG_NAMES_SIZE 160      /* feature names, separated by spaces */

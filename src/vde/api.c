@@ -21,6 +21,9 @@ _Static_assert(DW_VDE_OP_CLASSES == DW_VDE_OP_COUNT, "dwvd.h counts the engine's
 _Static_assert(DW_VDE_IO_CLASSES == DW_OP_CLASS_COUNT, "dwvd.h counts the scheduler's I/O classes");
 _Static_assert(DW_VDE_TEXT_SIZE == DW_LABEL_SIZE && DW_VDE_TEXT_SIZE == DW_ANCHOR_TEXT_SIZE,
                "the label and the anchor fit the public struct whole");
+_Static_assert(DW_VDE_BLOCK_SIZE_MIN == DW_BLOCK_SIZE_MIN && DW_VDE_BLOCK_SIZE_MAX == DW_BLOCK_SIZE_MAX,
+               "dwvd.h states the format's block sizes");
+_Static_assert(DW_VDE_LABEL_MAX + 1 == DW_LABEL_SIZE, "dwvd.h states the format's label length");
 _Static_assert(DW_VDE_NAME_SIZE + 8 == DW_NODE_NAME_SIZE, "the writer's node name fits whole");
 _Static_assert(DW_VDE_MODULES_MAX >= DW_MODULE_COUNT, "every module fits the public struct");
 _Static_assert(DW_VDE_VERIFY_PROBLEMS_MAX == DW_VERIFY_PROBLEMS_MAX, "verify keeps as many problems as it reports");
