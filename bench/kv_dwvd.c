@@ -15,7 +15,6 @@
 
 #include "dwvd.h"
 #include "kv.h"
-#include "vde/vde_internal.h"
 
 #define DWVD_FILE "bench.dwvd"
 #define CRITICAL_BUDGET_NS 1000000u
@@ -147,14 +146,16 @@ static void dwvd_reader_close(kv_reader *reader)
  * time of a run went (commits, log records, checkpoints, cache hits). */
 static void print_stats(dw_vde *vde)
 {
-    static dw_vde_info info;
-    dw_vde_info_read(vde, &info);
+    static dw_vde_stats stats;
+    if (dw_vde_stat(vde, &stats, NULL) != DW_OK) {
+        return;
+    }
     (void)fprintf(stderr, "dwvd: commits %llu, records %llu, checkpoints %llu (%llu pages), cache %llu hits %llu misses\n",
-                  (unsigned long long)info.commits, (unsigned long long)info.records,
-                  (unsigned long long)info.checkpoints, (unsigned long long)info.checkpoint_pages,
-                  (unsigned long long)info.cache_hits, (unsigned long long)info.cache_misses);
-    for (size_t i = 0; i < sizeof info.ops / sizeof info.ops[0]; i++) {
-        const dw_vde_op_stats *o = &info.ops[i];
+                  (unsigned long long)stats.commits, (unsigned long long)stats.records,
+                  (unsigned long long)stats.checkpoints, (unsigned long long)stats.checkpoint_pages,
+                  (unsigned long long)stats.cache_hits, (unsigned long long)stats.cache_misses);
+    for (size_t i = 0; i < DW_VDE_OP_CLASSES; i++) {
+        const dw_vde_op_figures *o = &stats.ops[i];
         (void)fprintf(stderr, "dwvd: %-10s %10llu  p50 %8.1f us  p99 %8.1f us  max %9.1f us\n", o->name,
                       (unsigned long long)o->count, (double)o->p50_ns / 1e3, (double)o->p99_ns / 1e3,
                       (double)o->max_ns / 1e3);

@@ -416,6 +416,232 @@ DW_API void dw_txn_abort(dw_txn *txn);
 /* Makes every commit so far durable (group durability; a no-op under strict). */
 DW_API int dw_sync(dw_vde *vde, const dw_op *op, dw_diag *diag);
 
+/* ------------------------------------------------------------------------------------
+ * Looking at a VDE: statistics, read-only access, verification, the hold-up window
+ *
+ * What `dw vde inspect`, `dw vde verify` and `dw demo` print, for an embedder: everything
+ * here is built on the calls above and on the structs below, which are plain data (no
+ * pointers into the library, no internal types), so a caller may copy, keep or print
+ * them freely.
+ * ---------------------------------------------------------------------------------- */
+
+#define DW_VDE_BLOCK_SIZE_MIN 512       /* dw_create_options.block_size: a power of two */
+#define DW_VDE_BLOCK_SIZE_MAX 65536
+#define DW_VDE_LABEL_MAX 63             /* bytes of dw_create_options.label */
+#define DW_VDE_NAME_SIZE 24             /* a short name: a module, a region, a class */
+#define DW_VDE_TEXT_SIZE 64             /* the label, the anchor ("dw://<uuid>") */
+#define DW_VDE_FLAG_NAMES_SIZE 160      /* feature names, separated by spaces */
+#define DW_VDE_REGIONS_MAX 16
+#define DW_VDE_MODULES_MAX 32
+#define DW_VDE_OP_CLASSES 5             /* put, get, delete, commit, checkpoint */
+#define DW_VDE_IO_CLASSES 5             /* read block, write block, read/write batch, flush */
+
+/* One region of the region directory (docs/FORMAT.md §3). */
+typedef struct dw_vde_region {
+    char type[DW_VDE_NAME_SIZE];    /* "wal", "inode-table", "alloc-groups", ... */
+    uint64_t start;                 /* first block */
+    uint64_t count;                 /* blocks */
+    uint64_t param;                 /* the type's parameter: blocks per group for the groups */
+} dw_vde_region;
+
+/* One module of the manifest, with its configuration nibble. */
+typedef struct dw_vde_module {
+    char name[DW_VDE_NAME_SIZE];
+    uint32_t config;
+} dw_vde_module;
+
+/* The latency of one kind of call, measured by the engine around the call. */
+typedef struct dw_vde_op_figures {
+    char name[DW_VDE_NAME_SIZE];    /* "put", "get", "delete", "commit", "checkpoint" */
+    uint64_t count;
+    uint64_t p50_ns;
+    uint64_t p99_ns;
+    uint64_t max_ns;
+    uint64_t misses;                /* finished after their deadline */
+} dw_vde_op_figures;
+
+/* One I/O class as the deadline scheduler saw it, beside its WCET budget. */
+typedef struct dw_vde_io_figures {
+    char name[DW_VDE_NAME_SIZE];    /* "read block", "write block", "read batch", ... */
+    uint64_t completed;
+    uint64_t misses;
+    uint64_t p50_ns;                /* end to end: submission to completion */
+    uint64_t p99_ns;
+    uint64_t max_ns;
+    uint64_t service_max_ns;        /* dispatch to completion: what the budget bounds */
+    uint64_t budget_ns;             /* sched.wcet_*: service_max_ns above it is an overrun */
+} dw_vde_io_figures;
+
+/* Everything an open VDE can say about itself. Units go last in names; versions are
+ * (major << 8) | minor, so 0x0200 is 2.0. */
+typedef struct dw_vde_stats {
+    /* the format and the identity */
+    uint16_t format_version;
+    uint16_t min_reader_version;
+    uint16_t min_writer_version;
+    uint8_t uuid[16];
+    char anchor[DW_VDE_TEXT_SIZE];  /* "dw://<uuid>" */
+    char label[DW_VDE_TEXT_SIZE];
+    /* the geometry */
+    uint32_t block_size;            /* bytes */
+    uint32_t unit_size;             /* bytes of a superblock unit */
+    uint64_t block_count;
+    uint32_t region_count;          /* all of them; the first DW_VDE_REGIONS_MAX are here */
+    dw_vde_region regions[DW_VDE_REGIONS_MAX];
+    /* features and modules: the flag words and their names ("unknown-N" for a bit this
+     * library has no name for; empty when no bit is set) */
+    uint64_t incompat;
+    uint64_t ro_compat;
+    uint64_t compat;
+    char incompat_names[DW_VDE_FLAG_NAMES_SIZE];
+    char ro_compat_names[DW_VDE_FLAG_NAMES_SIZE];
+    char compat_names[DW_VDE_FLAG_NAMES_SIZE];
+    uint32_t module_manifest;       /* one bit a module */
+    uint32_t module_count;
+    dw_vde_module modules[DW_VDE_MODULES_MAX];
+    /* health, as the superblock records it */
+    char state[DW_VDE_NAME_SIZE];   /* "clean", "dirty", "recovering", "degraded" */
+    uint64_t mount_count;
+    uint64_t error_count;
+    uint64_t created_ns;            /* logical time in deterministic mode */
+    uint64_t clean_close_ns;
+    char writer_node[DW_VDE_NAME_SIZE + 8]; /* the last writer: host name, pid, session */
+    uint32_t writer_pid;
+    uint64_t writer_session;
+    uint64_t writer_time_ns;
+    uint64_t sequence;              /* superblock writes */
+    uint64_t checkpoint_seq;        /* the last transaction the superblock's checkpoint covers */
+    uint64_t generation_next;
+    /* usage */
+    uint64_t object_count;
+    uint64_t inode_count;
+    uint64_t inodes_used;
+    uint32_t group_count;
+    uint64_t group_blocks;          /* blocks in the allocation groups, all of them */
+    uint64_t data_blocks_used;      /* taken in the groups, index pages included */
+    uint64_t data_bytes_used;       /* data_blocks_used x block_size */
+    uint32_t index_height;          /* levels of the key index; 0 when empty */
+    uint64_t index_root;            /* its root block; 0 when empty */
+    /* the write-ahead log */
+    uint64_t wal_blocks;
+    uint64_t wal_used_blocks;       /* between the checkpoint and the next record */
+    uint64_t next_lsn;
+    uint64_t checkpoint_lsn;        /* recovery would start here now */
+    uint64_t transaction_seq;       /* the last transaction number handed out */
+    uint64_t log_rereads;           /* log blocks that failed their check once, then passed */
+    /* memory and I/O */
+    uint64_t memory_reserved_bytes;
+    uint64_t memory_ceiling_bytes;
+    uint64_t memory_peak_bytes;     /* the most ever reserved, verify's share included */
+    char io_backend[DW_VDE_NAME_SIZE]; /* "io_uring", "psync", "sim" */
+    bool read_only;
+    /* the engine's counters since open */
+    dw_vde_op_figures ops[DW_VDE_OP_CLASSES];
+    uint64_t commits;
+    uint64_t records;               /* WAL records written */
+    uint64_t checkpoints;           /* superblock writes that moved the checkpoint */
+    uint64_t checkpoint_pages;      /* pages written home by checkpoints */
+    uint64_t recovered_records;     /* replayed at this open */
+    uint64_t recovered_pages;
+    bool truncated_tail;            /* this open cut a torn tail off the log */
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+    /* the deadline scheduler, per I/O class and in total */
+    dw_vde_io_figures io[DW_VDE_IO_CLASSES];
+    uint64_t io_submitted;
+    uint64_t io_completed;
+    uint64_t io_refused;            /* no slot, circuit open, shutting down, or late */
+    uint64_t io_cancelled;
+    uint64_t io_misses;
+} dw_vde_stats;
+
+/* Fills *stats from an open VDE. Named after dw_stat, which does the same for an object;
+ * the struct is plural because it is many figures. It takes the engine's lock for as long
+ * as a copy takes, so it may be called from any thread at any time, between or beside
+ * other calls. DW_EINVAL when vde or stats is NULL. */
+DW_API int dw_vde_stat(dw_vde *vde, dw_vde_stats *stats, dw_diag *diag);
+
+/* Opens a VDE for reading only: no mount count, no repair of a damaged superblock copy,
+ * no superblock write. The one exception is a VDE that crashed: its log is still replayed
+ * home, as it must be before anything can be read (rewriting committed pages with what
+ * they already hold once recovered, so a crash during it changes nothing). Every call that
+ * would write (dw_put, dw_delete, dw_tag_set, dw_writer_open, dw_txn_begin) returns
+ * DW_EPERM; dw_sync and dw_vde_close write nothing. Refusals as dw_vde_open.
+ *
+ * A function of its own rather than an options struct for dw_vde_open: read-only is the
+ * one other mode an embedder opens a VDE in, a separate name cannot be given the wrong
+ * flag, and the mode verification needs is not a handle an embedder should hold (see
+ * dw_vde_verify). When a third mode comes, dw_vde_open gains an options variant. */
+DW_API int dw_vde_open_read_only(const char *path, const dw_config *config, dw_vde **vde, dw_diag *diag);
+
+/* ---- verification ---- */
+
+#define DW_VDE_VERIFY_PROBLEMS_MAX 100
+#define DW_VDE_VERIFY_TYPES_MAX 16
+#define DW_VDE_VERIFY_TEXT_MAX 256
+#define DW_VDE_BLOCK_TYPE_SIZE 8        /* a block type's four letters ("INOD"), NUL included */
+#define DW_VDE_NO_BLOCK UINT64_MAX
+
+/* One problem found: the block (DW_VDE_NO_BLOCK when it is about no one block), the type
+ * of block that belongs there (docs/FORMAT.md's four letters, "" when unknown), and what
+ * is wrong, in a sentence. */
+typedef struct dw_vde_verify_problem {
+    uint64_t block;
+    char type[DW_VDE_BLOCK_TYPE_SIZE];
+    char what[DW_VDE_VERIFY_TEXT_MAX];
+} dw_vde_verify_problem;
+
+typedef struct dw_vde_verify_report {
+    /* set by the caller, optional: called as the check goes, from the calling thread */
+    void (*progress)(void *context, uint64_t done, uint64_t total);
+    void *context;
+    /* results */
+    uint64_t blocks_checked;
+    uint64_t blocks_total;          /* an estimate, made at the start, for progress */
+    uint64_t objects;
+    uint64_t inodes;
+    uint64_t bytes;                 /* value bytes of every object */
+    uint64_t memory_bytes;          /* taken, against the ceiling, for the check */
+    uint64_t problem_count;         /* all of them; 0 means clean */
+    uint32_t problems_kept;         /* the first DW_VDE_VERIFY_PROBLEMS_MAX */
+    uint32_t type_count;
+    struct {
+        char type[DW_VDE_BLOCK_TYPE_SIZE];
+        uint64_t blocks;            /* found sound */
+    } types[DW_VDE_VERIFY_TYPES_MAX];
+    dw_vde_verify_problem problems[DW_VDE_VERIFY_PROBLEMS_MAX];
+} dw_vde_verify_report;
+
+/* Checks every block and structure of the VDE at `path` as an independent reader of
+ * docs/FORMAT.md would: both superblock copies, the bitmaps, the key index, every inode,
+ * extent and data block against the checksums and generations that name them, and that
+ * every block in use is reached exactly once. It opens the file itself, read-only and
+ * without repairing anything (so that damage is reported, not hidden), and closes it
+ * again: like SQLite's integrity_check and LMDB's mdb_stat, it is one call, and it needs
+ * the file to itself (DW_EBUSY while another handle has it open; close yours first).
+ *
+ * Returns DW_OK when the check ran, whatever it found: report->problem_count 0 means
+ * clean. An error means it could not run: the open's refusals (DW_ENOTVDE, DW_EVERSION,
+ * DW_ETRUNCATED, DW_EBUSY, DW_ECORRUPT when even the superblock is unreadable), memory
+ * (the check takes two bits per block and per inode, against memory.ceiling, when it
+ * starts, and gives them back), DW_EIO, or DW_EINVAL for a NULL argument. */
+DW_API int dw_vde_verify(const char *path, const dw_config *config, dw_vde_verify_report *report,
+                         dw_diag *diag);
+
+/* ---- the hold-up window ---- */
+
+/* How long, at most, making every acknowledged commit durable would take if it started
+ * now: the time a device must stay powered after it loses power, so that nothing
+ * acknowledged is lost (its hold-up window). The bound is in *holdup_ns: the WCET budgets
+ * (sched.wcet_*) of the I/O a dw_sync would make now, each request taken as served one
+ * after the other: the data sync, the WAL record of every page changed since the last
+ * record, and, when that record would not fit the log's free room, the checkpoint before
+ * it (every dirty page written home and both superblock copies written). Under strict
+ * durability it is 0 between calls; after dw_sync it is back to 0. docs/DETERMINISM.md
+ * ("The hold-up window") gives the formula. It does not count waiting for a call already
+ * running (at most one: see the admission rules above). DW_EINVAL for NULL arguments. */
+DW_API int dw_vde_holdup_ns(dw_vde *vde, uint64_t *holdup_ns, dw_diag *diag);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 cc=${CC:-cc}
 compiler=$(basename "${cc%% *}")
 dir="build/$compiler/release"
-dw="$dir/src/cli/dw"
-[ -x "$dw" ] || { echo "bench.sh: $dw is not built; run 'make build'" >&2; exit 1; }
+bench="$dir/bench/dw-bench"
+[ -x "$bench" ] || { echo "bench.sh: $bench is not built; run 'make build'" >&2; exit 1; }
 # A build configured before libck-dev was installed has no ck_ring to compare against:
 # Meson looks for optional dependencies only when it configures.
 if pkg-config --exists ck &&
@@ -32,25 +32,25 @@ started=$(date +%s)
 echo "== machine"
 echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, kernel $(uname -r), $("${cc%% *}" --version | head -n 1)"
 
-echo "== dw bench pool (buffer pool against malloc/free)"
-"$dw" bench pool
-"$dw" bench pool --json >"$results/pool.json"
+echo "== dw-bench pool (buffer pool against malloc/free)"
+"$bench" pool
+"$bench" pool --json >"$results/pool.json"
 echo "(JSON in $results/pool.json)"
 
-echo "== dw bench io against fio (same file, alternating rounds)"
+echo "== dw-bench io against fio (same file, alternating rounds)"
 # A file on the file system the build lives on, filled once and kept between runs.
-python3 scripts/bench_io.py "$dw" "$results/io.data" "${DW_BENCH_IO_SIZE:-1GiB}" \
+python3 scripts/bench_io.py "$bench" "$results/io.data" "${DW_BENCH_IO_SIZE:-1GiB}" \
     "${DW_BENCH_IO_SECONDS:-5}" "${DW_BENCH_IO_ROUNDS:-3}" "$results/io.json"
 echo "(JSON in $results/io.json)"
 
-echo "== dw bench edf (EDF against FIFO: sim disk, then the same file)"
-"$dw" bench edf --file "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" --seconds "${DW_BENCH_EDF_SECONDS:-5}"
-"$dw" bench edf --file "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" \
+echo "== dw-bench edf (EDF against FIFO: sim disk, then the same file)"
+"$bench" edf --file "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" --seconds "${DW_BENCH_EDF_SECONDS:-5}"
+"$bench" edf --file "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" \
     --seconds "${DW_BENCH_EDF_SECONDS:-5}" --json >"$results/edf.json"
 echo "(JSON in $results/edf.json)"
 
-echo "== dw bench rings (the CPU scheduler's queues against Concurrency Kit's ck_ring)"
-"$dw" bench rings --json >"$results/rings.json"
+echo "== dw-bench rings (the CPU scheduler's queues against Concurrency Kit's ck_ring)"
+"$bench" rings --json >"$results/rings.json"
 python3 - "$results/rings.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -61,8 +61,8 @@ print("ck_ring / dwvd:", ", ".join(f"{k} {v:.2f}x" if v else f"{k} n/a" for k, v
 PY
 echo "(JSON in $results/rings.json)"
 
-echo "== dw wcet --probe (budgets against this machine's file)"
-"$dw" wcet --probe "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" || true
+echo "== dw-bench wcet --probe (budgets against this machine's file)"
+"$bench" wcet --probe "$results/io.data" --size "${DW_BENCH_IO_SIZE:-1GiB}" || true
 
 echo "== dw-kv-bench: dwvd against LMDB, SQLite and RocksDB (tables into docs/BENCHMARKS.md)"
 python3 scripts/bench_kv.py "$dir/bench/dw-kv-bench" "$results"

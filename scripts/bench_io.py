@@ -3,7 +3,7 @@
 
 Usage: bench_io.py DW FILE SIZE SECONDS ROUNDS OUT_JSON
 
-Each round runs fio's three workloads, then `dw bench io` (io_uring and psync), so that
+Each round runs fio's three workloads, then `dw-bench io` (io_uring and psync), so that
 a machine whose speed drifts (a shared VM) affects both alike; the medians over the
 rounds are compared. fio gets every advantage it offers for the device's limit:
 io_uring, O_DIRECT, registered files and buffers. Prints one table, writes OUT_JSON.
@@ -46,7 +46,7 @@ def run_fio(path, size, seconds, arguments):
 
 
 def run_dw(dw, path, size, seconds):
-    command = [dw, "bench", "io", "--json", "--file", path, "--size", size,
+    command = [dw, "io", "--json", "--file", path, "--size", size,
                "--seconds", str(seconds)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     results = {}

@@ -19,57 +19,33 @@
 static int run_help(dw_cli *cli, int argument_count, char **arguments);
 static int run_version(dw_cli *cli, int argument_count, char **arguments);
 
-static const dw_cli_command command_help = {
+/* Shared by every program, so their synopses leave the program's name out; the manual
+ * puts it in front (print_command_help). */
+const dw_cli_command dw_cli_command_help = {
     .noun = "help",
-    .synopsis = "dw help [COMMAND [VERB]]",
-    .summary = "show the manual of dw or of one command",
+    .synopsis = "help [COMMAND [VERB]]",
+    .summary = "show the manual of this program or of one command",
     .help = "DESCRIPTION\n"
-            "    Prints the same text as 'dw COMMAND [VERB] --help'.\n"
+            "    Prints the same text as 'COMMAND [VERB] --help'.\n"
             "\n"
             "EXAMPLES\n"
             "    dw help\n"
-            "    dw help config check\n",
+            "    dw help config check\n"
+            "    dw-bench help pool\n",
     .run = run_help,
 };
 
-static const dw_cli_command command_version = {
+const dw_cli_command dw_cli_command_version = {
     .noun = "version",
-    .synopsis = "dw version",
-    .summary = "print the version of dw and of the dwvd library",
+    .synopsis = "version",
+    .summary = "print the version of this program and of the dwvd library",
     .help = "DESCRIPTION\n"
             "    Prints the version of this program and of the dwvd library it runs on;\n"
-            "    'dw --version' does the same.\n",
+            "    '--version' does the same.\n",
     .run = run_version,
 };
 
-/* Every command, in the order the manual lists them. */
-static const dw_cli_command *const commands[] = {
-    &dw_command_vde_create,
-    &dw_command_vde_inspect,
-    &dw_command_vde_verify,
-    &dw_command_put,
-    &dw_command_get,
-    &dw_command_ls,
-    &dw_command_rm,
-    &dw_command_stat,
-    &dw_command_tag,
-    &dw_command_config_check,
-    &dw_command_config_show,
-    &dw_command_demo,
-    &dw_command_bench_pool,
-    &dw_command_bench_io,
-    &dw_command_bench_edf,
-    &dw_command_bench_rings,
-    &dw_command_wcet,
-    &dw_command_replay_record,
-    &dw_command_replay_compare,
-    &dw_command_replay_show,
-    &dw_command_replay_verify,
-    &command_help,
-    &command_version,
-};
-
-static const char exit_status_text[] =
+const char dw_cli_exit_status_text[] =
     "EXIT STATUS\n"
     "    0   success\n"
     "    1   operational error: a file could not be read or written, a resource ran out\n"
@@ -88,33 +64,31 @@ static const char global_options_text[] =
     "    -s, --set SECTION.KEY=VALUE\n"
     "        Override one key, after the file and the environment; may be repeated.\n"
     "    -h, --help\n"
-    "        Show the manual of dw, or of the command named before it.\n"
+    "        Show the manual of the program, or of the command named before it.\n"
     "    -V, --version\n"
     "        Print the version and exit.\n";
 
-static void print_main_help(FILE *out)
+static void print_main_help(const dw_cli_program *program, FILE *out)
 {
     (void)fprintf(out,
                   "NAME\n"
-                  "    dw - operate dwvd, the deterministic embeddable storage engine\n"
+                  "    %s - %s\n"
                   "\n"
                   "SYNOPSIS\n"
-                  "    dw [GLOBAL OPTIONS] COMMAND [VERB] [ARGUMENTS]\n"
-                  "    dw --help | --version\n"
+                  "    %s [GLOBAL OPTIONS] COMMAND [VERB] [ARGUMENTS]\n"
+                  "    %s --help | --version\n"
                   "\n"
                   "DESCRIPTION\n"
-                  "    dwvd keeps named objects in one crash-safe, checksummed file (a VDE),\n"
-                  "    with all memory taken at open against a declared ceiling and every I/O\n"
-                  "    scheduled by deadline. dw checks configurations and runs the engine's\n"
-                  "    tools. Global options may appear anywhere on the command line.\n"
+                  "%s"
                   "\n"
-                  "COMMANDS\n");
-    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
+                  "COMMANDS\n",
+                  program->name, program->title, program->name, program->name, program->description);
+    for (size_t i = 0; i < program->command_count; i++) {
+        const dw_cli_command *command = program->commands[i];
         char name[48];
-        dw_format(name, sizeof name, "%s%s%s", commands[i]->noun,
-                       commands[i]->verb != NULL ? " " : "",
-                       commands[i]->verb != NULL ? commands[i]->verb : "");
-        (void)fprintf(out, "    %-16s %s\n", name, commands[i]->summary);
+        dw_format(name, sizeof name, "%s%s%s", command->noun, command->verb != NULL ? " " : "",
+                  command->verb != NULL ? command->verb : "");
+        (void)fprintf(out, "    %-16s %s\n", name, command->summary);
     }
     (void)fprintf(out,
                   "\n%s\n%s\n"
@@ -129,38 +103,44 @@ static void print_main_help(FILE *out)
                   "    docs/CONFIG.md describes them.\n"
                   "\n"
                   "EXAMPLES\n"
-                  "    dw config check /etc/dwvd/recorder.ini\n"
-                  "    dw --set io.queue_depth=64 config show /etc/dwvd/recorder.ini\n"
-                  "    dw demo\n"
-                  "    dw config check --help\n",
-                  global_options_text, exit_status_text);
+                  "%s",
+                  global_options_text, program->exit_status, program->examples);
 }
 
-static void print_command_help(FILE *out, const dw_cli_command *command)
+/* A synopsis names its program, except those of the shared commands (help, version). */
+static void print_synopsis(FILE *out, const dw_cli_program *program, const dw_cli_command *command)
 {
-    (void)fprintf(out, "NAME\n    dw %s%s%s - %s\n\nSYNOPSIS\n    %s\n\n%s\n%s", command->noun,
-                  command->verb != NULL ? " " : "", command->verb != NULL ? command->verb : "",
-                  command->summary, command->synopsis, command->help, exit_status_text);
-    (void)fprintf(out, "\nGlobal options (--config, --set, --help) apply too; see 'dw --help'.\n");
+    size_t length = strlen(program->name);
+    bool named = strncmp(command->synopsis, program->name, length) == 0 && command->synopsis[length] == ' ';
+    (void)fprintf(out, "    %s%s%s\n", named ? "" : program->name, named ? "" : " ", command->synopsis);
+}
+
+static void print_command_help(const dw_cli_program *program, FILE *out, const dw_cli_command *command)
+{
+    (void)fprintf(out, "NAME\n    %s %s%s%s - %s\n\nSYNOPSIS\n", program->name, command->noun,
+                  command->verb != NULL ? " " : "", command->verb != NULL ? command->verb : "", command->summary);
+    print_synopsis(out, program, command);
+    (void)fprintf(out, "\n%s\n%s", command->help, program->exit_status);
+    (void)fprintf(out, "\nGlobal options (--config, --set, --help) apply too; see '%s --help'.\n", program->name);
 }
 
 /* The manual of a noun with verbs: the verbs and their summaries. */
-static void print_noun_help(FILE *out, const char *noun)
+static void print_noun_help(const dw_cli_program *program, FILE *out, const char *noun)
 {
-    (void)fprintf(out, "NAME\n    dw %s - the %s commands\n\nSYNOPSIS\n", noun, noun);
-    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
-        if (strcmp(commands[i]->noun, noun) == 0) {
-            (void)fprintf(out, "    %s\n", commands[i]->synopsis);
+    (void)fprintf(out, "NAME\n    %s %s - the %s commands\n\nSYNOPSIS\n", program->name, noun, noun);
+    for (size_t i = 0; i < program->command_count; i++) {
+        if (strcmp(program->commands[i]->noun, noun) == 0) {
+            print_synopsis(out, program, program->commands[i]);
         }
     }
     (void)fprintf(out, "\nVERBS\n");
-    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
-        if (strcmp(commands[i]->noun, noun) == 0) {
-            (void)fprintf(out, "    %-8s %s\n", commands[i]->verb, commands[i]->summary);
+    for (size_t i = 0; i < program->command_count; i++) {
+        if (strcmp(program->commands[i]->noun, noun) == 0) {
+            (void)fprintf(out, "    %-8s %s\n", program->commands[i]->verb, program->commands[i]->summary);
         }
     }
-    (void)fprintf(out, "\nRun 'dw %s VERB --help' for the manual of one verb.\n\n%s", noun,
-                  exit_status_text);
+    (void)fprintf(out, "\nRun '%s %s VERB --help' for the manual of one verb.\n\n%s", program->name, noun,
+                  program->exit_status);
 }
 
 int dw_cli_exit_code(int error)
@@ -176,7 +156,7 @@ void dw_cli_error(const dw_cli *cli, const char *hint, const char *format, ...)
 {
     va_list arguments;
     va_start(arguments, format);
-    (void)fputs("dw: ", cli->err);
+    (void)fprintf(cli->err, "%s: ", cli->program->name);
     (void)vfprintf(cli->err, format, arguments);
     (void)fputc('\n', cli->err);
     va_end(arguments);
@@ -198,8 +178,8 @@ int dw_cli_usage_error(const dw_cli *cli, const dw_cli_command *command, const c
     (void)vsnprintf(message, sizeof message, format, arguments);
     va_end(arguments);
     char hint[128];
-    dw_format(hint, sizeof hint, "run 'dw %s%s%s --help' for its usage", command->noun,
-                   command->verb != NULL ? " " : "", command->verb != NULL ? command->verb : "");
+    dw_format(hint, sizeof hint, "run '%s %s%s%s --help' for its usage", cli->program->name, command->noun,
+              command->verb != NULL ? " " : "", command->verb != NULL ? command->verb : "");
     dw_cli_error(cli, hint, "%s", message);
     return DW_EXIT_USAGE;
 }
@@ -356,10 +336,10 @@ const char *dw_cli_option_value(const dw_cli *cli, const dw_cli_command *command
     return arguments[*index];
 }
 
-static const dw_cli_command *find_command(const char *noun, const char *verb)
+static const dw_cli_command *find_command(const dw_cli_program *program, const char *noun, const char *verb)
 {
-    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
-        const dw_cli_command *command = commands[i];
+    for (size_t i = 0; i < program->command_count; i++) {
+        const dw_cli_command *command = program->commands[i];
         if (strcmp(command->noun, noun) != 0) {
             continue;
         }
@@ -370,11 +350,11 @@ static const dw_cli_command *find_command(const char *noun, const char *verb)
     return NULL;
 }
 
-static bool noun_exists(const char *noun, bool *has_verbs)
+static bool noun_exists(const dw_cli_program *program, const char *noun, bool *has_verbs)
 {
-    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
-        if (strcmp(commands[i]->noun, noun) == 0) {
-            *has_verbs = commands[i]->verb != NULL;
+    for (size_t i = 0; i < program->command_count; i++) {
+        if (strcmp(program->commands[i]->noun, noun) == 0) {
+            *has_verbs = program->commands[i]->verb != NULL;
             return true;
         }
     }
@@ -383,18 +363,19 @@ static bool noun_exists(const char *noun, bool *has_verbs)
 
 static int unknown_command(const dw_cli *cli, const char *noun)
 {
+    const dw_cli_program *program = cli->program;
     const char *suggestion = NULL;
-    for (size_t i = 0; i < DW_ARRAY_COUNT(commands) && suggestion == NULL; i++) {
-        if (dw_is_close_word(noun, commands[i]->noun)) {
-            suggestion = commands[i]->noun;
+    for (size_t i = 0; i < program->command_count && suggestion == NULL; i++) {
+        if (dw_is_close_word(noun, program->commands[i]->noun)) {
+            suggestion = program->commands[i]->noun;
         }
     }
     char hint[160];
     if (suggestion != NULL) {
-        dw_format(hint, sizeof hint, "did you mean 'dw %s'? Run 'dw --help' for the commands",
-                       suggestion);
+        dw_format(hint, sizeof hint, "did you mean '%s %s'? Run '%s --help' for the commands", program->name,
+                  suggestion, program->name);
     } else {
-        dw_format(hint, sizeof hint, "run 'dw --help' for the list of commands");
+        dw_format(hint, sizeof hint, "run '%s --help' for the list of commands", program->name);
     }
     dw_cli_error(cli, hint, "unknown command '%s'", noun);
     return DW_EXIT_USAGE;
@@ -402,32 +383,32 @@ static int unknown_command(const dw_cli *cli, const char *noun)
 
 static int unknown_verb(const dw_cli *cli, const char *noun, const char *verb)
 {
+    const dw_cli_program *program = cli->program;
     char verbs[160] = "";
     const char *suggestion = NULL;
     size_t used = 0;
-    for (size_t i = 0; i < DW_ARRAY_COUNT(commands); i++) {
-        if (strcmp(commands[i]->noun, noun) == 0 && commands[i]->verb != NULL &&
-            used + 1 < sizeof verbs) {
-            dw_format(verbs + used, sizeof verbs - used, "%s%s", used > 0 ? ", " : "",
-                      commands[i]->verb);
+    for (size_t i = 0; i < program->command_count; i++) {
+        const dw_cli_command *command = program->commands[i];
+        if (strcmp(command->noun, noun) == 0 && command->verb != NULL && used + 1 < sizeof verbs) {
+            dw_format(verbs + used, sizeof verbs - used, "%s%s", used > 0 ? ", " : "", command->verb);
             used = strlen(verbs);
-            if (verb != NULL && dw_is_close_word(verb, commands[i]->verb)) {
-                suggestion = commands[i]->verb;
+            if (verb != NULL && dw_is_close_word(verb, command->verb)) {
+                suggestion = command->verb;
             }
         }
     }
     char hint[256];
     if (suggestion != NULL) {
-        dw_format(hint, sizeof hint, "did you mean 'dw %s %s'? The verbs are: %s", noun,
-                       suggestion, verbs);
+        dw_format(hint, sizeof hint, "did you mean '%s %s %s'? The verbs are: %s", program->name, noun, suggestion,
+                  verbs);
     } else {
-        dw_format(hint, sizeof hint, "the verbs of '%s' are: %s (see 'dw %s --help')", noun,
-                       verbs, noun);
+        dw_format(hint, sizeof hint, "the verbs of '%s' are: %s (see '%s %s --help')", noun, verbs, program->name,
+                  noun);
     }
     if (verb == NULL) {
-        dw_cli_error(cli, hint, "'dw %s' needs a verb", noun);
+        dw_cli_error(cli, hint, "'%s %s' needs a verb", program->name, noun);
     } else {
-        dw_cli_error(cli, hint, "unknown verb '%s' for 'dw %s'", verb, noun);
+        dw_cli_error(cli, hint, "unknown verb '%s' for '%s %s'", verb, program->name, noun);
     }
     return DW_EXIT_USAGE;
 }
@@ -435,43 +416,43 @@ static int unknown_verb(const dw_cli *cli, const char *noun, const char *verb)
 static int run_version(dw_cli *cli, int argument_count, char **arguments)
 {
     if (argument_count > 0) {
-        return dw_cli_usage_error(cli, &command_version, "unexpected argument '%s'", arguments[0]);
+        return dw_cli_usage_error(cli, &dw_cli_command_version, "unexpected argument '%s'", arguments[0]);
     }
-    (void)fprintf(cli->out, "dw (dwvd) %s\nlibrary %s\n", DW_VERSION_STRING, dw_version());
+    (void)fprintf(cli->out, "%s (dwvd) %s\nlibrary %s\n", cli->program->name, DW_VERSION_STRING, dw_version());
     return DW_EXIT_OK;
 }
 
 static int show_help_for(dw_cli *cli, const char *noun, const char *verb)
 {
+    const dw_cli_program *program = cli->program;
     bool has_verbs = false;
     if (noun == NULL) {
-        print_main_help(cli->out);
+        print_main_help(program, cli->out);
         return DW_EXIT_OK;
     }
-    if (!noun_exists(noun, &has_verbs)) {
+    if (!noun_exists(program, noun, &has_verbs)) {
         return unknown_command(cli, noun);
     }
     if (has_verbs && verb == NULL) {
-        print_noun_help(cli->out, noun);
+        print_noun_help(program, cli->out, noun);
         return DW_EXIT_OK;
     }
-    const dw_cli_command *command = find_command(noun, verb);
+    const dw_cli_command *command = find_command(program, noun, verb);
     if (command == NULL) {
         return unknown_verb(cli, noun, verb);
     }
-    print_command_help(cli->out, command);
+    print_command_help(program, cli->out, command);
     return DW_EXIT_OK;
 }
 
 static int run_help(dw_cli *cli, int argument_count, char **arguments)
 {
     if (argument_count > 2) {
-        return dw_cli_usage_error(cli, &command_help, "too many arguments");
+        return dw_cli_usage_error(cli, &dw_cli_command_help, "too many arguments");
     }
     return show_help_for(cli, argument_count > 0 ? arguments[0] : NULL,
                          argument_count > 1 ? arguments[1] : NULL);
 }
-
 typedef struct parsed_arguments {
     bool help;
     bool version;
@@ -513,8 +494,9 @@ static int parse_global_options(dw_cli *cli, int argc, char **argv, parsed_argum
         if (!options_ended && (is_config || is_set)) {
             if (option_value == NULL) {
                 if (i + 1 >= argc) {
-                    dw_cli_error(cli, "run 'dw --help' for the global options",
-                                 "option '%s' needs a value", argument);
+                    char hint[96];
+                    dw_format(hint, sizeof hint, "run '%s --help' for the global options", cli->program->name);
+                    dw_cli_error(cli, hint, "option '%s' needs a value", argument);
                     return DW_EXIT_USAGE;
                 }
                 option_value = argv[++i];
@@ -537,10 +519,11 @@ static int parse_global_options(dw_cli *cli, int argc, char **argv, parsed_argum
     return DW_EXIT_OK;
 }
 
-int dw_cli_main(int argc, char **argv, FILE *out, FILE *err)
+int dw_cli_run(const dw_cli_program *program, int argc, char **argv, FILE *out, FILE *err)
 {
+    DW_ASSERT(program != NULL && program->command_count > 0);
     DW_ASSERT(argc >= 1 && argv != NULL && out != NULL && err != NULL);
-    dw_cli cli = {.out = out, .err = err};
+    dw_cli cli = {.program = program, .out = out, .err = err};
     parsed_arguments parsed = {0};
     int exit_code = parse_global_options(&cli, argc, argv, &parsed);
     if (exit_code != DW_EXIT_OK) {
@@ -550,27 +533,30 @@ int dw_cli_main(int argc, char **argv, FILE *out, FILE *err)
         return run_version(&cli, 0, NULL);
     }
     const char *noun = parsed.rest_count > 0 ? parsed.rest[0] : NULL;
+    char hint[160];
     if (noun != NULL && noun[0] == '-') {
-        dw_cli_error(&cli, "run 'dw --help' for the global options", "unknown option '%s'", noun);
+        dw_format(hint, sizeof hint, "run '%s --help' for the global options", program->name);
+        dw_cli_error(&cli, hint, "unknown option '%s'", noun);
         return DW_EXIT_USAGE;
     }
     if (noun == NULL) {
         if (parsed.help) {
             return show_help_for(&cli, NULL, NULL);
         }
-        dw_cli_error(&cli, "run 'dw --help' for the commands, e.g. 'dw config check FILE'",
-                     "no command given");
+        dw_format(hint, sizeof hint, "run '%s --help' for the commands, e.g. '%s %s'", program->name, program->name,
+                  program->first_example);
+        dw_cli_error(&cli, hint, "no command given");
         return DW_EXIT_USAGE;
     }
     bool has_verbs = false;
-    if (!noun_exists(noun, &has_verbs)) {
+    if (!noun_exists(program, noun, &has_verbs)) {
         return unknown_command(&cli, noun);
     }
     const char *verb = has_verbs && parsed.rest_count > 1 ? parsed.rest[1] : NULL;
     if (parsed.help) {
         return show_help_for(&cli, noun, verb);
     }
-    const dw_cli_command *command = find_command(noun, verb);
+    const dw_cli_command *command = find_command(program, noun, verb);
     if (command == NULL) {
         return unknown_verb(&cli, noun, verb);
     }

@@ -1,9 +1,11 @@
 /*
- * cli.h — the `dw` command: dispatch, shared option handling, and the command table.
+ * cli.h — the command-line programs, `dw` and `dw-bench`: dispatch, the manual, shared
+ * option handling, and the commands of `dw`.
  *
- * The whole command runs inside dw_cli_main with its output streams passed in, so tests
- * drive it in-process (and under the sanitizers) exactly as a user would from a shell.
- * Commands never call exit(); they return one of the documented exit codes.
+ * A program is a table of commands (dw_cli_program); dw_cli_run parses the global
+ * options, finds the command and runs it with the output streams passed in, so tests
+ * drive a whole program in-process (and under the sanitizers) exactly as a user would from
+ * a shell. Commands never call exit(); they return one of the documented exit codes.
  */
 #ifndef DW_CLI_CLI_H
 #define DW_CLI_CLI_H
@@ -33,7 +35,24 @@ enum dw_exit {
 /* At most this many words and options left for a command after the global ones. */
 #define DW_CLI_ARGUMENTS_MAX 64
 
+struct dw_cli_command;
+
+/* A program: its name (in every hint and manual), what its manual says around the
+ * command list, and its commands in the order the manual lists them. The commands
+ * `help` and `version` are the program's too (dw_cli_command_help, _version). */
+typedef struct dw_cli_program {
+    const char *name;                         /* "dw" */
+    const char *title;                        /* after "NAME\n    dw - " */
+    const char *description;                  /* the DESCRIPTION paragraphs, indented */
+    const char *examples;                     /* the EXAMPLES lines, indented */
+    const char *first_example;                /* what to type first: "config check FILE" */
+    const char *exit_status;                  /* the EXIT STATUS section, heading included */
+    const struct dw_cli_command *const *commands;
+    size_t command_count;
+} dw_cli_program;
+
 typedef struct dw_cli {
+    const dw_cli_program *program;
     FILE *out;
     FILE *err;
     const char *config_path;                  /* --config FILE, or NULL */
@@ -50,8 +69,18 @@ typedef struct dw_cli_command {
     int (*run)(dw_cli *cli, int argument_count, char **arguments);
 } dw_cli_command;
 
-/* Runs `dw` with argv as a shell would pass it; returns the exit code. */
+/* Runs `program` with argv as a shell would pass it; returns the exit code. */
+int dw_cli_run(const dw_cli_program *program, int argc, char **argv, FILE *out, FILE *err);
+
+/* Runs `dw` (dw.c). */
 int dw_cli_main(int argc, char **argv, FILE *out, FILE *err);
+
+/* `PROGRAM help [COMMAND [VERB]]` and `PROGRAM version`, for every program's table. */
+extern const dw_cli_command dw_cli_command_help;
+extern const dw_cli_command dw_cli_command_version;
+
+/* The EXIT STATUS section of `dw`, whose codes every program keeps. */
+extern const char dw_cli_exit_status_text[];
 
 /* The exit code for an engine error: a path that names nothing, an invalid argument or
  * configuration is the user's to fix (DW_EXIT_USAGE); anything else is operational
@@ -116,16 +145,11 @@ int dw_cli_parse_options(const dw_cli *cli, const dw_cli_command *command, int a
  * backslashes escaped (file names may hold any of them). */
 void dw_cli_json_string(FILE *out, const char *text);
 
-/* The commands, defined in their own files. */
+/* The commands of `dw`, defined in their own files. */
 extern const dw_cli_command dw_command_config_check;
 extern const dw_cli_command dw_command_config_show;
 extern const dw_cli_command dw_command_demo;
-extern const dw_cli_command dw_command_bench_pool;
-extern const dw_cli_command dw_command_bench_io;
-extern const dw_cli_command dw_command_bench_edf;
-extern const dw_cli_command dw_command_bench_rings;
 extern const dw_cli_command dw_command_wcet;
-extern const dw_cli_command dw_command_replay_record;
 extern const dw_cli_command dw_command_replay_compare;
 extern const dw_cli_command dw_command_replay_show;
 extern const dw_cli_command dw_command_replay_verify;

@@ -24,9 +24,7 @@
 #include "core/config.h"
 #include "core/text.h"
 #include "mem/alloc_count.h"
-#include "sched/edf.h"
 #include "sched/histogram.h"
-#include "vde/vde_internal.h"
 
 static int run_demo(dw_cli *cli, int argument_count, char **arguments);
 
@@ -356,8 +354,8 @@ static const char *latency_text(uint64_t ns, char *buffer, size_t size)
     return buffer;
 }
 
-static void print_report(demo_run *run, const dw_config *config, const dw_vde_info *info, uint64_t allocations,
-                         const dw_verify_report *verify, const char *sha)
+static void print_report(demo_run *run, const dw_config *config, const dw_vde_stats *info, uint64_t allocations,
+                         const dw_vde_verify_report *verify, const char *sha)
 {
     FILE *out = run->cli->out;
     char a[32];
@@ -377,18 +375,16 @@ static void print_report(demo_run *run, const dw_config *config, const dw_vde_in
                       dw_format_duration(class_deadlines[k], deadline, sizeof deadline),
                       (unsigned long long)run->stats.misses[k]);
     }
-    dw_wcet_entry table[DW_OP_CLASS_COUNT];
-    dw_wcet_table(config, table);
     (void)fprintf(out, "\nI/O through the EDF scheduler                completed  p99 e2e  max service  WCET budget  misses\n");
-    for (int k = 0; k < DW_OP_CLASS_COUNT; k++) {
-        const dw_sched_class_stats *s = &info->sched.by_class[k];
+    for (int k = 0; k < DW_VDE_IO_CLASSES; k++) {
+        const dw_vde_io_figures *s = &info->io[k];
         char p99[32];
         char service[32];
         char budget[32];
-        (void)fprintf(out, "  %-38s %9llu %9s %12s %12s %7llu%s\n", table[k].name, (unsigned long long)s->completed,
+        (void)fprintf(out, "  %-38s %9llu %9s %12s %12s %7llu%s\n", s->name, (unsigned long long)s->completed,
                       latency_text(s->p99_ns, p99, sizeof p99), latency_text(s->service_max_ns, service, sizeof service),
-                      dw_format_duration(table[k].budget_ns, budget, sizeof budget), (unsigned long long)s->misses,
-                      s->service_max_ns > table[k].budget_ns ? "  OVER BUDGET" : "");
+                      dw_format_duration(s->budget_ns, budget, sizeof budget), (unsigned long long)s->misses,
+                      s->service_max_ns > s->budget_ns ? "  OVER BUDGET" : "");
     }
     uint64_t rss = peak_rss_bytes();
     (void)fprintf(out, "\nmemory     ceiling %s; reserved at open %s (peak %s); process peak RSS (VmHWM) %s\n",
@@ -514,8 +510,10 @@ static int run_demo(dw_cli *cli, int argument_count, char **arguments)
         result = read_back(&run, vde);
     }
     uint64_t allocations = dw_alloc_counts_since(mark);
-    static dw_vde_info info;
-    dw_vde_info_read(vde, &info);
+    static dw_vde_stats info;
+    if (result == DW_OK) {
+        result = dw_vde_stat(vde, &info, &run.diag);
+    }
     dw_diag close_diag;
     int closed = dw_vde_close(vde, &close_diag);
     if (result == DW_OK && closed != DW_OK) {
@@ -533,18 +531,9 @@ static int run_demo(dw_cli *cli, int argument_count, char **arguments)
                   dw_format_duration((stored - started) / DW_NS_PER_MS * DW_NS_PER_MS, took, sizeof took),
                   dw_format_duration((finished - stored) / DW_NS_PER_MS * DW_NS_PER_MS, took_read, sizeof took_read));
     /* Verify the closed file, as `dw vde verify` would. */
-    static dw_verify_report verify;
+    static dw_vde_verify_report verify;
     memset(&verify, 0, sizeof verify);
-    dw_vde_target target = {.verify = true};
-    result = dw_vde_open_at(file, &config, &target, &vde, &run.diag);
-    if (result == DW_OK) {
-        result = dw_vde_verify(vde, &verify, &run.diag);
-        closed = dw_vde_close(vde, &close_diag);
-        if (result == DW_OK && closed != DW_OK) {
-            result = closed;
-            run.diag = close_diag;
-        }
-    }
+    result = dw_vde_verify(file, &config, &verify, &run.diag);
     char sha[65] = "";
     if (result == DW_OK) {
         result = image_sha256(file, sha, &run.diag);

@@ -18,9 +18,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "core/text.h"
-#include "vde/format.h"
-#include "vde/vde_internal.h"
 
 #define PIECE_BYTES (64u * 1024u)
 #define TAG_TEXT_MAX 256
@@ -262,7 +261,6 @@ static int fail(const dw_cli *cli, int error, const dw_diag *diag)
 typedef enum open_mode {
     OPEN_WRITE,
     OPEN_READ_ONLY,
-    OPEN_VERIFY,
 } open_mode;
 
 /* Loads the effective configuration and opens PATH; on failure prints why and returns
@@ -275,10 +273,10 @@ static int open_vde(dw_cli *cli, const char *path, open_mode mode, dw_vde **vde)
     if (exit_code != DW_EXIT_OK) {
         return exit_code;
     }
-    dw_vde_target target = {.read_only = mode == OPEN_READ_ONLY, .verify = mode == OPEN_VERIFY};
     dw_diag diag;
     dw_diag_clear(&diag);
-    int result = dw_vde_open_at(path, &config, &target, vde, &diag);
+    int result = mode == OPEN_READ_ONLY ? dw_vde_open_read_only(path, &config, vde, &diag)
+                                        : dw_vde_open(path, &config, vde, &diag);
     return result == DW_OK ? DW_EXIT_OK : fail(cli, result, &diag);
 }
 
@@ -403,7 +401,7 @@ static int run_vde_create(dw_cli *cli, int argument_count, char **arguments)
     }
     if (block_text != NULL) {
         uint64_t block = 0;
-        if (dw_parse_size(block_text, &block) != DW_OK || block < DW_BLOCK_SIZE_MIN || block > DW_BLOCK_SIZE_MAX ||
+        if (dw_parse_size(block_text, &block) != DW_OK || block < DW_VDE_BLOCK_SIZE_MIN || block > DW_VDE_BLOCK_SIZE_MAX ||
             (block & (block - 1)) != 0) {
             return dw_cli_usage_error(cli, command,
                                       "--block-size takes a power of two from 512 to 65536 bytes, not '%s'",
@@ -422,8 +420,8 @@ static int run_vde_create(dw_cli *cli, int argument_count, char **arguments)
             return dw_cli_usage_error(cli, command, "--profile is standard, minimal or edge, not '%s'", profile_text);
         }
     }
-    if (label != NULL && strlen(label) >= DW_LABEL_SIZE) {
-        return dw_cli_usage_error(cli, command, "--label takes at most %d bytes", DW_LABEL_SIZE - 1);
+    if (label != NULL && strlen(label) > DW_VDE_LABEL_MAX) {
+        return dw_cli_usage_error(cli, command, "--label takes at most %d bytes", DW_VDE_LABEL_MAX);
     }
     if (inodes_text != NULL) {
         parsed = dw_cli_parse_number(cli, command, "--inodes", inodes_text, 1, UINT32_MAX, &options.inode_count);
@@ -449,169 +447,163 @@ static int run_vde_create(dw_cli *cli, int argument_count, char **arguments)
     if (exit_code != DW_EXIT_OK) {
         return exit_code;
     }
-    static dw_vde_info info;
-    dw_vde_info_read(vde, &info);
+    static dw_vde_stats stats;
+    result = dw_vde_stat(vde, &stats, &diag);
+    if (result != DW_OK) {
+        return close_vde(cli, vde, fail(cli, result, &diag));
+    }
     char size[32];
     (void)fprintf(cli->out, "created %s: %s in %u-byte blocks, %llu inodes, %u allocation groups, uuid %s\n",
-                  positional[0], dw_format_size(info.super.super.block_count * info.super.super.block_size, size,
-                                                sizeof size),
-                  info.super.super.block_size, (unsigned long long)info.super.extended.inode_count,
-                  info.super.extended.group_count, info.super.super.anchor);
+                  positional[0], dw_format_size(stats.block_count * stats.block_size, size, sizeof size),
+                  stats.block_size, (unsigned long long)stats.inode_count, stats.group_count, stats.anchor);
     return close_vde(cli, vde, DW_EXIT_OK);
 }
 
 /* ---- dw vde inspect -------------------------------------------------------------------- */
 
-static const char *const incompat_names[] = {"page_wal", "inline_data", "ordered_data"};
-static const char *const ro_compat_names[] = {"tags"};
-static const char *const compat_names[] = {"sparse", "deterministic"};
-
-static void print_flags(FILE *out, uint64_t flags, const char *const *names, size_t count, bool json)
+/* The names dw_vde_stat gives, space-separated, as the text ("-" for none) or as the
+ * elements of a JSON array. */
+static void print_names(FILE *out, const char *names, bool json)
 {
+    if (!json) {
+        (void)fputs(names[0] != '\0' ? names : "-", out);
+        return;
+    }
     bool first = true;
-    for (uint32_t bit = 0; bit < 64; bit++) {
-        if ((flags & (UINT64_C(1) << bit)) == 0) {
-            continue;
-        }
-        char unknown[24];
-        const char *name = bit < count ? names[bit] : unknown;
-        (void)dw_format(unknown, sizeof unknown, "unknown-%u", bit);
-        (void)fprintf(out, json ? "%s\"%s\"" : "%s%s", first ? "" : json ? "," : " ", name);
+    for (const char *at = names; *at != '\0';) {
+        size_t length = strcspn(at, " ");
+        (void)fprintf(out, "%s\"%.*s\"", first ? "" : ",", (int)length, at);
         first = false;
-    }
-    if (first && !json) {
-        (void)fputs("-", out);
+        at += length;
+        at += *at == ' ' ? 1 : 0;
     }
 }
 
-static uint32_t module_config_nibble(const dw_superblock *super, uint32_t module)
+/* "2.0" for a (major << 8) | minor version. */
+static const char *version_text(uint16_t version, char *buffer, size_t size)
 {
-    return ((unsigned)super->module_config[module / 2] >> ((module % 2) * 4)) & 0xfu;
+    (void)dw_format(buffer, size, "%u.%u", (unsigned)version >> 8, (unsigned)version & 0xffu);
+    return buffer;
 }
 
-static void inspect_text(FILE *out, const char *path, const dw_vde_info *info)
+static uint32_t shown_regions(const dw_vde_stats *stats)
 {
-    const dw_superblock *super = &info->super.super;
-    const dw_extended *extended = &info->super.extended;
+    return stats->region_count < DW_VDE_REGIONS_MAX ? stats->region_count : DW_VDE_REGIONS_MAX;
+}
+
+static void inspect_text(FILE *out, const char *path, const dw_vde_stats *stats)
+{
     char a[40];
     char b[40];
+    char c[16];
     (void)fprintf(out, "VDE %s\n", path);
-    (void)fprintf(out, "  format      %u.%u (min reader %u.%u, min writer %u.%u)\n", (unsigned)super->format_version >> 8,
-                  (unsigned)super->format_version & 0xffu, (unsigned)super->min_reader_version >> 8, (unsigned)super->min_reader_version & 0xffu,
-                  (unsigned)super->min_writer_version >> 8, (unsigned)super->min_writer_version & 0xffu);
-    (void)fprintf(out, "  identity    %s  label '%s'\n", super->anchor, extended->label);
+    (void)fprintf(out, "  format      %s (min reader %s, ", version_text(stats->format_version, a, sizeof a),
+                  version_text(stats->min_reader_version, b, sizeof b));
+    (void)fprintf(out, "min writer %s)\n", version_text(stats->min_writer_version, c, sizeof c));
+    (void)fprintf(out, "  identity    %s  label '%s'\n", stats->anchor, stats->label);
     (void)fprintf(out, "  geometry    %s: %llu blocks of %u bytes (superblock units of %u)\n",
-                  dw_format_size(super->block_count * super->block_size, a, sizeof a),
-                  (unsigned long long)super->block_count, super->block_size, super->unit_size);
+                  dw_format_size(stats->block_count * stats->block_size, a, sizeof a),
+                  (unsigned long long)stats->block_count, stats->block_size, stats->unit_size);
     (void)fputs("  features    incompat: ", out);
-    print_flags(out, super->incompat, incompat_names, DW_ARRAY_COUNT(incompat_names), false);
+    print_names(out, stats->incompat_names, false);
     (void)fputs("; ro_compat: ", out);
-    print_flags(out, super->ro_compat, ro_compat_names, DW_ARRAY_COUNT(ro_compat_names), false);
+    print_names(out, stats->ro_compat_names, false);
     (void)fputs("; compat: ", out);
-    print_flags(out, super->compat, compat_names, DW_ARRAY_COUNT(compat_names), false);
-    (void)fprintf(out, "\n  modules     0x%08x:", super->module_manifest);
-    for (uint32_t m = 0; m < DW_MODULE_COUNT; m++) {
-        if ((super->module_manifest & (1u << m)) != 0) {
-            (void)fprintf(out, " %s(config %u)", dw_module_name(m), module_config_nibble(super, m));
-        }
+    print_names(out, stats->compat_names, false);
+    (void)fprintf(out, "\n  modules     0x%08x:", stats->module_manifest);
+    for (uint32_t m = 0; m < stats->module_count; m++) {
+        (void)fprintf(out, " %s(config %u)", stats->modules[m].name, stats->modules[m].config);
     }
-    (void)fprintf(out, "\n  health      %s, mounted %llu times, %llu errors, created %s\n",
-                  dw_health_state_name(super->state), (unsigned long long)super->mount_count,
-                  (unsigned long long)super->error_count, format_time(super->created_ns, a, sizeof a));
-    (void)fprintf(out, "  last writer %s pid %u session %016llx at %s\n", super->writer_node, super->writer_pid,
-                  (unsigned long long)super->writer_session, format_time(super->writer_time_ns, b, sizeof b));
+    (void)fprintf(out, "\n  health      %s, mounted %llu times, %llu errors, created %s\n", stats->state,
+                  (unsigned long long)stats->mount_count, (unsigned long long)stats->error_count,
+                  format_time(stats->created_ns, a, sizeof a));
+    (void)fprintf(out, "  last writer %s pid %u session %016llx at %s\n", stats->writer_node, stats->writer_pid,
+                  (unsigned long long)stats->writer_session, format_time(stats->writer_time_ns, b, sizeof b));
     (void)fprintf(out, "  sequence    %llu; checkpoint at log block %llu, transaction %llu; next generation %llu\n",
-                  (unsigned long long)super->sequence, (unsigned long long)super->checkpoint_lsn,
-                  (unsigned long long)super->checkpoint_seq, (unsigned long long)super->generation_next);
+                  (unsigned long long)stats->sequence, (unsigned long long)stats->checkpoint_lsn,
+                  (unsigned long long)stats->checkpoint_seq, (unsigned long long)stats->generation_next);
     (void)fputs("  regions     type              first block       blocks        param\n", out);
-    for (uint32_t i = 0; i < info->super.regions.count; i++) {
-        const dw_region *region = &info->super.regions.slots[i];
-        (void)fprintf(out, "              %-14s %14llu %14llu %12llu\n", dw_region_name(region->type),
-                      (unsigned long long)region->start, (unsigned long long)region->count,
-                      (unsigned long long)region->param);
+    for (uint32_t i = 0; i < shown_regions(stats); i++) {
+        const dw_vde_region *region = &stats->regions[i];
+        (void)fprintf(out, "              %-14s %14llu %14llu %12llu\n", region->type, (unsigned long long)region->start,
+                      (unsigned long long)region->count, (unsigned long long)region->param);
     }
-    const dw_engine_state *state = &info->state;
     (void)fprintf(out, "  usage       %llu objects; inodes %llu of %llu; blocks %llu of %llu in %u groups (%s of %s)\n",
-                  (unsigned long long)state->object_count, (unsigned long long)state->inodes_used,
-                  (unsigned long long)extended->inode_count, (unsigned long long)state->data_blocks_used,
-                  (unsigned long long)info->groups_blocks, extended->group_count,
-                  dw_format_size_human(state->data_blocks_used * super->block_size, a, sizeof a),
-                  dw_format_size_human(info->groups_blocks * super->block_size, b, sizeof b));
-    (void)fprintf(out, "  index       %u levels, root block %llu\n", state->index_height,
-                  (unsigned long long)state->index_root);
+                  (unsigned long long)stats->object_count, (unsigned long long)stats->inodes_used,
+                  (unsigned long long)stats->inode_count, (unsigned long long)stats->data_blocks_used,
+                  (unsigned long long)stats->group_blocks, stats->group_count,
+                  dw_format_size_human(stats->data_bytes_used, a, sizeof a),
+                  dw_format_size_human(stats->group_blocks * stats->block_size, b, sizeof b));
+    (void)fprintf(out, "  index       %u levels, root block %llu\n", stats->index_height,
+                  (unsigned long long)stats->index_root);
     (void)fprintf(out, "  log         %llu blocks; %llu records replayed at this open%s",
-                  (unsigned long long)info->wal_blocks, (unsigned long long)info->recovered_records,
-                  info->truncated_tail ? ", a torn tail cut off" : "");
-    if (info->log_rereads > 0) {
+                  (unsigned long long)stats->wal_blocks, (unsigned long long)stats->recovered_records,
+                  stats->truncated_tail ? ", a torn tail cut off" : "");
+    if (stats->log_rereads > 0) {
         /* A block that failed its check once and passed the second time: the device or
          * its path returned something the block does not hold. */
         (void)fprintf(out, "; %llu log blocks read wrong once (right the second time): check the device",
-                      (unsigned long long)info->log_rereads);
+                      (unsigned long long)stats->log_rereads);
     }
     (void)fprintf(out, "\n");
 }
 
-static void inspect_json(FILE *out, const char *path, const dw_vde_info *info)
+static void inspect_json(FILE *out, const char *path, const dw_vde_stats *stats)
 {
-    const dw_superblock *super = &info->super.super;
-    const dw_extended *extended = &info->super.extended;
-    const dw_engine_state *state = &info->state;
+    char a[16];
+    char b[16];
+    char c[16];
     (void)fputs("{\"path\":", out);
     dw_cli_json_string(out, path);
-    (void)fprintf(out, ",\"format\":{\"version\":\"%u.%u\",\"min_reader\":\"%u.%u\",\"min_writer\":\"%u.%u\"}",
-                  (unsigned)super->format_version >> 8, (unsigned)super->format_version & 0xffu, (unsigned)super->min_reader_version >> 8,
-                  (unsigned)super->min_reader_version & 0xffu, (unsigned)super->min_writer_version >> 8, (unsigned)super->min_writer_version & 0xffu);
+    (void)fprintf(out, ",\"format\":{\"version\":\"%s\",\"min_reader\":\"%s\",\"min_writer\":\"%s\"}",
+                  version_text(stats->format_version, a, sizeof a), version_text(stats->min_reader_version, b, sizeof b),
+                  version_text(stats->min_writer_version, c, sizeof c));
     (void)fputs(",\"anchor\":", out);
-    dw_cli_json_string(out, super->anchor);
+    dw_cli_json_string(out, stats->anchor);
     (void)fputs(",\"label\":", out);
-    dw_cli_json_string(out, extended->label);
-    (void)fprintf(out, ",\"block_size\":%u,\"block_count\":%llu,\"unit_size\":%u", super->block_size,
-                  (unsigned long long)super->block_count, super->unit_size);
+    dw_cli_json_string(out, stats->label);
+    (void)fprintf(out, ",\"block_size\":%u,\"block_count\":%llu,\"unit_size\":%u", stats->block_size,
+                  (unsigned long long)stats->block_count, stats->unit_size);
     (void)fputs(",\"features\":{\"incompat\":[", out);
-    print_flags(out, super->incompat, incompat_names, DW_ARRAY_COUNT(incompat_names), true);
+    print_names(out, stats->incompat_names, true);
     (void)fputs("],\"ro_compat\":[", out);
-    print_flags(out, super->ro_compat, ro_compat_names, DW_ARRAY_COUNT(ro_compat_names), true);
+    print_names(out, stats->ro_compat_names, true);
     (void)fputs("],\"compat\":[", out);
-    print_flags(out, super->compat, compat_names, DW_ARRAY_COUNT(compat_names), true);
-    (void)fprintf(out, "]},\"modules\":{\"manifest\":%u,\"enabled\":[", super->module_manifest);
-    bool first = true;
-    for (uint32_t m = 0; m < DW_MODULE_COUNT; m++) {
-        if ((super->module_manifest & (1u << m)) != 0) {
-            (void)fprintf(out, "%s{\"name\":\"%s\",\"config\":%u}", first ? "" : ",", dw_module_name(m),
-                          module_config_nibble(super, m));
-            first = false;
-        }
+    print_names(out, stats->compat_names, true);
+    (void)fprintf(out, "]},\"modules\":{\"manifest\":%u,\"enabled\":[", stats->module_manifest);
+    for (uint32_t m = 0; m < stats->module_count; m++) {
+        (void)fprintf(out, "%s{\"name\":\"%s\",\"config\":%u}", m == 0 ? "" : ",", stats->modules[m].name,
+                      stats->modules[m].config);
     }
     (void)fprintf(out,
                   "]},\"health\":{\"state\":\"%s\",\"mount_count\":%llu,\"error_count\":%llu,\"created_ns\":%llu,"
                   "\"clean_close_ns\":%llu},",
-                  dw_health_state_name(super->state), (unsigned long long)super->mount_count,
-                  (unsigned long long)super->error_count, (unsigned long long)super->created_ns,
-                  (unsigned long long)super->clean_close_ns);
+                  stats->state, (unsigned long long)stats->mount_count, (unsigned long long)stats->error_count,
+                  (unsigned long long)stats->created_ns, (unsigned long long)stats->clean_close_ns);
     (void)fputs("\"last_writer\":{\"node\":", out);
-    dw_cli_json_string(out, super->writer_node);
-    (void)fprintf(out, ",\"pid\":%u,\"session\":%llu,\"time_ns\":%llu},", super->writer_pid,
-                  (unsigned long long)super->writer_session, (unsigned long long)super->writer_time_ns);
+    dw_cli_json_string(out, stats->writer_node);
+    (void)fprintf(out, ",\"pid\":%u,\"session\":%llu,\"time_ns\":%llu},", stats->writer_pid,
+                  (unsigned long long)stats->writer_session, (unsigned long long)stats->writer_time_ns);
     (void)fprintf(out,
                   "\"sequence\":%llu,\"checkpoint_lsn\":%llu,\"checkpoint_seq\":%llu,\"generation_next\":%llu,"
                   "\"regions\":[",
-                  (unsigned long long)super->sequence, (unsigned long long)super->checkpoint_lsn,
-                  (unsigned long long)super->checkpoint_seq, (unsigned long long)super->generation_next);
-    for (uint32_t i = 0; i < info->super.regions.count; i++) {
-        const dw_region *region = &info->super.regions.slots[i];
+                  (unsigned long long)stats->sequence, (unsigned long long)stats->checkpoint_lsn,
+                  (unsigned long long)stats->checkpoint_seq, (unsigned long long)stats->generation_next);
+    for (uint32_t i = 0; i < shown_regions(stats); i++) {
+        const dw_vde_region *region = &stats->regions[i];
         (void)fprintf(out, "%s{\"type\":\"%s\",\"start\":%llu,\"count\":%llu,\"param\":%llu}", i == 0 ? "" : ",",
-                      dw_region_name(region->type), (unsigned long long)region->start,
-                      (unsigned long long)region->count, (unsigned long long)region->param);
+                      region->type, (unsigned long long)region->start, (unsigned long long)region->count,
+                      (unsigned long long)region->param);
     }
     (void)fprintf(out,
                   "],\"usage\":{\"objects\":%llu,\"inodes_used\":%llu,\"inodes\":%llu,\"blocks_used\":%llu,"
                   "\"group_blocks\":%llu,\"groups\":%u,\"index_height\":%u},\"log\":{\"blocks\":%llu,"
                   "\"recovered_records\":%llu,\"truncated_tail\":%s,\"log_rereads\":%llu}}\n",
-                  (unsigned long long)state->object_count, (unsigned long long)state->inodes_used,
-                  (unsigned long long)extended->inode_count, (unsigned long long)state->data_blocks_used,
-                  (unsigned long long)info->groups_blocks, extended->group_count, state->index_height,
-                  (unsigned long long)info->wal_blocks, (unsigned long long)info->recovered_records,
-                  info->truncated_tail ? "true" : "false", (unsigned long long)info->log_rereads);
+                  (unsigned long long)stats->object_count, (unsigned long long)stats->inodes_used,
+                  (unsigned long long)stats->inode_count, (unsigned long long)stats->data_blocks_used,
+                  (unsigned long long)stats->group_blocks, stats->group_count, stats->index_height,
+                  (unsigned long long)stats->wal_blocks, (unsigned long long)stats->recovered_records,
+                  stats->truncated_tail ? "true" : "false", (unsigned long long)stats->log_rereads);
 }
 
 static int run_vde_inspect(dw_cli *cli, int argument_count, char **arguments)
@@ -623,12 +615,17 @@ static int run_vde_inspect(dw_cli *cli, int argument_count, char **arguments)
     if (exit_code != DW_EXIT_OK) {
         return exit_code;
     }
-    static dw_vde_info info;
-    dw_vde_info_read(vde, &info);
+    static dw_vde_stats stats;
+    dw_diag diag;
+    dw_diag_clear(&diag);
+    int result = dw_vde_stat(vde, &stats, &diag);
+    if (result != DW_OK) {
+        return close_vde(cli, vde, fail(cli, result, &diag));
+    }
     if (json) {
-        inspect_json(cli->out, path, &info);
+        inspect_json(cli->out, path, &stats);
     } else {
-        inspect_text(cli->out, path, &info);
+        inspect_text(cli->out, path, &stats);
     }
     return close_vde(cli, vde, DW_EXIT_OK);
 }
@@ -653,16 +650,81 @@ static void progress_bar(void *context, uint64_t done, uint64_t total)
     (void)fflush(err);
 }
 
+static void verify_json(FILE *out, const char *path, const dw_vde_verify_report *report)
+{
+    (void)fputs("{\"path\":", out);
+    dw_cli_json_string(out, path);
+    (void)fprintf(out, ",\"status\":\"%s\",\"blocks_checked\":%llu,\"objects\":%llu,\"bytes\":%llu,\"types\":{",
+                  report->problem_count == 0 ? "clean" : "problems", (unsigned long long)report->blocks_checked,
+                  (unsigned long long)report->objects, (unsigned long long)report->bytes);
+    for (uint32_t i = 0; i < report->type_count; i++) {
+        (void)fprintf(out, "%s\"%s\":%llu", i == 0 ? "" : ",", report->types[i].type,
+                      (unsigned long long)report->types[i].blocks);
+    }
+    (void)fprintf(out, "},\"problem_count\":%llu,\"problems\":[", (unsigned long long)report->problem_count);
+    for (uint32_t i = 0; i < report->problems_kept; i++) {
+        const dw_vde_verify_problem *problem = &report->problems[i];
+        if (problem->block == DW_VDE_NO_BLOCK) {
+            (void)fprintf(out, "%s{\"block\":null,\"what\":", i == 0 ? "" : ",");
+        } else {
+            (void)fprintf(out, "%s{\"block\":%llu,\"type\":\"%s\",\"what\":", i == 0 ? "" : ",",
+                          (unsigned long long)problem->block, problem->type);
+        }
+        dw_cli_json_string(out, problem->what);
+        (void)fputc('}', out);
+    }
+    (void)fputs("]}\n", out);
+}
+
+static void verify_text(FILE *out, const char *path, const dw_vde_verify_report *report)
+{
+    char bytes[32];
+    char memory[32];
+    (void)fprintf(out, "verify %s: %llu blocks checked, %llu objects, %s of values, %s of memory\n", path,
+                  (unsigned long long)report->blocks_checked, (unsigned long long)report->objects,
+                  dw_format_size_human(report->bytes, bytes, sizeof bytes),
+                  dw_format_size_human(report->memory_bytes, memory, sizeof memory));
+    (void)fputs("  blocks by type:", out);
+    for (uint32_t i = 0; i < report->type_count; i++) {
+        (void)fprintf(out, " %s %llu", report->types[i].type, (unsigned long long)report->types[i].blocks);
+    }
+    (void)fputc('\n', out);
+    for (uint32_t i = 0; i < report->problems_kept; i++) {
+        const dw_vde_verify_problem *problem = &report->problems[i];
+        bool typed = problem->type[0] != '\0';
+        if (problem->block == DW_VDE_NO_BLOCK) {
+            (void)fprintf(out, "  problem: %s\n", problem->what);
+        } else {
+            (void)fprintf(out, "  problem: block %llu%s%s%s: %s\n", (unsigned long long)problem->block,
+                          typed ? " (" : "", problem->type, typed ? ")" : "", problem->what);
+        }
+    }
+    if (report->problem_count > report->problems_kept) {
+        (void)fprintf(out, "  ... and %llu more problems\n",
+                      (unsigned long long)(report->problem_count - report->problems_kept));
+    }
+    (void)fprintf(out, "%s: %s\n", path, report->problem_count == 0 ? "clean" : "PROBLEMS FOUND (exit status 3)");
+}
+
 static int run_vde_verify(dw_cli *cli, int argument_count, char **arguments)
 {
     bool json = false;
-    const char *path = NULL;
-    dw_vde *vde = NULL;
-    int exit_code = open_path_json(cli, &dw_command_vde_verify, argument_count, arguments, OPEN_VERIFY, &json, &path, &vde);
+    const dw_cli_option spec[] = {{"--json", &json, NULL}};
+    const char *positional[1] = {NULL};
+    size_t count = 0;
+    int exit_code = positional_arguments(cli, &dw_command_vde_verify, argument_count, arguments, spec, 1, positional,
+                                         1, 1, &count);
     if (exit_code != DW_EXIT_OK) {
         return exit_code;
     }
-    static dw_verify_report report;
+    const char *path = positional[0];
+    static dw_config config;
+    static dw_config_report config_report;
+    exit_code = dw_cli_load_config(cli, cli->config_path, &config, &config_report);
+    if (exit_code != DW_EXIT_OK) {
+        return exit_code;
+    }
+    static dw_vde_verify_report report;
     memset(&report, 0, sizeof report);
     bool terminal = isatty(fileno(cli->err)) == 1;
     if (terminal) {
@@ -671,74 +733,19 @@ static int run_vde_verify(dw_cli *cli, int argument_count, char **arguments)
     }
     dw_diag diag;
     dw_diag_clear(&diag);
-    int result = dw_vde_verify(vde, &report, &diag);
+    int result = dw_vde_verify(path, &config, &report, &diag);
     if (terminal) {
         (void)fputc('\n', cli->err);
     }
     if (result != DW_OK) {
-        return close_vde(cli, vde, fail(cli, result, &diag));
+        return fail(cli, result, &diag);
     }
-    FILE *out = cli->out;
     if (json) {
-        (void)fputs("{\"path\":", out);
-        dw_cli_json_string(out, path);
-        (void)fprintf(out, ",\"status\":\"%s\",\"blocks_checked\":%llu,\"objects\":%llu,\"bytes\":%llu,\"types\":{",
-                      report.problem_count == 0 ? "clean" : "problems", (unsigned long long)report.blocks_checked,
-                      (unsigned long long)report.objects, (unsigned long long)report.bytes);
-        for (uint32_t i = 0; i < report.type_count; i++) {
-            char name[5];
-            dw_block_type_text(report.types[i].type, name);
-            (void)fprintf(out, "%s\"%s\":%llu", i == 0 ? "" : ",", name, (unsigned long long)report.types[i].blocks);
-        }
-        (void)fprintf(out, "},\"problem_count\":%llu,\"problems\":[", (unsigned long long)report.problem_count);
-        for (uint32_t i = 0; i < report.problems_kept; i++) {
-            const dw_verify_problem *problem = &report.problems[i];
-            if (problem->block == DW_VERIFY_NO_BLOCK) {
-                (void)fprintf(out, "%s{\"block\":null,\"what\":", i == 0 ? "" : ",");
-            } else {
-                char name[5];
-                dw_block_type_text(problem->type, name);
-                (void)fprintf(out, "%s{\"block\":%llu,\"type\":\"%s\",\"what\":", i == 0 ? "" : ",",
-                              (unsigned long long)problem->block, problem->type == 0 ? "" : name);
-            }
-            dw_cli_json_string(out, problem->what);
-            (void)fputc('}', out);
-        }
-        (void)fputs("]}\n", out);
+        verify_json(cli->out, path, &report);
     } else {
-        char bytes[32];
-        char memory[32];
-        (void)fprintf(out, "verify %s: %llu blocks checked, %llu objects, %s of values, %s of memory\n",
-                      path, (unsigned long long)report.blocks_checked, (unsigned long long)report.objects,
-                      dw_format_size_human(report.bytes, bytes, sizeof bytes),
-                      dw_format_size_human(report.memory_bytes, memory, sizeof memory));
-        (void)fputs("  blocks by type:", out);
-        for (uint32_t i = 0; i < report.type_count; i++) {
-            char name[5];
-            dw_block_type_text(report.types[i].type, name);
-            (void)fprintf(out, " %s %llu", name, (unsigned long long)report.types[i].blocks);
-        }
-        (void)fputc('\n', out);
-        for (uint32_t i = 0; i < report.problems_kept; i++) {
-            const dw_verify_problem *problem = &report.problems[i];
-            if (problem->block == DW_VERIFY_NO_BLOCK) {
-                (void)fprintf(out, "  problem: %s\n", problem->what);
-            } else {
-                char name[5];
-                dw_block_type_text(problem->type, name);
-                (void)fprintf(out, "  problem: block %llu%s%s%s: %s\n", (unsigned long long)problem->block,
-                              problem->type == 0 ? "" : " (", problem->type == 0 ? "" : name,
-                              problem->type == 0 ? "" : ")", problem->what);
-            }
-        }
-        if (report.problem_count > report.problems_kept) {
-            (void)fprintf(out, "  ... and %llu more problems\n",
-                          (unsigned long long)(report.problem_count - report.problems_kept));
-        }
-        (void)fprintf(out, "%s: %s\n", path,
-                      report.problem_count == 0 ? "clean" : "PROBLEMS FOUND (exit status 3)");
+        verify_text(cli->out, path, &report);
     }
-    return close_vde(cli, vde, report.problem_count == 0 ? DW_EXIT_OK : DW_EXIT_PROBLEMS);
+    return report.problem_count == 0 ? DW_EXIT_OK : DW_EXIT_PROBLEMS;
 }
 
 /* ---- dw put ------------------------------------------------------------------------------ */

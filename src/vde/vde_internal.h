@@ -124,7 +124,8 @@ typedef struct dw_verify_report {
 
 /* Checks every block and structure of a VDE opened with dw_vde_target.verify. Returns
  * DW_OK when the check ran (its findings are in the report: problem_count 0 means
- * clean), or an error when it could not (memory, an unreadable device). */
-int dw_vde_verify(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag);
+ * clean), or an error when it could not (memory, an unreadable device). The public
+ * dw_vde_verify (api.c) opens a file for it and reports in public types. */
+int dw_vde_verify_handle(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag);
 
 #endif /* DW_VDE_VDE_INTERNAL_H */

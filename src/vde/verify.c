@@ -726,7 +726,7 @@ static uint64_t bitmap_bytes(uint64_t bits)
     return (bits + 63) / 64 * 8;
 }
 
-int dw_vde_verify(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag)
+int dw_vde_verify_handle(struct dw_vde *vde, dw_verify_report *report, dw_diag *diag)
 {
     DW_ASSERT(vde != NULL && report != NULL);
     dw_vde_writer_lock(vde);

@@ -229,7 +229,7 @@ static void verify(dw_diag *diag)
     if (dw_vde_open_at(PATH, &config, &for_verify, &vde, diag) == DW_OK) {
         static dw_verify_report report;
         memset(&report, 0, sizeof report);
-        (void)dw_vde_verify(vde, &report, diag);
+        (void)dw_vde_verify_handle(vde, &report, diag);
         (void)dw_vde_close(vde, diag);
     }
 }

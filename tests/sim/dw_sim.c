@@ -1047,7 +1047,7 @@ static bool run_seed(sim *s, uint64_t seed)
         dw_vde *vde = NULL;
         result = s->failed ? DW_OK : dw_vde_open_at(PATH, &s->config, &target, &vde, &s->diag);
         if (!s->failed && result == DW_OK) {
-            result = dw_vde_verify(vde, &report, &s->diag);
+            result = dw_vde_verify_handle(vde, &report, &s->diag);
             (void)dw_vde_close(vde, &s->diag);
         }
         uint32_t present = 0;

@@ -1,7 +1,8 @@
 /*
  * test_cli.c — the `dw` command as a user meets it: help, version, exit codes, one-line
- * errors with hints, config check and show, the demo; in-process through dw_cli_main,
- * and through the real binary for the program's own wiring.
+ * errors with hints, config check and show, the demo, the VDE commands, the budget
+ * table; in-process through dw_cli_main, and through the real binary for the program's
+ * own wiring. dw-bench's commands are test_bench.c's.
  */
 #include "harness.h"
 
@@ -95,9 +96,8 @@ static void every_command_has_help_with_examples(void **state)
     assert_contains(run->out, "check");
     assert_contains(run->out, "show");
     const char *commands[][2] = {
-        {"config", "check"}, {"config", "show"},   {"demo", NULL},      {"bench", "pool"},
-        {"bench", "io"},     {"bench", "edf"},     {"bench", "rings"},  {"wcet", NULL},
-        {"replay", "record"}, {"replay", "compare"}, {"replay", "show"}, {"replay", "verify"},
+        {"config", "check"}, {"config", "show"},   {"demo", NULL},      {"wcet", NULL},
+        {"replay", "compare"}, {"replay", "show"}, {"replay", "verify"},
         {"vde", "create"},   {"vde", "inspect"},   {"vde", "verify"},   {"put", NULL},
         {"get", NULL},       {"ls", NULL},         {"rm", NULL},        {"stat", NULL},
         {"tag", NULL},       {"help", NULL},       {"version", NULL}};
@@ -334,85 +334,6 @@ static void demo_runs_the_recorder_and_writes_the_same_image_twice(void **state)
     assert_int_equal(run->exit_code, DW_EXIT_USAGE);
 }
 
-static void bench_pool_reports_zero_allocations_and_double_handouts(void **state)
-{
-    (void)state;
-    const cli_run *run = run_dw("bench", "pool", "--json", "--threads", "1,2", "--operations",
-                                "20000", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
-    assert_contains(run->out, "\"allocations_after_init\":0,");
-    assert_contains(run->out, "\"double_handouts\":0,");
-    assert_contains(run->out, "\"dirty_rents\":0,");
-    assert_contains(run->out, "{\"threads\":1,\"pool_ns_per_op\":");
-    assert_contains(run->out, "{\"threads\":2,\"pool_ns_per_op\":");
-    assert_contains(run->out, "\"malloc_ns_per_op\":");
-    assert_contains(run->out, "\"checked_operations\":60000,");
-
-    run = run_dw("bench", "pool", "--threads", "1", "--operations", "1000", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_contains(run->out, "threads  pool ns/op  malloc ns/op");
-    assert_contains(run->out, "double hand-outs        0\n");
-    assert_contains(run->out, "allocations after init  0 (counted by ");
-
-    run = run_dw("bench", "pool", "--threads", "0", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "--threads takes a whole number from 1 to 64, not '0'");
-    run = run_dw("bench", "pool", "--operations", "many", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    run = run_dw("bench", "pool", "--operations", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "option '--operations' needs a value");
-    run = run_dw("bench", "pool", "--set", "memory.buffer_count=2", "--set", "io.queue_depth=1",
-                 "--threads", "4", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "cannot run 4 threads on a pool of 2 buffers");
-}
-
-static void bench_io_measures_both_backends(void **state)
-{
-    cli_fixture *fixture = *state;
-    char path[600];
-    dw_test_path(&fixture->dir, "bench.data", path, sizeof path);
-    const cli_run *run = run_dw("bench", "io", "--json", "--file", path, "--size", "1MiB",
-                                "--seconds", "1", "--backends", "psync", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
-    assert_contains(run->out, "\"backend\":\"psync\",\"workload\":\"randread\",\"queue_depth\":1,");
-    assert_contains(run->out, "\"workload\":\"randread\",\"queue_depth\":32,");
-    assert_contains(run->out, "\"workload\":\"randwrite+fdatasync\",\"queue_depth\":1,");
-    assert_contains(run->out, "\"p999\":");
-    /* The file was filled with data, not left as a hole that reads would never reach
-     * the device for. */
-    struct stat status;
-    assert_int_equal(stat(path, &status), 0);
-    assert_int_equal(status.st_size, 1 << 20);
-    assert_true((uint64_t)status.st_blocks * 512 >= (1u << 20));
-
-    run = run_dw("bench", "io", "--backends", "aio", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "--backends takes io_uring and psync, not 'aio'");
-    run = run_dw("bench", "io", "--size", "lots", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    run = run_dw("bench", "io", "--file", "/no/such/dir/x", "--size", "1MiB", "--seconds", "1", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "cannot create '/no/such/dir/x'");
-}
-
-static void bench_edf_compares_the_policies_on_the_sim_disk(void **state)
-{
-    (void)state;
-    const cli_run *run = run_dw("bench", "edf", "--target", "sim", "--json", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
-    assert_contains(run->out, "{\"target\":\"sim\",\"policy\":\"edf\",");
-    assert_contains(run->out, "{\"target\":\"sim\",\"policy\":\"fifo\",");
-    assert_contains(run->out, "\"critical_utilisation\":0.800,");
-    run = run_dw("bench", "edf", "--target", "moon", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "--target is sim, file or both, not 'moon'");
-}
-
 static void flip_byte(const char *path, long offset)
 {
     FILE *file = fopen(path, "r+b");
@@ -425,149 +346,36 @@ static void flip_byte(const char *path, long offset)
     assert_int_equal(fclose(file), 0);
 }
 
-static void replay_logs_of_1_and_4_workers_agree_and_tampering_shows(void **state)
-{
-    cli_fixture *fixture = *state;
-    char one[600];
-    char four[600];
-    char other[600];
-    dw_test_path(&fixture->dir, "one.dwreplay", one, sizeof one);
-    dw_test_path(&fixture->dir, "four.dwreplay", four, sizeof four);
-    dw_test_path(&fixture->dir, "other.dwreplay", other, sizeof other);
-    const cli_run *run = run_dw("replay", "record", "--workers", "1", "--tasks", "512", "-o", one, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_contains(run->out, "execution-order hash");
-    assert_contains(run->out, "0 allocations while running");
-    run = run_dw("replay", "record", "--workers", "4", "--tasks", "512", "--delay-max", "20us",
-                 "--output", four, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-
-    run = run_dw("replay", "compare", one, four, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    if (strstr(run->out, "exact match") == NULL) {
-        assert_contains(run->out, "minor difference: ");
-    }
-    run = run_dw("replay", "compare", "--json", one, four, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
-    assert_true(strstr(run->out, "\"verdict\":\"minor\"") != NULL ||
-                strstr(run->out, "\"verdict\":\"exact\"") != NULL);
-    run = run_dw("replay", "verify", four, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_contains(run->out, "ok: ");
-
-    run = run_dw("replay", "show", four, "--from", "10", "--count", "3", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_contains(run->out, "\n#10 ");
-    assert_contains(run->out, "\n#12 ");
-    assert_true(strstr(run->out, "\n#13 ") == NULL);
-    run = run_dw("replay", "show", "--json", "--count", "5", four, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
-
-    /* One byte of event #200's output hash. */
-    flip_byte(four, 128 + 200 * 64 + 24);
-    run = run_dw("replay", "compare", one, four, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
-    assert_contains(run->out, "diverged at event #200: ");
-    assert_contains(run->out, "  A: #200 ");
-    assert_contains(run->out, "  B: #200 ");
-    assert_contains(run->err, "the hash chain breaks at event #200");
-    run = run_dw("replay", "verify", four, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
-    assert_contains(run->err, "the checksum does not match");
-
-    /* Another task set diverges where it first differs: the first external input. */
-    run = run_dw("replay", "record", "--workers", "2", "--tasks", "512", "--seed", "2", "-o", other, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    run = run_dw("replay", "compare", one, other, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
-    assert_contains(run->out, "diverged at event #0: the input hash differs");
-}
-
-static void replay_usage_errors_say_what_to_type(void **state)
-{
-    cli_fixture *fixture = *state;
-    const cli_run *run = run_dw("replay", "record", "--workers", "2", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "--output FILE is required");
-    run = run_dw("replay", "record", "--workers", "3", "-o", "x", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "power of two");
-    run = run_dw("replay", "record", "--workload", "chess", "-o", "x", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "checksum or mixed");
-    run = run_dw("replay", "record", "--delay-max", "2s", "-o", "x", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    run = run_dw("replay", "compare", "only-one", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "give two replay logs");
-    run = run_dw("replay", "compare", "a", "b", "c", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "unexpected argument 'c'");
-    run = run_dw("replay", "show", "--frob", "a", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "unknown option '--frob'");
-    assert_contains(run->err, "dw replay show --help");
-    run = run_dw("replay", "record", "-o", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "option '-o' needs a value");
-    run = run_dw("replay", "verify", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "give one replay log to verify");
-    char missing[600];
-    dw_test_path(&fixture->dir, "missing.dwreplay", missing, sizeof missing);
-    run = run_dw("replay", "verify", missing, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "cannot open replay log");
-    dw_test_write_file(fixture->path, "[vde]\nblock_size = 4096\n");
-    run = run_dw("replay", "show", fixture->path, NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_FAILURE);
-    assert_contains(run->err, "not a readable replay log");
-}
-
-static void bench_rings_measures_both_libraries(void **state)
+static void wcet_prints_the_budgets_and_sends_probes_to_dw_bench(void **state)
 {
     (void)state;
-    const cli_run *run = run_dw("bench", "rings", "--operations", "20000", "--rounds", "1", "--json", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_true(dw_test_json_valid(run->out, strlen(run->out)));
-    assert_contains(run->out, "\"ring\":\"dwvd spsc\"");
-    assert_contains(run->out, "\"ring\":\"dwvd mpmc\"");
-    assert_contains(run->out, "\"spsc_cross_core\":");
-    run = run_dw("bench", "rings", "--operations", "20000", "--rounds", "1", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_OK);
-    assert_contains(run->out, "cross-core");
-    run = run_dw("bench", "rings", "--rounds", "2", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-    assert_contains(run->err, "odd number");
-    run = run_dw("bench", "rings", "--capacity", "1000", NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
-}
-
-static void wcet_prints_budgets_and_flags_overruns(void **state)
-{
-    cli_fixture *fixture = *state;
     const cli_run *run = run_dw("wcet", NULL);
     assert_int_equal(run->exit_code, DW_EXIT_OK);
     assert_contains(run->out, "read block         10ms");
     assert_contains(run->out, "DW-WCET-05 (durability: flush)");
-    char path[600];
-    dw_test_path(&fixture->dir, "probe.data", path, sizeof path);
-    /* Budgets of an hour: "ok" here must not depend on how fast this machine's disk is
-     * (a sanitizer build on a busy CI runner has taken over 50 ms for one fsync). */
-    run = run_dw("--set", "sched.wcet_read=3600s", "--set", "sched.wcet_write=3600s", "--set",
-                 "sched.wcet_batch=3600s", "--set", "sched.wcet_flush=3600s", "wcet", "--probe", path, "--size",
-                 "1MiB", "--seconds", "1", "--json", NULL);
+    assert_contains(run->out, "dw-bench wcet --probe FILE");
+    run = run_dw("--set", "sched.wcet_flush=2ms", "wcet", "--json", NULL);
     assert_int_equal(run->exit_code, DW_EXIT_OK);
     assert_true(dw_test_json_valid(run->out, strlen(run->out)));
-    assert_contains(run->out, "\"class\":\"flush\",\"budget_ns\":3600000000000,");
-    assert_contains(run->out, "\"status\":\"ok\"");
-    /* A budget no device meets: every read overruns it, and the exit status says so. */
-    run = run_dw("--set", "sched.wcet_read=1us", "wcet", "--probe", path, "--size", "1MiB", "--seconds", "1",
-                 NULL);
-    assert_int_equal(run->exit_code, DW_EXIT_PROBLEMS);
-    assert_contains(run->out, "OVER");
+    assert_contains(run->out, "\"class\":\"flush\",\"budget_ns\":2000000,");
+    run = run_dw("wcet", "--probe", "x.data", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "dw-bench wcet --probe FILE");
+}
+
+/* The benchmark runners are dw-bench's: dw neither lists nor runs them. */
+static void dw_has_no_benchmarks(void **state)
+{
+    (void)state;
+    const cli_run *run = run_dw("--help", NULL);
+    assert_true(strstr(run->out, "    bench ") == NULL);
+    assert_contains(run->out, "dw-bench");
+    run = run_dw("bench", "pool", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "unknown command 'bench'");
+    run = run_dw("replay", "record", "-o", "x", NULL);
+    assert_int_equal(run->exit_code, DW_EXIT_USAGE);
+    assert_contains(run->err, "unknown verb 'record'");
 }
 
 static void copy_file(const char *from, const char *to, long length)
@@ -732,13 +540,8 @@ int main(void)
         CLI_TEST(config_check_without_a_usable_file),
         CLI_TEST(config_show_prints_a_loadable_configuration),
         CLI_TEST(demo_runs_the_recorder_and_writes_the_same_image_twice),
-        cmocka_unit_test(bench_pool_reports_zero_allocations_and_double_handouts),
-        CLI_TEST(bench_io_measures_both_backends),
-        cmocka_unit_test(bench_edf_compares_the_policies_on_the_sim_disk),
-        CLI_TEST(wcet_prints_budgets_and_flags_overruns),
-        CLI_TEST(replay_logs_of_1_and_4_workers_agree_and_tampering_shows),
-        CLI_TEST(replay_usage_errors_say_what_to_type),
-        cmocka_unit_test(bench_rings_measures_both_libraries),
+        cmocka_unit_test(wcet_prints_the_budgets_and_sends_probes_to_dw_bench),
+        cmocka_unit_test(dw_has_no_benchmarks),
         CLI_TEST(vde_commands_store_list_verify_and_refuse),
         cmocka_unit_test(the_program_returns_the_documented_exit_codes),
     };

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "cli/edf_run.h"
+#include "edf_run.h"
 
 static dw_config config;
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/pool_run.h"
+#include "pool_run.h"
 #include "mem/alloc_count.h"
 #include "mem/pool.h"
 

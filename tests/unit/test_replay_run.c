@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/replay_run.h"
+#include "replay_run.h"
 #include "core/clock.h"
 #include "sched/replay.h"
 

@@ -679,7 +679,7 @@ static void the_io_thread_serves_many_submitters(void **state)
     config->queue_depth = 16;
     config->request_slots = 64;
     /* SCHED_FIFO works here (the code path is the same), but a real-time thread has no
-     * place in a shared CI machine's unit tests; dw bench edf runs with it. */
+     * place in a shared CI machine's unit tests; dw-bench edf runs with it. */
     config->io_realtime = false;
     dw_diag diag;
     dw_diag_clear(&diag);

@@ -109,7 +109,7 @@ static inline const dw_verify_report *env_verify(env *e, void (*visit)(void *, u
     if (result != DW_OK) {
         fail_msg("open for verify: %s", e->diag.message);
     }
-    result = dw_vde_verify(vde, &report, &e->diag);
+    result = dw_vde_verify_handle(vde, &report, &e->diag);
     if (result != DW_OK) {
         fail_msg("verify: %s", e->diag.message);
     }

@@ -1,11 +1,11 @@
 /*
- * io_run.h — the engine behind `dw bench io`: 4 KiB random reads at a queue depth, and
+ * io_run.h — the engine behind `dw-bench io`: 4 KiB random reads at a queue depth, and
  * 4 KiB random writes each followed by fdatasync, through dw_io on a real file, with
  * every request's latency in a histogram. fio runs the same workloads on the same file
  * in `make bench`, so the two can be read side by side.
  */
-#ifndef DW_CLI_IO_RUN_H
-#define DW_CLI_IO_RUN_H
+#ifndef DW_BENCH_IO_RUN_H
+#define DW_BENCH_IO_RUN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,4 +54,4 @@ const char *dw_io_workload_name(dw_io_workload workload);
  * reach the device, so a benchmark must read written blocks. */
 int dw_bench_fill_file(const char *path, uint64_t size_bytes, dw_diag *diag);
 
-#endif /* DW_CLI_IO_RUN_H */
+#endif /* DW_BENCH_IO_RUN_H */

@@ -5,7 +5,7 @@
  * the count covers exactly the rent/return loops: creating and joining threads allocates
  * inside the C library, and that is not the pool's doing.
  */
-#include "cli/pool_run.h"
+#include "pool_run.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,14 +1,17 @@
 /*
- * cmd_bench.c — `dw bench pool`: the buffer pool against glibc malloc/free, single- and
+ * cmd_bench.c — `dw-bench pool`: the buffer pool against glibc malloc/free, single- and
  * multi-threaded, with the proof that renting never allocates and never hands one buffer
- * to two holders.
+ * to two holders; `dw-bench io`: 4 KiB random I/O through the I/O engine; and
+ * `dw-bench edf`: critical deadlines under EDF and FIFO (the runners: pool_run.c,
+ * io_run.c, edf_run.c).
  */
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/edf_run.h"
-#include "cli/io_run.h"
-#include "cli/pool_run.h"
+#include "dw_bench.h"
+#include "edf_run.h"
+#include "io_run.h"
+#include "pool_run.h"
 #include "io/io.h"
 #include "core/config.h"
 #include "core/text.h"
@@ -17,10 +20,9 @@ static int run_bench_pool(dw_cli *cli, int argument_count, char **arguments);
 static int run_bench_io(dw_cli *cli, int argument_count, char **arguments);
 static int run_bench_edf(dw_cli *cli, int argument_count, char **arguments);
 
-const dw_cli_command dw_command_bench_edf = {
-    .noun = "bench",
-    .verb = "edf",
-    .synopsis = "dw bench edf [--json] [--target sim|file|both] [--file PATH] [--size SIZE] "
+const dw_cli_command dw_bench_command_edf = {
+    .noun = "edf",
+    .synopsis = "dw-bench edf [--json] [--target sim|file|both] [--file PATH] [--size SIZE] "
                 "[--seconds N] [--seed N]",
     .summary = "critical deadlines under EDF and under FIFO, with the device saturated",
     .help =
@@ -49,15 +51,14 @@ const dw_cli_command dw_command_bench_edf = {
         "    --json          one JSON object instead of the table\n"
         "\n"
         "EXAMPLES\n"
-        "    dw bench edf --target sim\n"
-        "    dw bench edf --file /data/bench.data --seconds 10 --json\n",
+        "    dw-bench edf --target sim\n"
+        "    dw-bench edf --file /data/bench.data --seconds 10 --json\n",
     .run = run_bench_edf,
 };
 
-const dw_cli_command dw_command_bench_io = {
-    .noun = "bench",
-    .verb = "io",
-    .synopsis = "dw bench io [--json] [--file PATH] [--size SIZE] [--seconds N] "
+const dw_cli_command dw_bench_command_io = {
+    .noun = "io",
+    .synopsis = "dw-bench io [--json] [--file PATH] [--size SIZE] [--seconds N] "
                 "[--backends io_uring,psync]",
     .summary = "measure 4 KiB random I/O through dwvd's I/O engine",
     .help =
@@ -84,15 +85,14 @@ const dw_cli_command dw_command_bench_io = {
         "    --json                  one JSON object instead of the table\n"
         "\n"
         "EXAMPLES\n"
-        "    dw bench io --file /data/bench.data --seconds 10\n"
-        "    dw bench io --json --backends io_uring --size 256MiB\n",
+        "    dw-bench io --file /data/bench.data --seconds 10\n"
+        "    dw-bench io --json --backends io_uring --size 256MiB\n",
     .run = run_bench_io,
 };
 
-const dw_cli_command dw_command_bench_pool = {
-    .noun = "bench",
-    .verb = "pool",
-    .synopsis = "dw bench pool [--json] [--threads N,N,...] [--operations N]",
+const dw_cli_command dw_bench_command_pool = {
+    .noun = "pool",
+    .synopsis = "dw-bench pool [--json] [--threads N,N,...] [--operations N]",
     .summary = "measure the buffer pool against malloc, and check it under contention",
     .help =
         "DESCRIPTION\n"
@@ -121,9 +121,9 @@ const dw_cli_command dw_command_bench_pool = {
         "    out or any allocation was seen.\n"
         "\n"
         "EXAMPLES\n"
-        "    dw bench pool\n"
-        "    dw bench pool --json --threads 1,8 --operations 200000\n"
-        "    dw bench pool --set memory.buffer_count=64 --set vde.block_size=64KiB\n",
+        "    dw-bench pool\n"
+        "    dw-bench pool --json --threads 1,8 --operations 200000\n"
+        "    dw-bench pool --set memory.buffer_count=64 --set vde.block_size=64KiB\n",
     .run = run_bench_pool,
 };
 
@@ -131,18 +131,18 @@ static int parse_thread_counts(const dw_cli *cli, const char *text, dw_pool_run_
 {
     char copy[128];
     if (!dw_format(copy, sizeof copy, "%s", text)) {
-        return dw_cli_usage_error(cli, &dw_command_bench_pool, "--threads list is too long");
+        return dw_cli_usage_error(cli, &dw_bench_command_pool, "--threads list is too long");
     }
     options->thread_count_count = 0;
     char *saved = NULL;
     for (char *item = strtok_r(copy, ",", &saved); item != NULL; item = strtok_r(NULL, ",", &saved)) {
         if (options->thread_count_count == DW_POOL_RUN_THREAD_COUNTS_MAX) {
-            return dw_cli_usage_error(cli, &dw_command_bench_pool,
+            return dw_cli_usage_error(cli, &dw_bench_command_pool,
                                       "--threads takes at most %d counts",
                                       DW_POOL_RUN_THREAD_COUNTS_MAX);
         }
         uint64_t count = 0;
-        int exit_code = dw_cli_parse_number(cli, &dw_command_bench_pool, "--threads", item, 1,
+        int exit_code = dw_cli_parse_number(cli, &dw_bench_command_pool, "--threads", item, 1,
                                             DW_POOL_RUN_THREADS_MAX, &count);
         if (exit_code != DW_EXIT_OK) {
             return exit_code;
@@ -150,7 +150,7 @@ static int parse_thread_counts(const dw_cli *cli, const char *text, dw_pool_run_
         options->thread_counts[options->thread_count_count++] = (uint32_t)count;
     }
     if (options->thread_count_count == 0) {
-        return dw_cli_usage_error(cli, &dw_command_bench_pool, "--threads needs at least one count");
+        return dw_cli_usage_error(cli, &dw_bench_command_pool, "--threads needs at least one count");
     }
     return DW_EXIT_OK;
 }
@@ -160,7 +160,7 @@ static void print_table(const dw_cli *cli, const dw_config *config, const dw_poo
 {
     char size_text[32];
     (void)fprintf(cli->out,
-                  "dw bench pool: %u buffers x %s, %llu rent/return per thread and phase\n\n"
+                  "dw-bench pool: %u buffers x %s, %llu rent/return per thread and phase\n\n"
                   "threads  pool ns/op  malloc ns/op  malloc+zero ns/op  pool/malloc\n",
                   config->buffer_count, dw_format_size(config->block_size, size_text, sizeof size_text),
                   (unsigned long long)options->operations_per_thread);
@@ -236,13 +236,13 @@ static int run_bench_pool(dw_cli *cli, int argument_count, char **arguments)
         {"--threads", NULL, &threads},
         {"--operations", NULL, &operations},
     };
-    int parsed = dw_cli_parse_options(cli, &dw_command_bench_pool, argument_count, arguments, spec,
+    int parsed = dw_cli_parse_options(cli, &dw_bench_command_pool, argument_count, arguments, spec,
                                       DW_ARRAY_COUNT(spec), NULL, 0, NULL);
     if (parsed == DW_EXIT_OK && threads != NULL) {
         parsed = parse_thread_counts(cli, threads, &options);
     }
     if (parsed == DW_EXIT_OK && operations != NULL) {
-        parsed = dw_cli_parse_number(cli, &dw_command_bench_pool, "--operations", operations, 1,
+        parsed = dw_cli_parse_number(cli, &dw_bench_command_pool, "--operations", operations, 1,
                                      UINT64_C(1000000000), &options.operations_per_thread);
     }
     if (parsed != DW_EXIT_OK) {
@@ -278,25 +278,25 @@ static int parse_backends(const dw_cli *cli, const char *text, dw_io_backend *ba
 {
     char copy[64];
     if (!dw_format(copy, sizeof copy, "%s", text)) {
-        return dw_cli_usage_error(cli, &dw_command_bench_io, "--backends list is too long");
+        return dw_cli_usage_error(cli, &dw_bench_command_io, "--backends list is too long");
     }
     *count = 0;
     char *saved = NULL;
     for (char *item = strtok_r(copy, ",", &saved); item != NULL; item = strtok_r(NULL, ",", &saved)) {
         if (*count == 2) {
-            return dw_cli_usage_error(cli, &dw_command_bench_io, "--backends names at most two");
+            return dw_cli_usage_error(cli, &dw_bench_command_io, "--backends names at most two");
         }
         if (strcmp(item, "io_uring") == 0) {
             backends[(*count)++] = DW_IO_BACKEND_IO_URING;
         } else if (strcmp(item, "psync") == 0) {
             backends[(*count)++] = DW_IO_BACKEND_PSYNC;
         } else {
-            return dw_cli_usage_error(cli, &dw_command_bench_io,
+            return dw_cli_usage_error(cli, &dw_bench_command_io,
                                       "--backends takes io_uring and psync, not '%s'", item);
         }
     }
     if (*count == 0) {
-        return dw_cli_usage_error(cli, &dw_command_bench_io, "--backends needs at least one backend");
+        return dw_cli_usage_error(cli, &dw_bench_command_io, "--backends needs at least one backend");
     }
     return DW_EXIT_OK;
 }
@@ -305,7 +305,7 @@ static void print_io_table(const dw_cli *cli, const dw_io_run_options *options,
                            const dw_io_run_result *results)
 {
     char size_text[32];
-    (void)fprintf(cli->out, "dw bench io: %s (%s), %llu s a workload, 4 KiB requests\n\n",
+    (void)fprintf(cli->out, "dw-bench io: %s (%s), %llu s a workload, 4 KiB requests\n\n",
                   options->path, dw_format_size(options->size_bytes, size_text, sizeof size_text),
                   (unsigned long long)options->seconds);
     (void)fprintf(cli->out, "backend   workload             depth  direct       IOPS   p50 us   p99 us "
@@ -370,7 +370,7 @@ static int run_bench_io(dw_cli *cli, int argument_count, char **arguments)
         {"--seconds", NULL, &seconds},
         {"--backends", NULL, &backend_list},
     };
-    const dw_cli_command *command = &dw_command_bench_io;
+    const dw_cli_command *command = &dw_bench_command_io;
     int parsed = dw_cli_parse_options(cli, command, argument_count, arguments, spec, DW_ARRAY_COUNT(spec),
                                       NULL, 0, NULL);
     if (parsed == DW_EXIT_OK && size != NULL && dw_parse_size(size, &options.size_bytes) != DW_OK) {
@@ -421,7 +421,7 @@ typedef struct edf_bench_row {
 
 static void print_edf_table(const dw_cli *cli, const edf_bench_row *rows, uint32_t count)
 {
-    (void)fprintf(cli->out, "dw bench edf: critical reads (deadline after arrival) against best-effort "
+    (void)fprintf(cli->out, "dw-bench edf: critical reads (deadline after arrival) against best-effort "
                             "writes kept outstanding\n\n");
     (void)fprintf(cli->out, "target  policy  period us  deadline us  critical  missed   miss %%   p50 us   p99 us "
                             "p99.9 us   max us   bulk ops/s\n");
@@ -546,7 +546,7 @@ static int run_bench_edf(dw_cli *cli, int argument_count, char **arguments)
         {"--seconds", NULL, &seconds_text},
         {"--seed", NULL, &seed_text},
     };
-    const dw_cli_command *command = &dw_command_bench_edf;
+    const dw_cli_command *command = &dw_bench_command_edf;
     int parsed = dw_cli_parse_options(cli, command, argument_count, arguments, spec, DW_ARRAY_COUNT(spec),
                                       NULL, 0, NULL);
     if (parsed == DW_EXIT_OK && strcmp(target, "sim") != 0 && strcmp(target, "file") != 0 &&

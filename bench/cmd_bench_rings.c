@@ -1,19 +1,19 @@
 /*
- * cmd_bench_rings.c — `dw bench rings`: the scheduler's SPSC and MPMC queues against
+ * cmd_bench_rings.c — `dw-bench rings`: the scheduler's SPSC and MPMC queues against
  * Concurrency Kit's ck_ring, single-threaded and across two cores, in one run.
  */
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/rings_run.h"
+#include "dw_bench.h"
+#include "rings_run.h"
 #include "core/bits.h"
 
 static int run_bench_rings(dw_cli *cli, int argument_count, char **arguments);
 
-const dw_cli_command dw_command_bench_rings = {
-    .noun = "bench",
-    .verb = "rings",
-    .synopsis = "dw bench rings [--json] [--operations N] [--rounds N] [--capacity N]",
+const dw_cli_command dw_bench_command_rings = {
+    .noun = "rings",
+    .synopsis = "dw-bench rings [--json] [--operations N] [--rounds N] [--capacity N]",
     .summary = "measure the scheduler's SPSC and MPMC queues against ck_ring",
     .help =
         "DESCRIPTION\n"
@@ -41,8 +41,8 @@ const dw_cli_command dw_command_bench_rings = {
         "    --json           one JSON object instead of the table\n"
         "\n"
         "EXAMPLES\n"
-        "    dw bench rings\n"
-        "    dw bench rings --operations 1000000 --rounds 3 --json\n",
+        "    dw-bench rings\n"
+        "    dw-bench rings --operations 1000000 --rounds 3 --json\n",
     .run = run_bench_rings,
 };
 
@@ -70,7 +70,7 @@ static int run_bench_rings(dw_cli *cli, int argument_count, char **arguments)
         {"--rounds", NULL, &rounds},
         {"--capacity", NULL, &capacity},
     };
-    const dw_cli_command *command = &dw_command_bench_rings;
+    const dw_cli_command *command = &dw_bench_command_rings;
     int exit_code = dw_cli_parse_options(cli, command, argument_count, arguments, spec,
                                          DW_ARRAY_COUNT(spec), NULL, 0, NULL);
     uint64_t number = 0;

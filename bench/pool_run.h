@@ -1,14 +1,14 @@
 /*
  * pool_run.h — rent/return under contention, with ownership tags, allocation counting
- * and timing: the engine behind `dw bench pool` and the pool stress test.
+ * and timing: the engine behind `dw-bench pool` and the pool stress test.
  *
  * Each thread rents a few buffers, stamps each with its own tag, checks the stamps are
  * intact when it gives them back, and counts any buffer two holders had at once (a
  * double hand-out) or that was not zero when rented (a missed zeroing). Allocations are
  * counted from the moment the threads are ready to the moment they finish.
  */
-#ifndef DW_CLI_POOL_RUN_H
-#define DW_CLI_POOL_RUN_H
+#ifndef DW_BENCH_POOL_RUN_H
+#define DW_BENCH_POOL_RUN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,4 +52,4 @@ typedef struct dw_pool_run_report {
  * (the budget, the arena) with diag filled. */
 int dw_pool_run(const dw_pool_run_options *options, dw_pool_run_report *report, dw_diag *diag);
 
-#endif /* DW_CLI_POOL_RUN_H */
+#endif /* DW_BENCH_POOL_RUN_H */

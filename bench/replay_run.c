@@ -5,7 +5,7 @@
  * commits the batch and records the state; the workers only run work functions, which
  * read the data area and the seed and nothing the driving thread writes.
  */
-#include "cli/replay_run.h"
+#include "replay_run.h"
 
 #include <stdlib.h>
 #include <string.h>

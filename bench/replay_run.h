@@ -1,6 +1,6 @@
 /*
  * replay_run.h — the built-in workloads of the deterministic CPU scheduler, behind
- * `dw replay record` and the proof that a run's result and order do not depend on the
+ * `dw-bench replay` and the proof that a run's result and order do not depend on the
  * number of workers or on their timing.
  *
  *   checksum  the engine's own use: tasks hash 4 KiB extents of a data area (1 to 4
@@ -13,8 +13,8 @@
  *
  * Every choice is drawn from the seed, so a workload and a seed are one task set.
  */
-#ifndef DW_CLI_REPLAY_RUN_H
-#define DW_CLI_REPLAY_RUN_H
+#ifndef DW_BENCH_REPLAY_RUN_H
+#define DW_BENCH_REPLAY_RUN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,4 +66,4 @@ typedef struct dw_replay_run_result {
 int dw_replay_run(const dw_replay_run_options *options, dw_replay_run_result *result,
                   dw_diag *diag);
 
-#endif /* DW_CLI_REPLAY_RUN_H */
+#endif /* DW_BENCH_REPLAY_RUN_H */

@@ -1,10 +1,10 @@
 /*
- * stack.h — the engine's layers opened together for the benchmarks and probes of `dw`:
+ * stack.h — the engine's layers opened together for the benchmarks and probes of `dw-bench`:
  * budget, arena, buffer pool, I/O (on the simulated disk or a file) and the deadline
  * scheduler, in that order, with one teardown.
  */
-#ifndef DW_CLI_STACK_H
-#define DW_CLI_STACK_H
+#ifndef DW_BENCH_STACK_H
+#define DW_BENCH_STACK_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,4 +47,4 @@ dw_stack *dw_stack_open(const dw_stack_options *options, dw_diag *diag);
  * everything and frees the stack. */
 void dw_stack_close(dw_stack *stack);
 
-#endif /* DW_CLI_STACK_H */
+#endif /* DW_BENCH_STACK_H */

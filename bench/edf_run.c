@@ -4,14 +4,14 @@
  * Completion callbacks keep the score (they run on the driving thread, one at a time)
  * and resubmit the best-effort writes, so the device never runs dry of bulk work.
  */
-#include "cli/edf_run.h"
+#include "edf_run.h"
 
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
-#include "cli/io_run.h"
-#include "cli/stack.h"
+#include "io_run.h"
+#include "stack.h"
 #include "core/assert.h"
 #include "core/error.h"
 #include "core/random.h"

@@ -1,5 +1,5 @@
 /*
- * edf_run.h — the mixed workload behind `dw bench edf` and the EDF proof: critical reads
+ * edf_run.h — the mixed workload behind `dw-bench edf` and the EDF proof: critical reads
  * arriving at a fixed period with a tight deadline, against best-effort writes kept
  * outstanding so the device is saturated; run under EDF and under FIFO.
  *
@@ -7,8 +7,8 @@
  * same on every run of the same seed. On a real file the scheduler's own I/O thread runs
  * it while this thread submits the critical reads on time.
  */
-#ifndef DW_CLI_EDF_RUN_H
-#define DW_CLI_EDF_RUN_H
+#ifndef DW_BENCH_EDF_RUN_H
+#define DW_BENCH_EDF_RUN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,4 +52,4 @@ typedef struct dw_edf_run_result {
 int dw_edf_run(const dw_edf_run_options *options, dw_sched_policy policy, dw_edf_run_result *result,
                dw_diag *diag);
 
-#endif /* DW_CLI_EDF_RUN_H */
+#endif /* DW_BENCH_EDF_RUN_H */

@@ -7,8 +7,8 @@
  * so. Each case runs `rounds` times, the implementations alternating, and the median
  * round is reported, so that a noisy moment does not favour one side.
  */
-#ifndef DW_CLI_RINGS_RUN_H
-#define DW_CLI_RINGS_RUN_H
+#ifndef DW_BENCH_RINGS_RUN_H
+#define DW_BENCH_RINGS_RUN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,4 +56,4 @@ const char *dw_rings_mode_name(dw_rings_mode mode);
 
 int dw_rings_run(const dw_rings_run_options *options, dw_rings_run_report *report, dw_diag *diag);
 
-#endif /* DW_CLI_RINGS_RUN_H */
+#endif /* DW_BENCH_RINGS_RUN_H */

@@ -5,7 +5,7 @@
  * holes and of unwritten extents without touching the device, which would measure
  * nothing. Offsets are uniformly random over the whole file, from a fixed seed.
  */
-#include "cli/io_run.h"
+#include "io_run.h"
 
 #include <errno.h>
 #include <fcntl.h>

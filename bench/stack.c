@@ -1,8 +1,8 @@
 /*
- * stack.c — see stack.h. Only for `dw`'s own tools: it allocates the stack itself and the
+ * stack.c — see stack.h. Only for `dw-bench`'s runners: it allocates the stack itself and the
  * simulated disk's memory with the C library, which the engine proper never does.
  */
-#include "cli/stack.h"
+#include "stack.h"
 
 #include <stdlib.h>
 #include <string.h>

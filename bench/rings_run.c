@@ -1,7 +1,7 @@
 /*
  * rings_run.c — see rings_run.h.
  */
-#include "cli/rings_run.h"
+#include "rings_run.h"
 
 #include <pthread.h>
 #include <sched.h>
