@@ -11,6 +11,11 @@
 #include "core/error.h"
 #include "vde/format.h"
 
+static uint64_t round_up(uint64_t bytes)
+{
+    return (bytes + 63) & ~UINT64_C(63);
+}
+
 static uint32_t bucket_count_for(uint32_t capacity)
 {
     return dw_power_of_two_at_least(capacity);
@@ -23,8 +28,12 @@ int dw_cache_plan_in(dw_arena *arena, uint32_t capacity, uint32_t undo_capacity,
     plan->capacity = capacity;
     plan->undo_capacity = undo_capacity;
     uint64_t frames = ((uint64_t)capacity + undo_capacity) * block_size;
-    uint64_t state = (uint64_t)capacity * sizeof(dw_page) + (uint64_t)bucket_count_for(capacity) * sizeof(uint32_t) +
-                     (uint64_t)capacity * sizeof(uint32_t) + (uint64_t)undo_capacity * sizeof(dw_undo_entry);
+    /* Each array starts on a 64-byte boundary: any capacity (an automatic one is any
+     * number) keeps the undo entries aligned. */
+    uint64_t state = round_up((uint64_t)capacity * sizeof(dw_page)) +
+                     round_up((uint64_t)bucket_count_for(capacity) * sizeof(uint32_t)) +
+                     round_up((uint64_t)capacity * sizeof(uint32_t)) +
+                     round_up((uint64_t)undo_capacity * sizeof(dw_undo_entry));
     int result = dw_arena_plan(arena, "page cache", frames, DW_ARENA_ALIGNMENT_MAX, &plan->frames_piece, diag);
     if (result == DW_OK) {
         result = dw_arena_plan(arena, "page cache state", state, 64, &plan->state_piece, diag);
@@ -43,11 +52,11 @@ void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *
     unsigned char *state = dw_arena_piece_memory(arena, plan->state_piece);
     uint32_t buckets = bucket_count_for(plan->capacity);
     cache->pages = (dw_page *)(void *)state;
-    state += (size_t)plan->capacity * sizeof(dw_page);
+    state += round_up((uint64_t)plan->capacity * sizeof(dw_page));
     cache->buckets = (uint32_t *)(void *)state;
-    state += (size_t)buckets * sizeof(uint32_t);
+    state += round_up((uint64_t)buckets * sizeof(uint32_t));
     cache->pending = (uint32_t *)(void *)state;
-    state += (size_t)plan->capacity * sizeof(uint32_t);
+    state += round_up((uint64_t)plan->capacity * sizeof(uint32_t));
     cache->undo = (dw_undo_entry *)(void *)state;
     cache->bucket_mask = buckets - 1;
     for (uint32_t i = 0; i < buckets; i++) {
@@ -198,14 +207,28 @@ static int check_loaded(dw_cache *cache, dw_page *page, uint64_t block, uint32_t
                         dw_trailer_generation(page->data, cache->block_size));
 }
 
-/* A hit: the page is pinned. Cached pages were checked when read, or made here: the type
- * must agree, and a generation that does not is a bug in the engine, not damage. */
-static void hit(dw_cache *cache, dw_page *page, uint32_t type, bool check_generation, uint32_t generation)
+/* A hit: the page is pinned. A cached page was checked when it was read (or made here),
+ * so a type or generation other than the one asked for means the pointer that led here
+ * is wrong: a damaged block named this one (an extent over an index node, say). That is
+ * damage to report, as a read of it from the device would, not a state to stop on. */
+static int hit(dw_cache *cache, dw_page *page, uint32_t type, bool check_generation, uint32_t generation,
+               dw_diag *diag)
 {
-    DW_ASSERT(dw_page_type(cache, page) == type);
-    DW_ASSERT(!check_generation || dw_page_generation(cache, page) == generation);
+    uint32_t found_type = dw_page_type(cache, page);
+    uint32_t found_generation = dw_page_generation(cache, page);
+    if (found_type != type || (check_generation && found_generation != generation)) {
+        char expected[5];
+        char found[5];
+        dw_block_type_text(type, expected);
+        dw_block_type_text(found_type, found);
+        return dw_diag_fail(diag, DW_ECORRUPT, "run 'dw vde verify' on it to see all the damage",
+                            "'%s': block %llu is named as a %s block%s, but holds a %s block of generation %u",
+                            cache->device->path, (unsigned long long)page->block, expected,
+                            check_generation ? " of that generation" : "", found, found_generation);
+    }
     cache->stats.hits++;
     pin(page);
+    return DW_OK;
 }
 
 int dw_cache_read(dw_cache *cache, uint64_t block, uint32_t type, bool check_generation,
@@ -220,10 +243,10 @@ int dw_cache_read(dw_cache *cache, uint64_t block, uint32_t type, bool check_gen
         page = lookup(cache, block);
     }
     if (page != NULL) {
-        hit(cache, page, type, check_generation, generation);
+        int result = hit(cache, page, type, check_generation, generation, diag);
         (void)pthread_mutex_unlock(&cache->lock);
-        *page_out = page;
-        return DW_OK;
+        *page_out = result == DW_OK ? page : NULL;
+        return result;
     }
     page = free_frame(cache, diag);
     if (page == NULL) {
@@ -363,6 +386,36 @@ void dw_cache_discard(dw_cache *cache, dw_page *page)
 {
     DW_ASSERT(cache->txn_open && page->undo != 0);
     page->discard = true;
+}
+
+int dw_cache_drop(dw_cache *cache, uint64_t block, uint32_t generation, dw_diag *diag)
+{
+    DW_ASSERT(cache->txn_open);
+    dw_page *page = lookup(cache, block);
+    if (page == NULL) {
+        return DW_OK;
+    }
+    DW_ASSERT(!page->loading);
+    if (page->discard || page->pins > 0 || dw_page_type(cache, page) != DW_BLOCK_DATA) {
+        /* Freed twice in one transaction, in use, or another kind of block: two owners
+         * claim it, which only damage makes. */
+        return dw_diag_fail(diag, DW_ECORRUPT, "run 'dw vde verify' on it to see all the damage",
+                            "'%s': data block %llu is freed, but the cache holds it as %s",
+                            cache->device->path, (unsigned long long)block,
+                            page->discard ? "freed already" : page->pins > 0 ? "in use" : "another kind of block");
+    }
+    if (!page->dirty && page->undo == 0) {
+        /* Clean: its home holds it, so it is simply forgotten; an abort reads it again. */
+        forget(cache, page);
+        return DW_OK;
+    }
+    pin(page);
+    int result = dw_cache_modify(cache, page, generation, diag);
+    if (result == DW_OK) {
+        dw_cache_discard(cache, page);
+    }
+    page->pins--;
+    return result;
 }
 
 void dw_cache_txn_begin(dw_cache *cache)

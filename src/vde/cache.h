@@ -139,6 +139,10 @@ int dw_cache_modify(dw_cache *cache, dw_page *page, uint32_t generation, dw_diag
 
 /* The open transaction freed the page's block: the page is forgotten when it commits. */
 void dw_cache_discard(dw_cache *cache, dw_page *page);
+/* The same for a block that may or may not be cached (a logged data block being freed):
+ * nothing when it is not; a clean page is forgotten at once; a dirty one keeps its
+ * before-image (an undo slot) and is discarded at commit. */
+int dw_cache_drop(dw_cache *cache, uint64_t block, uint32_t generation, dw_diag *diag);
 
 uint32_t dw_page_type(const dw_cache *cache, const dw_page *page);
 uint32_t dw_page_generation(const dw_cache *cache, const dw_page *page);

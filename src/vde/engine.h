@@ -41,6 +41,12 @@
 /* Extents a writer or put may take for one value before giving up on contiguity. */
 #define DW_WAL_STAGE_BLOCKS 64
 #define DW_DATA_STAGE_BLOCKS 64
+/* A value of at most this many data blocks goes through the page cache: its blocks are
+ * logged in the commit record, so a strict put of it is one durable write, and they go
+ * home with the next checkpoint. Larger values are written in place before the record
+ * (ordered data). Such small objects' blocks are also read and freed through the cache
+ * (FORMAT.md §6). */
+#define DW_LOGGED_VALUE_BLOCKS 16
 #define DW_QUARANTINE_MAX 4096
 #define DW_TXN_FREES_MAX 1024
 /* Generations a writer reserves at a time (FORMAT.md §1.1): a crash skips at most this
@@ -305,6 +311,8 @@ int dw_inode_find_extent(struct dw_vde *vde, uint64_t inode_number, const dw_ino
 /* Appends an extent to an inode being built (spilling into extent blocks). */
 int dw_inode_add_extent(struct dw_vde *vde, uint64_t inode_number, dw_inode *inode, const dw_extent *extent,
                         dw_diag *diag);
+/* True when the object's data blocks go through the cache (DW_LOGGED_VALUE_BLOCKS). */
+bool dw_inode_data_logged(const struct dw_vde *vde, const dw_inode *inode);
 /* Frees every data block and extent block of an inode (into quarantine). */
 int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag);
 

@@ -246,6 +246,30 @@ int dw_inode_add_extent(struct dw_vde *vde, uint64_t inode_number, dw_inode *ino
     return add_to_chain(vde, inode_number, inode, extent, diag);
 }
 
+bool dw_inode_data_logged(const struct dw_vde *vde, const dw_inode *inode)
+{
+    return (inode->flags & DW_INODE_INLINE) == 0 &&
+           inode->size <= (uint64_t)DW_LOGGED_VALUE_BLOCKS * vde->payload_size;
+}
+
+/* Frees a data extent. A small object's blocks may be in the cache, and their images in
+ * the log: the cached pages are dropped, and the blocks wait for a checkpoint past the
+ * freeing record like logged pages do, or recovery could write an old image over a
+ * block that was used again in the meantime. */
+static int free_data(struct dw_vde *vde, const dw_inode *inode, const dw_extent *extent, dw_diag *diag)
+{
+    if (!dw_inode_data_logged(vde, inode)) {
+        return dw_free_blocks(vde, extent->start, extent->count, DW_FREE_DATA, diag);
+    }
+    for (uint32_t i = 0; i < extent->count; i++) {
+        int result = dw_cache_drop(&vde->cache, extent->start + i, vde->txn_generation, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    return dw_free_blocks(vde, extent->start, extent->count, DW_FREE_METADATA, diag);
+}
+
 int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag)
 {
     DW_ASSERT(vde->txn_open);
@@ -254,7 +278,7 @@ int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag)
     }
     uint32_t held = inode->extent_count < vde->layout.extent_count ? inode->extent_count : vde->layout.extent_count;
     for (uint32_t i = 0; i < held; i++) {
-        int result = dw_free_blocks(vde, inode->extents[i].start, inode->extents[i].count, DW_FREE_DATA, diag);
+        int result = free_data(vde, inode, &inode->extents[i], diag);
         if (result != DW_OK) {
             return result;
         }
@@ -280,7 +304,7 @@ int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag)
         for (uint32_t i = 0; i < header.count && i < per_block && result == DW_OK; i++) {
             dw_extent extent;
             dw_extent_decode(page->data + DW_EXTENT_BLOCK_HEADER_SIZE + (size_t)i * DW_EXTENT_SIZE, &extent);
-            result = dw_free_blocks(vde, extent.start, extent.count, DW_FREE_DATA, diag);
+            result = free_data(vde, inode, &extent, diag);
         }
         uint64_t this_block = block;
         block = header.next;

@@ -134,11 +134,51 @@ static void seal_data(struct dw_vde *vde, uint32_t index, uint64_t block)
                     DW_BLOCK_DATA, vde->txn_generation);
 }
 
+/* A small value's blocks as fresh cache pages of the transaction: logged in its record
+ * (one durable write for the whole commit), home with the next checkpoint. */
+static int write_value_logged(struct dw_vde *vde, uint64_t inode_number, dw_inode *inode, const unsigned char *value,
+                              uint64_t size, dw_diag *diag)
+{
+    uint64_t total = blocks_for(vde, size);
+    DW_ASSERT(total > 0 && total <= DW_LOGGED_VALUE_BLOCKS);
+    uint64_t logical = 0;
+    while (logical < total) {
+        uint64_t start = 0;
+        uint32_t got = 0;
+        int result = dw_alloc_blocks(vde, (uint32_t)(total - logical), &start, &got, diag);
+        for (uint32_t i = 0; i < got && result == DW_OK; i++) {
+            dw_page *page = NULL;
+            result = dw_cache_create(&vde->cache, start + i, DW_BLOCK_DATA, vde->txn_generation, &page, diag);
+            if (result == DW_OK) {
+                uint64_t offset = (logical + i) * vde->payload_size;
+                uint64_t length = size - offset < vde->payload_size ? size - offset : vde->payload_size;
+                memcpy(page->data, value + offset, (size_t)length);
+                dw_cache_unpin(&vde->cache, page);
+            }
+        }
+        if (result == DW_OK) {
+            dw_extent extent = {.logical = logical, .start = start, .count = got, .generation = vde->txn_generation};
+            result = dw_inode_add_extent(vde, inode_number, inode, &extent, diag);
+        }
+        if (result != DW_OK) {
+            return result;
+        }
+        logical += got;
+    }
+    return DW_OK;
+}
+
 /* Writes `size` bytes of value into new extents of the inode. */
 static int write_value(struct dw_vde *vde, uint64_t inode_number, dw_inode *inode, const unsigned char *value,
                        uint64_t size, dw_diag *diag)
 {
     uint64_t total = blocks_for(vde, size);
+    /* Small values go through the log, while the transaction has undo room for them
+     * (a transaction of many leaves them written in place instead). */
+    if (total <= DW_LOGGED_VALUE_BLOCKS &&
+        dw_cache_txn_pages(&vde->cache) + total + DW_LOGGED_VALUE_BLOCKS * 2 <= vde->cache.undo_capacity) {
+        return write_value_logged(vde, inode_number, inode, value, size, diag);
+    }
     uint64_t logical = 0;
     while (logical < total) {
         uint64_t want = total - logical < EXTENT_CHUNK_BLOCKS ? total - logical : EXTENT_CHUNK_BLOCKS;
@@ -235,10 +275,47 @@ static int read_value_in(struct dw_vde *vde, uint64_t inode_number, const dw_ino
     return DW_OK;
 }
 
+/* A small object's payload bytes through the cache, where its newest blocks may be
+ * (logged, not yet home). A block read in is checked once, as it enters the cache. */
+static int read_value_cached(struct dw_vde *vde, uint64_t inode_number, const dw_inode *inode, uint64_t offset,
+                             unsigned char *out, uint64_t length, dw_diag *diag)
+{
+    uint64_t end = offset + length;
+    while (offset < end) {
+        uint64_t logical = offset / vde->payload_size;
+        dw_extent extent;
+        int result = dw_inode_find_extent(vde, inode_number, inode, logical, &extent, diag);
+        if (result == DW_OK && (!dw_block_in_groups(vde, extent.start) ||
+                                !dw_block_in_groups(vde, extent.start + extent.count - 1))) {
+            result = dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
+                                  "'%s': inode %llu has an extent outside the groups", vde->path,
+                                  (unsigned long long)inode_number);
+        }
+        dw_page *page = NULL;
+        if (result == DW_OK) {
+            result = dw_cache_read(&vde->cache, extent.start + (logical - extent.logical), DW_BLOCK_DATA, true,
+                                   extent.generation, &page, diag);
+        }
+        if (result != DW_OK) {
+            return result;
+        }
+        uint64_t at = offset % vde->payload_size;
+        uint64_t take = vde->payload_size - at < end - offset ? vde->payload_size - at : end - offset;
+        memcpy(out, page->data + at, (size_t)take);
+        dw_cache_unpin(&vde->cache, page);
+        out += take;
+        offset += take;
+    }
+    return DW_OK;
+}
+
 /* The same through a reader's own stage: readers read values at once on many threads. */
 static int read_value(struct dw_vde *vde, uint64_t inode_number, const dw_inode *inode, uint64_t offset,
                       unsigned char *out, uint64_t length, dw_diag *diag)
 {
+    if (dw_inode_data_logged(vde, inode)) {
+        return read_value_cached(vde, inode_number, inode, offset, out, length, diag);
+    }
     uint32_t stage = dw_vde_stage_take(vde);
     unsigned char *memory = vde->reader_stages + (size_t)stage * DW_READER_STAGE_BLOCKS * vde->block_size;
     int result = read_value_in(vde, inode_number, inode, offset, out, length, memory, diag);
