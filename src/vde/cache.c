@@ -146,6 +146,7 @@ static void forget(dw_cache *cache, dw_page *page)
     page->referenced = false;
     page->discard = false;
     page->loading = false;
+    page->homing = false;
     page->page_lsn = DW_LSN_NONE;
     page->rec_lsn = DW_LSN_NONE;
 }
@@ -519,7 +520,7 @@ void dw_cache_logged(dw_cache *cache, uint64_t lsn)
 
 static bool may_go_home(const dw_page *page, uint64_t durable_lsn)
 {
-    return page->dirty && !page->pending && page->undo == 0 && page->pins == 0 && page->page_lsn != DW_LSN_NONE &&
+    return page->dirty && !page->homing && !page->pending && page->undo == 0 && page->pins == 0 && page->page_lsn != DW_LSN_NONE &&
            page->page_lsn <= durable_lsn;
 }
 
@@ -578,16 +579,31 @@ int dw_cache_write_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit, d
         if (result != DW_OK) {
             return result;
         }
-        page->dirty = false;
-        page->rec_lsn = DW_LSN_NONE;
-        page->page_lsn = DW_LSN_NONE;
-        cache->dirty_count--;
-        cache->stats.written_home++;
+        page->homing = true;
         written++;
     }
-    /* The frames are not touched again until the writes finish: the caller drains
-     * before the next transaction can change a page. */
+    /* The frames stay dirty (so unevictable) and unchanged until the writes finish: the
+     * caller drains and syncs, with the writer lock held, then calls dw_cache_homed. */
     return (int)written;
+}
+
+void dw_cache_homed(dw_cache *cache, bool written)
+{
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        dw_page *page = &cache->pages[i];
+        if (!page->homing) {
+            continue;
+        }
+        DW_ASSERT(page->dirty && !page->pending && page->undo == 0);
+        page->homing = false;
+        if (written) {
+            page->dirty = false;
+            page->rec_lsn = DW_LSN_NONE;
+            page->page_lsn = DW_LSN_NONE;
+            cache->dirty_count--;
+            cache->stats.written_home++;
+        }
+    }
 }
 
 uint64_t dw_cache_oldest_needed(const dw_cache *cache)

@@ -55,6 +55,7 @@ typedef struct dw_page {
     bool referenced;            /* clock */
     bool discard;               /* freed by the open transaction: forget it at commit */
     bool loading;               /* hashed, being read by a reader: wait on `loaded` */
+    bool homing;                /* being written home by a checkpoint step: still dirty */
 } dw_page;
 
 typedef struct dw_cache_stats {
@@ -163,6 +164,11 @@ void dw_cache_logged(dw_cache *cache, uint64_t lsn);
  * than `limit`. Sealed at their home address; the caller syncs. Returns how many, or a
  * negative error. */
 int dw_cache_write_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit, dw_diag *diag);
+
+/* The writes dw_cache_write_home started completed and were synced: their pages are
+ * clean now (written, false: they failed, and stay dirty). Until this is called they
+ * count as dirty, so no reader evicts a frame the device is still reading from. */
+void dw_cache_homed(dw_cache *cache, bool written);
 
 /* The oldest record recovery would still need for the dirty pages: min rec_lsn, or
  * DW_LSN_NONE when every logged page is home. */

@@ -128,16 +128,13 @@ static int log_writer_flush(log_writer *writer, dw_diag *diag)
     }
     struct dw_vde *vde = writer->vde;
     uint64_t home = wal_position(vde, writer->run_lsn);
-    int result = DW_OK;
-    if (writer->durable) {
-        /* The record is whole in the stage and the state it logs is consistent: readers
-         * go on while the device makes it durable (docs/CONCURRENCY.md). */
-        dw_vde_state_release(vde);
-        result = dw_device_write_durable(&vde->device, home, writer->staged, vde->wal_stage, diag);
-        dw_vde_state_reacquire(vde);
-    } else {
-        result = dw_device_write(&vde->device, home, writer->staged, vde->wal_stage, diag);
-    }
+    /* The run is whole in the stage and the state it logs is consistent: readers go on
+     * while the device writes it (docs/CONCURRENCY.md). */
+    dw_vde_state_release(vde);
+    int result = writer->durable
+                     ? dw_device_write_durable(&vde->device, home, writer->staged, vde->wal_stage, diag)
+                     : dw_device_write(&vde->device, home, writer->staged, vde->wal_stage, diag);
+    dw_vde_state_reacquire(vde);
     writer->run_lsn += writer->staged;
     writer->staged = 0;
     return result;
@@ -223,7 +220,9 @@ int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
     int result = DW_OK;
     if (vde->group_has_data || vde->device.in_flight > 0) {
         /* Data first: a record must never name blocks that are not yet durable. */
+        dw_vde_state_release(vde);
         result = dw_device_sync(&vde->device, diag);
+        dw_vde_state_reacquire(vde);
         if (result != DW_OK) {
             return result;
         }
@@ -258,7 +257,9 @@ int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
     bool one_run = blocks <= DW_WAL_STAGE_BLOCKS && header.lsn % vde->wal_blocks + blocks <= vde->wal_blocks;
     result = write_record(vde, &header, one_run, diag);
     if (result == DW_OK && !one_run) {
+        dw_vde_state_release(vde);
         result = dw_device_sync(&vde->device, diag);
+        dw_vde_state_reacquire(vde);
     }
     if (result != DW_OK) {
         return result;
@@ -287,12 +288,19 @@ static int checkpoint(struct dw_vde *vde, uint32_t limit, bool complete, dw_diag
     uint64_t started = dw_clock_now_ns(vde->clock);
     int written = dw_cache_write_home(&vde->cache, vde->durable_lsn, limit, diag);
     if (written < 0) {
+        (void)dw_device_drain(&vde->device, NULL);
+        dw_cache_homed(&vde->cache, false);
         return written;
     }
+    /* The pages going home stay dirty until synced, so readers may come in meanwhile:
+     * none can evict them, and no writer can change them (docs/CONCURRENCY.md). */
+    dw_vde_state_release(vde);
     int result = dw_device_drain(&vde->device, diag);
     if (result == DW_OK && written > 0) {
         result = dw_device_sync(&vde->device, diag);
     }
+    dw_vde_state_reacquire(vde);
+    dw_cache_homed(&vde->cache, result == DW_OK);
     if (result != DW_OK) {
         return result;
     }
@@ -306,7 +314,9 @@ static int checkpoint(struct dw_vde *vde, uint32_t limit, bool complete, dw_diag
     if (gain > 0 && (complete || gain >= vde->wal_blocks / 8 || target == vde->next_lsn)) {
         uint64_t previous = vde->checkpoint_lsn;
         vde->checkpoint_lsn = target;
+        dw_vde_state_release(vde); /* readers touch nothing a superblock write uses */
         result = dw_super_write(vde, diag);
+        dw_vde_state_reacquire(vde);
         if (result != DW_OK) {
             vde->checkpoint_lsn = previous;
             return result;
