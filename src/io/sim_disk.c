@@ -224,20 +224,26 @@ dw_sim_result dw_sim_disk_read(dw_sim_disk *disk, uint64_t offset, void *data, u
     return outcome;
 }
 
+/* Copies an unsynced write's data from the pending ring to the durable image. */
+static void make_durable(dw_sim_disk *disk, const dw_sim_pending *write)
+{
+    for (uint32_t done = 0; done < write->length;) {
+        uint32_t position = (write->data_offset + done) % disk->pending_data_bytes;
+        uint32_t chunk = write->length - done;
+        if (chunk > disk->pending_data_bytes - position) {
+            chunk = disk->pending_data_bytes - position;
+        }
+        memcpy(disk->durable + write->offset + done, disk->pending_data + position, chunk);
+        done += chunk;
+    }
+}
+
 /* Makes the oldest unsynced write durable and forgets it. */
 static void flush_oldest(dw_sim_disk *disk)
 {
     DW_ASSERT(disk->state.pending_count > 0);
     const dw_sim_pending *oldest = &disk->state.pending[disk->state.pending_first];
-    for (uint32_t done = 0; done < oldest->length;) {
-        uint32_t position = (oldest->data_offset + done) % disk->pending_data_bytes;
-        uint32_t chunk = oldest->length - done;
-        if (chunk > disk->pending_data_bytes - position) {
-            chunk = disk->pending_data_bytes - position;
-        }
-        memcpy(disk->durable + oldest->offset + done, disk->pending_data + position, chunk);
-        done += chunk;
-    }
+    make_durable(disk, oldest);
     trace(disk, TRACE_FLUSH_OLDEST, oldest->offset, oldest->length, 0);
     disk->state.pending_data_used -= oldest->length;
     disk->state.pending_first = (disk->state.pending_first + 1) % DW_SIM_PENDING_MAX;
@@ -374,15 +380,7 @@ dw_sim_result dw_sim_disk_write_durable(dw_sim_disk *disk, uint64_t offset, cons
         /* The write is the newest entry of the log: it goes to the medium now. */
         uint32_t index = (disk->state.pending_first + disk->state.pending_count - 1) % DW_SIM_PENDING_MAX;
         const dw_sim_pending *write = &disk->state.pending[index];
-        for (uint32_t done = 0; done < write->length;) {
-            uint32_t position = (write->data_offset + done) % disk->pending_data_bytes;
-            uint32_t chunk = write->length - done;
-            if (chunk > disk->pending_data_bytes - position) {
-                chunk = disk->pending_data_bytes - position;
-            }
-            memcpy(disk->durable + write->offset + done, disk->pending_data + position, chunk);
-            done += chunk;
-        }
+        make_durable(disk, write);
         disk->state.pending_data_head = write->data_offset;
         disk->state.pending_data_used -= write->length;
         disk->state.pending_count--;

@@ -265,8 +265,10 @@ static int wait_oldest(dw_device *device, dw_diag *diag)
     return result;
 }
 
-int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
-                          dw_diag *diag)
+/* Submits the write in parts of at most batch_max blocks, each durable on completion
+ * when `durable`, waiting for the oldest when too many are in flight. */
+static int write_parts(dw_device *device, uint64_t block, uint32_t count, const void *buffer, bool durable,
+                       dw_diag *diag)
 {
     int result = dw_device_check_writable(device, diag);
     if (result != DW_OK) {
@@ -280,6 +282,7 @@ int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, con
         }
         uint32_t part = count < device->batch_max ? count : device->batch_max;
         dw_sched_request request = make_request(device, true, block, part, at, NULL);
+        request.durable = durable;
         result = submit(device, &request, &device->tickets[device->in_flight], diag);
         if (result == DW_OK) {
             device->in_flight_block[device->in_flight++] = block;
@@ -290,6 +293,12 @@ int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, con
         at += (size_t)part * device->block_size;
     }
     return result;
+}
+
+int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
+                          dw_diag *diag)
+{
+    return write_parts(device, block, count, buffer, false, diag);
 }
 
 int dw_device_drain(dw_device *device, dw_diag *diag)
@@ -383,23 +392,7 @@ int dw_device_write_durable(dw_device *device, uint64_t block, uint32_t count, c
     }
     /* Through the scheduler: every part a durable write of its own, all in flight at
      * once; the whole is durable when the last completes. */
-    const unsigned char *at = buffer;
-    while (result == DW_OK && count > 0) {
-        if (device->in_flight == DW_DEVICE_IN_FLIGHT_MAX) {
-            (void)wait_oldest(device, diag);
-        }
-        uint32_t part = count < device->batch_max ? count : device->batch_max;
-        dw_sched_request request = make_request(device, true, block, part, at, NULL);
-        request.durable = true;
-        result = submit(device, &request, &device->tickets[device->in_flight], diag);
-        if (result == DW_OK) {
-            device->in_flight_block[device->in_flight++] = block;
-        }
-        device->stats.writes += part;
-        block += part;
-        count -= part;
-        at += (size_t)part * device->block_size;
-    }
+    result = write_parts(device, block, count, buffer, true, diag);
     int drained = dw_device_drain(device, result == DW_OK ? diag : NULL);
     return result != DW_OK ? result : drained;
 }
