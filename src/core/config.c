@@ -85,8 +85,9 @@ static const config_key config_keys[] = {
      false, "deadline of an operation that names none, for every I/O it makes", NULL},
     {"vde", "deterministic", FIELD(deterministic), 0, 0, 1, KEY_BOOL, false, false,
      "a logical clock and no host identity: the same operations give the same file", NULL},
-    {"vde", "wal_size", FIELD(wal_bytes), 16 * MIB, 256 * KIB, 64 * GIB, KEY_SIZE, false, false,
-     "a new VDE's write-ahead log", NULL},
+    {"vde", "wal_size", FIELD(wal_bytes), 0, 0, 64 * GIB, KEY_SIZE, false, false,
+     "a new VDE's write-ahead log (at least 256KiB); 0: half of memory.ceiling, 16MiB to 1GiB, "
+     "at most an eighth of the VDE", NULL},
     {"vde", "group_size", FIELD(group_bytes), 128 * MIB, MIB, 4 * GIB, KEY_SIZE, false, false,
      "one allocation group of a new VDE (a bitmap and a free count each)", NULL},
     {"vde", "inode_ratio", FIELD(inode_ratio_bytes), 16 * KIB, KIB, GIB, KEY_SIZE, false, false,

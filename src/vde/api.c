@@ -75,7 +75,7 @@ static void read_engine_now(struct dw_vde *vde, engine_now *now)
  * dw_vde_stat
  * ---------------------------------------------------------------------------------- */
 
-static const char *const incompat_names[] = {"page_wal", "inline_data", "ordered_data"};
+static const char *const incompat_names[] = {"page_wal", "inline_data", "ordered_data", "compact"};
 static const char *const ro_compat_names[] = {"tags"};
 static const char *const compat_names[] = {"sparse", "deterministic"};
 

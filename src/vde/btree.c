@@ -2,9 +2,11 @@
  * btree.c — the key index: a B+tree mapping keys to inode numbers.
  *
  * Nodes are blocks from the allocation groups: leaves (IXLF) hold (key, inode, inode
- * generation) entries, branches (IXBR) hold a leftmost child and (key, child, child
- * generation) entries, a key's child holding the keys at or above it. Entries are found through a slot array
- * after the 32-byte header and packed from the end of the block downwards.
+ * generation) entries, or compact objects (key, generation, times, value: no inode, one
+ * block read fewer per get), branches (IXBR) hold a leftmost child and (key, child,
+ * child generation) entries, a key's child holding the keys at or above it. Entries are
+ * found through a slot array after the 32-byte header and packed from the end of the
+ * block downwards.
  *
  * Every child pointer records the generation its child was last written with, and a
  * child read from disk must carry it: an old copy of a node left by a lost write is
@@ -39,7 +41,7 @@ static uint32_t usable_end(const struct dw_vde *vde)
 
 static uint32_t entry_key_length(const unsigned char *entry)
 {
-    return dw_load_le16(entry);
+    return dw_load_le16(entry) & DW_INDEX_KEY_LENGTH_MASK; /* branches never set the flag */
 }
 
 static const unsigned char *entry_key(const unsigned char *entry)
@@ -167,8 +169,13 @@ static int read_node(struct dw_vde *vde, uint64_t block, uint32_t generation, ui
 typedef struct entry_ref {
     const unsigned char *key;
     uint32_t key_length;
-    uint64_t value;             /* inode (leaf) or child (branch) */
-    uint32_t generation;        /* the inode's or the child's */
+    uint64_t value;             /* inode (leaf) or child (branch); 0 for a compact object */
+    uint32_t generation;        /* the inode's, the child's or the compact object's */
+    bool compact;               /* leaves: the object is in the entry */
+    uint32_t value_length;      /* compact: its value and times */
+    const unsigned char *object;
+    uint64_t ctime_ns;
+    uint64_t mtime_ns;
 } entry_ref;
 
 static uint32_t entries_max_for(uint32_t block_size)
@@ -179,7 +186,8 @@ static uint32_t entries_max_for(uint32_t block_size)
 
 uint64_t dw_index_scratch_bytes(uint32_t block_size, uint32_t key_length_max)
 {
-    return block_size + (uint64_t)entries_max_for(block_size) * sizeof(entry_ref) + 2 * ((uint64_t)key_length_max + 8);
+    return block_size + (uint64_t)entries_max_for(block_size) * sizeof(entry_ref) + 2 * ((uint64_t)key_length_max + 8) +
+           dw_index_compact_limit(block_size);
 }
 
 void dw_index_scratch_init(dw_index_scratch *scratch, void *memory, uint32_t block_size, uint32_t key_length_max)
@@ -192,6 +200,8 @@ void dw_index_scratch_init(dw_index_scratch *scratch, void *memory, uint32_t blo
     at += (size_t)scratch->entries_max * sizeof(entry_ref);
     scratch->separators[0] = at;
     scratch->separators[1] = at + key_length_max + 8;
+    at += 2 * ((size_t)key_length_max + 8);
+    scratch->compact_value = at;
     scratch->key_length_max = key_length_max;
 }
 
@@ -260,11 +270,27 @@ static int find_leaf(struct dw_vde *vde, const unsigned char *key, uint32_t key_
     return read_node(vde, leaf->block, leaf->generation, 0, page, header, diag);
 }
 
-int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t *inode,
-                    uint32_t *generation, dw_diag *diag)
+static void hit_of(const dw_leaf_entry *entry, dw_index_hit *hit)
 {
-    *inode = 0;
-    *generation = 0;
+    *hit = (dw_index_hit){.found = true, .compact = entry->compact, .inode = entry->inode,
+                          .generation = entry->generation, .value_length = entry->value_length,
+                          .ctime_ns = entry->ctime_ns, .mtime_ns = entry->mtime_ns};
+}
+
+static void copy_out(const dw_leaf_entry *entry, const dw_index_copy *copy)
+{
+    if (copy == NULL || !entry->compact || copy->offset >= entry->value_length) {
+        return;
+    }
+    uint64_t take = entry->value_length - copy->offset;
+    take = take < copy->length ? take : copy->length;
+    memcpy(copy->buffer, entry->value + copy->offset, (size_t)take);
+}
+
+int dw_index_find(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_index_hit *hit,
+                  const dw_index_copy *copy, dw_diag *diag)
+{
+    memset(hit, 0, sizeof *hit);
     if (vde->state.index_root == 0) {
         return DW_OK;
     }
@@ -278,8 +304,10 @@ int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
     bool equal = false;
     uint32_t position = leaf_position(page->data, header.count, key, key_length, &equal);
     if (equal) {
-        *inode = entry_value(dw_index_entry(page->data, position));
-        *generation = entry_generation(dw_index_entry(page->data, position));
+        dw_leaf_entry entry;
+        dw_index_leaf_decode(dw_index_entry(page->data, position), &entry);
+        hit_of(&entry, hit);
+        copy_out(&entry, copy);
     }
     dw_cache_unpin(&vde->cache, page);
     return DW_OK;
@@ -287,9 +315,13 @@ int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
 
 /* ---- rewriting nodes ------------------------------------------------------------------- */
 
-static uint32_t entry_size(uint32_t level, uint32_t key_length)
+static uint32_t entry_size(uint32_t level, const entry_ref *entry)
 {
-    return level == 0 ? dw_index_leaf_entry_size(key_length) : dw_index_branch_entry_size(key_length);
+    if (level > 0) {
+        return dw_index_branch_entry_size(entry->key_length);
+    }
+    return entry->compact ? dw_index_compact_entry_size(entry->key_length, entry->value_length)
+                          : dw_index_leaf_entry_size(entry->key_length);
 }
 
 /* Copies the node to scratch and lists its entries, pointing into the copy. */
@@ -298,8 +330,17 @@ static uint32_t gather(struct dw_vde *vde, const dw_page *page, const dw_index_h
     memcpy(vde->index.node_copy, page->data, vde->block_size);
     for (uint32_t i = 0; i < header->count; i++) {
         const unsigned char *entry = dw_index_entry(vde->index.node_copy, i);
-        entries[i] = (entry_ref){.key = entry_key(entry), .key_length = entry_key_length(entry),
-                                 .value = entry_value(entry), .generation = entry_generation(entry)};
+        if (header->level > 0) {
+            entries[i] = (entry_ref){.key = entry_key(entry), .key_length = entry_key_length(entry),
+                                     .value = entry_value(entry), .generation = entry_generation(entry)};
+            continue;
+        }
+        dw_leaf_entry leaf;
+        dw_index_leaf_decode(entry, &leaf);
+        entries[i] = (entry_ref){.key = leaf.key, .key_length = leaf.key_length, .value = leaf.inode,
+                                 .generation = leaf.generation, .compact = leaf.compact,
+                                 .value_length = leaf.value_length, .object = leaf.value,
+                                 .ctime_ns = leaf.ctime_ns, .mtime_ns = leaf.mtime_ns};
     }
     return header->count;
 }
@@ -308,7 +349,7 @@ static uint32_t bytes_of(uint32_t level, const entry_ref *entries, uint32_t coun
 {
     uint32_t bytes = 0;
     for (uint32_t i = 0; i < count; i++) {
-        bytes += entry_size(level, entries[i].key_length);
+        bytes += entry_size(level, &entries[i]);
     }
     return bytes;
 }
@@ -329,12 +370,30 @@ static void lay_out(struct dw_vde *vde, dw_page *page, uint32_t level, uint64_t 
     uint32_t at = end;
     for (uint32_t i = 0; i < count; i++) {
         const entry_ref *entry = &entries[i];
-        uint32_t size = entry_size(level, entry->key_length) - 2; /* the slot is apart */
+        uint32_t size = entry_size(level, entry) - 2; /* the slot is apart */
+        DW_ASSERT(entry->key_length > 0 && entry->key_length <= vde->index.key_length_max);
+        DW_ASSERT(level == 0 || !entry->compact);
         at -= size;
-        dw_store_le16(node + at, (uint16_t)entry->key_length);
-        memcpy(node + at + 2, entry->key, entry->key_length);
-        dw_store_le64(node + at + 2 + entry->key_length, entry->value);
-        dw_store_le32(node + at + 2 + entry->key_length + 8, entry->generation);
+        unsigned char *out = node + at;
+        unsigned char *after = out + 2 + entry->key_length;
+        memcpy(out + 2, entry->key, entry->key_length);
+        if (entry->compact) {
+            DW_ASSERT(entry->value == 0);
+            DW_ASSERT(size + 2 <= dw_index_compact_limit(vde->block_size));
+            dw_store_le16(out, (uint16_t)(entry->key_length | DW_INDEX_COMPACT_FLAG));
+            dw_store_le32(after, entry->generation);
+            dw_store_le16(after + 4, (uint16_t)entry->value_length);
+            dw_store_le64(after + 6, entry->ctime_ns);
+            dw_store_le64(after + 14, entry->mtime_ns);
+            if (entry->value_length > 0) {
+                memcpy(after + DW_INDEX_COMPACT_FIXED, entry->object, entry->value_length);
+            }
+        } else {
+            DW_ASSERT(entry->value != 0);
+            dw_store_le16(out, (uint16_t)entry->key_length);
+            dw_store_le64(after, entry->value);
+            dw_store_le32(after + 8, entry->generation);
+        }
         dw_store_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)i, (uint16_t)at);
     }
     dw_index_header header = {.level = (uint16_t)level, .count = (uint16_t)count, .data_start = (uint16_t)at,
@@ -361,8 +420,8 @@ static uint32_t split_point(uint32_t level, const entry_ref *entries, uint32_t c
     uint32_t total = bytes_of(level, entries, count);
     uint32_t left = 0;
     uint32_t cut = 0;
-    while (cut < count - 1 && 2 * (left + entry_size(level, entries[cut].key_length)) <= total) {
-        left += entry_size(level, entries[cut].key_length);
+    while (cut < count - 1 && 2 * (left + entry_size(level, &entries[cut])) <= total) {
+        left += entry_size(level, &entries[cut]);
         cut++;
     }
     return cut == 0 ? 1 : cut;
@@ -531,12 +590,16 @@ static int propagate(struct dw_vde *vde, tree_path *path, change *below, dw_diag
     return DW_OK;
 }
 
-int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t inode,
-                    uint32_t inode_generation, dw_diag *diag)
+/* Inserts an entry, or replaces the entry of its key. */
+static int insert_entry(struct dw_vde *vde, const entry_ref *new_entry, dw_diag *diag)
 {
-    DW_ASSERT(vde->txn_open && key_length > 0 && key_length <= vde->index.key_length_max && inode != 0);
+    const unsigned char *key = new_entry->key;
+    uint32_t key_length = new_entry->key_length;
+    DW_ASSERT(vde->txn_open);
+    DW_ASSERT(key_length > 0 && key_length <= vde->index.key_length_max);
+    DW_ASSERT(new_entry->compact ? new_entry->value == 0 : new_entry->value != 0);
     dw_engine_state *state = &vde->state;
-    entry_ref entry = {.key = key, .key_length = key_length, .value = inode, .generation = inode_generation};
+    entry_ref entry = *new_entry;
     if (state->index_root == 0) {
         dw_page *page = NULL;
         int result = new_node(vde, 0, &page, diag);
@@ -568,8 +631,7 @@ int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
     bool equal = false;
     uint32_t position = leaf_position(vde->index.node_copy, count, key, key_length, &equal);
     if (equal) {
-        entries[position].value = inode;
-        entries[position].generation = inode_generation;
+        entries[position] = entry;
     } else {
         memmove(entries + position + 1, entries + position, (count - position) * sizeof entries[0]);
         entries[position] = entry;
@@ -597,6 +659,30 @@ int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_l
         dw_cache_unpin(&vde->cache, page);
     }
     return propagate(vde, &path, &below, diag);
+}
+
+int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t inode,
+                    uint32_t inode_generation, dw_diag *diag)
+{
+    entry_ref entry = {.key = key, .key_length = key_length, .value = inode, .generation = inode_generation};
+    return insert_entry(vde, &entry, diag);
+}
+
+bool dw_index_compact_fits(const struct dw_vde *vde, uint32_t key_length, uint64_t value_length)
+{
+    return vde->compact_objects && value_length <= UINT16_MAX &&
+           dw_index_compact_entry_size(key_length, (uint32_t)value_length) <= dw_index_compact_limit(vde->block_size);
+}
+
+int dw_index_insert_compact(struct dw_vde *vde, const unsigned char *key, uint32_t key_length,
+                            const dw_index_hit *object, const unsigned char *value, dw_diag *diag)
+{
+    DW_ASSERT(dw_index_compact_fits(vde, key_length, object->value_length));
+    DW_ASSERT(object->value_length == 0 || value != NULL);
+    entry_ref entry = {.key = key, .key_length = key_length, .generation = object->generation, .compact = true,
+                       .value_length = object->value_length, .object = value, .ctime_ns = object->ctime_ns,
+                       .mtime_ns = object->mtime_ns};
+    return insert_entry(vde, &entry, diag);
 }
 
 int dw_index_remove(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_diag *diag)
@@ -688,9 +774,9 @@ static int next_leaf(struct dw_vde *vde, tree_path *path, dw_diag *diag)
 }
 
 int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_length, bool inclusive,
-                  unsigned char *key, uint32_t *key_length, uint64_t *inode, uint32_t *inode_generation,
-                  dw_diag *diag)
+                  unsigned char *key, uint32_t *key_length, dw_index_hit *hit, dw_diag *diag)
 {
+    memset(hit, 0, sizeof *hit);
     if (vde->state.index_root == 0) {
         return DW_ENOENT;
     }
@@ -712,11 +798,11 @@ int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_l
             position++;
         }
         if (position < header.count) {
-            const unsigned char *entry = dw_index_entry(page->data, position);
-            *key_length = entry_key_length(entry);
-            memcpy(key, entry_key(entry), *key_length);
-            *inode = entry_value(entry);
-            *inode_generation = entry_generation(entry);
+            dw_leaf_entry entry;
+            dw_index_leaf_decode(dw_index_entry(page->data, position), &entry);
+            *key_length = entry.key_length;
+            memcpy(key, entry.key, entry.key_length);
+            hit_of(&entry, hit);
             dw_cache_unpin(&vde->cache, page);
             return DW_OK;
         }

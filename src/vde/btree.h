@@ -17,6 +17,7 @@ typedef struct dw_index_scratch {
     unsigned char *node_copy;       /* one block */
     struct entry_ref *entries;      /* room for a node's entries and one more */
     unsigned char *separators[2];   /* keys carried up during splits */
+    unsigned char *compact_value;   /* a compact object's value, moved into an inode */
     uint32_t entries_max;
     uint32_t key_length_max;
 } dw_index_scratch;

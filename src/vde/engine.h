@@ -113,6 +113,7 @@ struct dw_writer {
     uint64_t size;              /* bytes written so far */
     uint64_t inode_number;
     bool existing;              /* replaces an object: its old data goes at commit */
+    bool existing_compact;      /* ... a compact one, which has no inode or data of its own */
     dw_inode inode;             /* the new inode, extents added as blocks are written */
     dw_inode old;
     uint32_t fill;              /* bytes in the stage block being filled */
@@ -148,6 +149,7 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     dw_cache cache;
     char path[DW_CONFIG_PATH_MAX];
     bool read_only;
+    bool compact_objects;           /* feature compact: small objects in index leaf entries */
     bool verify_only;               /* opened for dw_vde_verify */
     bool deterministic;
     bool closed;
@@ -318,20 +320,44 @@ int dw_inode_release_data(struct dw_vde *vde, dw_inode *inode, dw_diag *diag);
 
 /* ---- btree.c ------------------------------------------------------------------------ */
 
-/* *inode = 0 when the key is absent; *generation is the inode generation the entry
- * records (dw_inode_load_checked holds the inode to it). */
-int dw_index_lookup(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t *inode,
-                    uint32_t *generation, dw_diag *diag);
+/* What the index holds for a key: an inode (with the generation it was last written
+ * with: dw_inode_load holds the inode to it), or a compact object (FORMAT.md §8). */
+typedef struct dw_index_hit {
+    bool found;
+    bool compact;
+    uint64_t inode;                 /* 0 when compact */
+    uint32_t generation;
+    uint32_t value_length;          /* compact only, as are the times */
+    uint64_t ctime_ns;
+    uint64_t mtime_ns;
+} dw_index_hit;
+
+/* Where a compact object's bytes [offset, offset + length) go, clipped to its value. */
+typedef struct dw_index_copy {
+    void *buffer;
+    uint64_t offset;
+    uint64_t length;
+} dw_index_copy;
+
+/* hit->found is false when the key is absent. A compact value is copied out while its
+ * leaf is pinned, when `copy` is given. */
+int dw_index_find(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_index_hit *hit,
+                  const dw_index_copy *copy, dw_diag *diag);
 /* Inserts key -> (inode, generation), or replaces the entry of a key present. */
 int dw_index_insert(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t inode,
                     uint32_t inode_generation, dw_diag *diag);
+/* Whether an object of this key and value length may be compact in this VDE. */
+bool dw_index_compact_fits(const struct dw_vde *vde, uint32_t key_length, uint64_t value_length);
+/* Inserts (or replaces with) a compact object: generation, value_length and times from
+ * `object`, its bytes from `value`. */
+int dw_index_insert_compact(struct dw_vde *vde, const unsigned char *key, uint32_t key_length,
+                            const dw_index_hit *object, const unsigned char *value, dw_diag *diag);
 /* DW_ENOENT when absent. */
 int dw_index_remove(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_diag *diag);
 /* The first key greater than (or equal to, when inclusive) `from`; DW_ENOENT when none.
  * The key goes to `key` (capacity key_length_max). */
 int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_length, bool inclusive,
-                  unsigned char *key, uint32_t *key_length, uint64_t *inode, uint32_t *inode_generation,
-                  dw_diag *diag);
+                  unsigned char *key, uint32_t *key_length, dw_index_hit *hit, dw_diag *diag);
 
 /* ---- wal.c -------------------------------------------------------------------------- */
 

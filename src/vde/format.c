@@ -754,13 +754,55 @@ const char *dw_index_node_problem(const unsigned char *node, const dw_index_head
     }
     for (uint32_t i = 0; i < header->count; i++) {
         uint32_t offset = dw_load_le16(node + DW_INDEX_HEADER_SIZE + 2 * (size_t)i);
-        uint32_t key_length = offset + 2 <= end ? dw_load_le16(node + offset) : 0;
-        uint32_t size = 2 + key_length + (header->level == 0 ? 8 : 12);
+        uint32_t head = offset + 2 <= end ? dw_load_le16(node + offset) : 0;
+        bool compact = header->level == 0 && (head & DW_INDEX_COMPACT_FLAG) != 0;
+        uint32_t key_length = header->level == 0 ? head & DW_INDEX_KEY_LENGTH_MASK : head;
+        uint32_t size = 2 + key_length + (compact ? DW_INDEX_COMPACT_FIXED : 12);
         if (offset < header->data_start || offset + size > end || key_length == 0 || key_length > key_length_max) {
             return "an entry lies outside the node or has a bad key length";
         }
+        if (compact) {
+            uint32_t value_length = dw_load_le16(node + offset + 2 + key_length + 4);
+            if (offset + size + value_length > end) {
+                return "a compact object's value lies outside the node";
+            }
+            if (2 + size + value_length > dw_index_compact_limit(block_size)) {
+                return "a compact object is larger than a quarter of a leaf";
+            }
+        }
     }
     return NULL;
+}
+
+void dw_index_leaf_decode(const unsigned char *entry, dw_leaf_entry *decoded)
+{
+    uint32_t head = dw_load_le16(entry);
+    uint32_t key_length = head & DW_INDEX_KEY_LENGTH_MASK;
+    const unsigned char *after = entry + 2 + key_length;
+    memset(decoded, 0, sizeof *decoded);
+    decoded->key = entry + 2;
+    decoded->key_length = key_length;
+    decoded->compact = (head & DW_INDEX_COMPACT_FLAG) != 0;
+    if (decoded->compact) {
+        decoded->generation = dw_load_le32(after);
+        decoded->value_length = dw_load_le16(after + 4);
+        decoded->ctime_ns = dw_load_le64(after + 6);
+        decoded->mtime_ns = dw_load_le64(after + 14);
+        decoded->value = after + DW_INDEX_COMPACT_FIXED;
+    } else {
+        decoded->inode = dw_load_le64(after);
+        decoded->generation = dw_load_le32(after + 8);
+    }
+}
+
+uint32_t dw_index_leaf_entry_bytes(const unsigned char *entry)
+{
+    uint32_t head = dw_load_le16(entry);
+    uint32_t key_length = head & DW_INDEX_KEY_LENGTH_MASK;
+    if ((head & DW_INDEX_COMPACT_FLAG) == 0) {
+        return 2 + key_length + 12;
+    }
+    return 2 + key_length + DW_INDEX_COMPACT_FIXED + dw_load_le16(entry + 2 + key_length + 4);
 }
 
 /* ---- the WAL ---------------------------------------------------------------------------- */

@@ -20,8 +20,10 @@
 /* ---- sizes ------------------------------------------------------------------------- */
 
 #define DW_FORMAT_MAJOR 2
-#define DW_FORMAT_MINOR 2
+#define DW_FORMAT_MINOR 3
 #define DW_FORMAT_VERSION ((DW_FORMAT_MAJOR << 8) | DW_FORMAT_MINOR)
+/* The oldest format this build opens: 2.2, which has no compact objects (FORMAT.md §2.6). */
+#define DW_FORMAT_OLDEST_READ ((DW_FORMAT_MAJOR << 8) | 2)
 
 #define DW_BLOCK_SIZE_MIN 512
 #define DW_BLOCK_SIZE_MAX 65536
@@ -106,7 +108,9 @@ const char *dw_trailer_check_name(dw_trailer_check check);
 #define DW_INCOMPAT_PAGE_WAL (UINT64_C(1) << 0)     /* WAL of whole-page images */
 #define DW_INCOMPAT_INLINE_DATA (UINT64_C(1) << 1)  /* small values inside inodes */
 #define DW_INCOMPAT_ORDERED_DATA (UINT64_C(1) << 2) /* data to extents before the commit */
-#define DW_INCOMPAT_KNOWN (DW_INCOMPAT_PAGE_WAL | DW_INCOMPAT_INLINE_DATA | DW_INCOMPAT_ORDERED_DATA)
+#define DW_INCOMPAT_COMPACT (UINT64_C(1) << 3)      /* small objects inside index leaf entries */
+#define DW_INCOMPAT_KNOWN                                                                  \
+    (DW_INCOMPAT_PAGE_WAL | DW_INCOMPAT_INLINE_DATA | DW_INCOMPAT_ORDERED_DATA | DW_INCOMPAT_COMPACT)
 #define DW_RO_COMPAT_TAGS (UINT64_C(1) << 0)        /* inline tag area in inodes */
 #define DW_RO_COMPAT_KNOWN DW_RO_COMPAT_TAGS
 #define DW_COMPAT_SPARSE (UINT64_C(1) << 0)         /* thin provisioned: holes read as zero */
@@ -404,11 +408,49 @@ typedef struct dw_index_header {
 void dw_index_header_encode(const dw_index_header *header, unsigned char *block);
 void dw_index_header_decode(const unsigned char *block, dw_index_header *header);
 
+/* A leaf entry's first u16: the key length, and this bit when the entry is a compact
+ * object (its value and times inside the entry, no inode). Branch entries never set it. */
+#define DW_INDEX_COMPACT_FLAG 0x8000u
+#define DW_INDEX_KEY_LENGTH_MASK 0x7fffu
+/* A compact entry after its key: u32 generation, u16 value length, u64 created, u64
+ * changed, then the value. */
+#define DW_INDEX_COMPACT_FIXED 22u
+
 /* Bytes an entry takes, its slot included. */
 static inline uint32_t dw_index_leaf_entry_size(uint32_t key_length)
 {
     return 2 + 2 + key_length + 8 + 4;
 }
+
+static inline uint32_t dw_index_compact_entry_size(uint32_t key_length, uint32_t value_length)
+{
+    return 2 + 2 + key_length + DW_INDEX_COMPACT_FIXED + value_length;
+}
+
+/* The largest compact entry (slot included) a leaf takes: a quarter of its room, so a
+ * leaf always holds four and a split always leaves two halves that fit. */
+static inline uint32_t dw_index_compact_limit(uint32_t block_size)
+{
+    return (block_size - DW_TRAILER_SIZE - DW_INDEX_HEADER_SIZE) / 4;
+}
+
+/* One leaf entry, decoded (pointers into the node). */
+typedef struct dw_leaf_entry {
+    const unsigned char *key;
+    uint32_t key_length;
+    bool compact;
+    uint64_t inode;                 /* 0 when compact */
+    uint32_t generation;            /* the inode's, or the compact object's */
+    uint32_t value_length;          /* compact only, as are the rest */
+    uint64_t ctime_ns;
+    uint64_t mtime_ns;
+    const unsigned char *value;
+} dw_leaf_entry;
+
+/* Decodes a leaf entry that dw_index_node_problem accepted. */
+void dw_index_leaf_decode(const unsigned char *entry, dw_leaf_entry *decoded);
+/* Bytes of the entry without its slot. */
+uint32_t dw_index_leaf_entry_bytes(const unsigned char *entry);
 
 static inline uint32_t dw_index_branch_entry_size(uint32_t key_length)
 {

@@ -340,54 +340,100 @@ static int check_put_limits(const struct dw_vde *vde, uint64_t size, dw_diag *di
     return DW_OK;
 }
 
-/* Puts key -> value inside the open transaction. */
+/* An inode that no key names any more: its data freed, itself zeroed and freed. */
+static int drop_inode(struct dw_vde *vde, uint64_t inode_number, dw_inode *inode, dw_diag *diag)
+{
+    int result = dw_inode_release_data(vde, inode, diag);
+    if (result == DW_OK) {
+        dw_inode freed;
+        memset(&freed, 0, sizeof freed);
+        result = dw_inode_store(vde, inode_number, &freed, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_free_inode(vde, inode_number, diag);
+    }
+    return result;
+}
+
+/* Fills an inode for key with value (inline, logged or ordered data) and stores it. */
+static int store_in_inode(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, uint64_t inode_number,
+                          dw_inode *inode, const unsigned char *value, uint64_t size, dw_diag *diag)
+{
+    inode->flags = (uint16_t)((inode->flags & ~(DW_INODE_INLINE | DW_INODE_EXTENT_BLOCK)) | DW_INODE_USED);
+    inode->size = size;
+    inode->key_hash = dw_xxh3_64(key, key_length, 0);
+    inode->key_length = (uint16_t)key_length;
+    inode->extent_count = 0;
+    inode->inline_bytes = 0;
+    int result = DW_OK;
+    if (size <= vde->layout.inline_max) {
+        inode->flags |= DW_INODE_INLINE;
+        inode->inline_bytes = (uint16_t)size;
+        if (size > 0) {
+            memcpy(inode->inline_data, value, (size_t)size);
+        }
+    } else {
+        result = write_value(vde, inode_number, inode, value, size, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_inode_store(vde, inode_number, inode, diag);
+    }
+    return result;
+}
+
+/* Puts key -> value inside the open transaction. A small untagged object is compact:
+ * it lives in its index entry (FORMAT.md §8); any other has an inode. */
 static int put_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, const unsigned char *value,
                       uint64_t size, dw_diag *diag)
 {
-    uint64_t inode_number = 0;
-    uint32_t generation = 0;
-    int result = dw_index_lookup(vde, key, key_length, &inode_number, &generation, diag);
+    dw_index_hit hit;
+    int result = dw_index_find(vde, key, key_length, &hit, NULL, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t now = dw_vde_now_ns(vde);
     dw_inode inode;
-    bool existing = inode_number != 0;
-    if (result == DW_OK && existing) {
-        result = dw_inode_load(vde, inode_number, generation, &inode, diag);
-        if (result == DW_OK) {
-            result = dw_inode_release_data(vde, &inode, diag);
-        }
-        inode.generation++;
-    } else if (result == DW_OK) {
-        result = dw_alloc_inode(vde, &inode_number, diag);
-        memset(&inode, 0, sizeof inode);
-        inode.generation = 1;
-        inode.ctime_ns = dw_vde_now_ns(vde);
+    memset(&inode, 0, sizeof inode);
+    dw_index_hit object = {.found = true, .compact = true, .generation = 1, .ctime_ns = now, .mtime_ns = now};
+    if (hit.found && !hit.compact) {
+        result = dw_inode_load(vde, hit.inode, hit.generation, &inode, diag);
+        object.generation = inode.generation + 1;
+        object.ctime_ns = inode.ctime_ns;
+    } else if (hit.found) {
+        object.generation = hit.generation + 1;
+        object.ctime_ns = hit.ctime_ns;
     }
     if (result != DW_OK) {
         return result;
     }
-    inode.flags = (uint16_t)((inode.flags & ~(DW_INODE_INLINE | DW_INODE_EXTENT_BLOCK)) | DW_INODE_USED);
-    inode.size = size;
-    inode.mtime_ns = dw_vde_now_ns(vde);
-    inode.key_hash = dw_xxh3_64(key, key_length, 0);
-    inode.key_length = (uint16_t)key_length;
-    inode.extent_count = 0;
-    inode.inline_bytes = 0;
-    if (size <= vde->layout.inline_max) {
-        inode.flags |= DW_INODE_INLINE;
-        inode.inline_bytes = (uint16_t)size;
-        if (size > 0) {
-            memcpy(inode.inline_data, value, (size_t)size);
+    bool tagged = hit.found && !hit.compact && inode.tag_bytes > 0;
+    if (!tagged && dw_index_compact_fits(vde, key_length, size)) {
+        if (hit.found && !hit.compact) {
+            result = drop_inode(vde, hit.inode, &inode, diag);
+        }
+        object.value_length = (uint32_t)size;
+        if (result == DW_OK) {
+            result = dw_index_insert_compact(vde, key, key_length, &object, value, diag);
         }
     } else {
-        result = write_value(vde, inode_number, &inode, value, size, diag);
+        uint64_t inode_number = hit.inode;
+        if (hit.found && !hit.compact) {
+            result = dw_inode_release_data(vde, &inode, diag);
+        } else {
+            result = dw_alloc_inode(vde, &inode_number, diag);
+        }
+        inode.generation = object.generation;
+        inode.ctime_ns = object.ctime_ns;
+        inode.mtime_ns = now;
+        if (result == DW_OK) {
+            result = store_in_inode(vde, key, key_length, inode_number, &inode, value, size, diag);
+        }
+        /* The entry records the inode's new generation (and replaces a compact entry). */
+        if (result == DW_OK) {
+            result = dw_index_insert(vde, key, key_length, inode_number, inode.generation, diag);
+        }
     }
-    if (result == DW_OK) {
-        result = dw_inode_store(vde, inode_number, &inode, diag);
-    }
-    /* A new key gets its entry; a replaced value's entry records the new generation. */
-    if (result == DW_OK) {
-        result = dw_index_insert(vde, key, key_length, inode_number, inode.generation, diag);
-    }
-    if (result == DW_OK && !existing) {
+    if (result == DW_OK && !hit.found) {
         vde->state.object_count++;
     }
     vde->txn_bytes += size;
@@ -396,27 +442,20 @@ static int put_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key
 
 static int delete_locked(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, dw_diag *diag)
 {
-    uint64_t inode_number = 0;
-    uint32_t generation = 0;
-    int result = dw_index_lookup(vde, key, key_length, &inode_number, &generation, diag);
+    dw_index_hit hit;
+    int result = dw_index_find(vde, key, key_length, &hit, NULL, diag);
     if (result != DW_OK) {
         return result;
     }
-    if (inode_number == 0) {
+    if (!hit.found) {
         return dw_diag_fail(diag, DW_ENOENT, NULL, "no object with that key in '%s'", vde->path);
     }
-    dw_inode inode;
-    result = dw_inode_load(vde, inode_number, generation, &inode, diag);
-    if (result == DW_OK) {
-        result = dw_inode_release_data(vde, &inode, diag);
-    }
-    if (result == DW_OK) {
-        dw_inode freed;
-        memset(&freed, 0, sizeof freed);
-        result = dw_inode_store(vde, inode_number, &freed, diag);
-    }
-    if (result == DW_OK) {
-        result = dw_free_inode(vde, inode_number, diag);
+    if (!hit.compact) {
+        dw_inode inode;
+        result = dw_inode_load(vde, hit.inode, hit.generation, &inode, diag);
+        if (result == DW_OK) {
+            result = drop_inode(vde, hit.inode, &inode, diag);
+        }
     }
     if (result == DW_OK) {
         result = dw_index_remove(vde, key, key_length, diag);
@@ -514,25 +553,26 @@ int dw_delete(struct dw_vde *vde, const void *key, size_t key_length, const dw_o
     return leave(&frame, result);
 }
 
-/* The inode of key, or DW_ENOENT. */
-static int find(struct dw_vde *vde, const void *key, size_t key_length, uint64_t *inode_number, dw_inode *inode,
-                dw_diag *diag)
+/* What the index holds for key, or DW_ENOENT; the inode too, unless the object is
+ * compact (then `copy`, when given, has its bytes). */
+static int find(struct dw_vde *vde, const void *key, size_t key_length, dw_index_hit *hit, dw_inode *inode,
+                const dw_index_copy *copy, dw_diag *diag)
 {
     int result = check_key(vde, key, key_length, diag);
-    uint32_t generation = 0;
     if (result == DW_OK) {
-        result = dw_index_lookup(vde, key, (uint32_t)key_length, inode_number, &generation, diag);
+        result = dw_index_find(vde, key, (uint32_t)key_length, hit, copy, diag);
     }
-    if (result == DW_OK && *inode_number == 0) {
+    if (result == DW_OK && !hit->found) {
         result = dw_diag_fail(diag, DW_ENOENT, NULL, "no object with that key in '%s'", vde->path);
     }
-    if (result == DW_OK) {
-        result = dw_inode_load(vde, *inode_number, generation, inode, diag);
+    if (result != DW_OK || hit->compact) {
+        return result;
     }
+    result = dw_inode_load(vde, hit->inode, hit->generation, inode, diag);
     if (result == DW_OK && inode->key_hash != dw_xxh3_64(key, key_length, 0)) {
         result = dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify",
                               "'%s': inode %llu belongs to another key than the index says", vde->path,
-                              (unsigned long long)*inode_number);
+                              (unsigned long long)hit->inode);
     }
     return result;
 }
@@ -545,21 +585,25 @@ int dw_get(struct dw_vde *vde, const void *key, size_t key_length, void *buffer,
     if (result != DW_OK) {
         return result;
     }
-    uint64_t inode_number = 0;
+    dw_index_hit hit;
     dw_inode inode;
-    result = find(vde, key, key_length, &inode_number, &inode, diag);
+    dw_index_copy copy = {.buffer = buffer, .offset = 0, .length = capacity};
+    result = find(vde, key, key_length, &hit, &inode, &copy, diag);
+    uint64_t size = hit.compact ? hit.value_length : inode.size;
     if (result == DW_OK) {
         if (value_length != NULL) {
-            *value_length = (size_t)inode.size;
+            *value_length = (size_t)size;
         }
-        if (inode.size > capacity) {
+        if (size > capacity) {
             result = dw_diag_fail(diag, DW_ENOSPC, "pass a larger buffer, or read it in parts with dw_read",
-                                  "the value is %llu bytes; the buffer holds %zu", (unsigned long long)inode.size,
+                                  "the value is %llu bytes; the buffer holds %zu", (unsigned long long)size,
                                   capacity);
+        } else if (hit.compact) {
+            /* copied out of the leaf by find */
         } else if ((inode.flags & DW_INODE_INLINE) != 0) {
             memcpy(buffer, inode.inline_data, inode.inline_bytes);
         } else if (inode.size > 0) {
-            result = read_value(vde, inode_number, &inode, 0, buffer, inode.size, diag);
+            result = read_value(vde, hit.inode, &inode, 0, buffer, inode.size, diag);
         }
     }
     return leave(&frame, result);
@@ -573,16 +617,20 @@ int dw_read(struct dw_vde *vde, const void *key, size_t key_length, uint64_t off
     if (result != DW_OK) {
         return result;
     }
-    uint64_t inode_number = 0;
+    dw_index_hit hit;
     dw_inode inode;
     *read = 0;
-    result = find(vde, key, key_length, &inode_number, &inode, diag);
-    if (result == DW_OK && offset < inode.size) {
-        uint64_t take = inode.size - offset < length ? inode.size - offset : length;
-        if ((inode.flags & DW_INODE_INLINE) != 0) {
+    dw_index_copy copy = {.buffer = buffer, .offset = offset, .length = length};
+    result = find(vde, key, key_length, &hit, &inode, &copy, diag);
+    uint64_t size = hit.compact ? hit.value_length : inode.size;
+    if (result == DW_OK && offset < size) {
+        uint64_t take = size - offset < length ? size - offset : length;
+        if (hit.compact) {
+            /* copied out of the leaf by find */
+        } else if ((inode.flags & DW_INODE_INLINE) != 0) {
             memcpy(buffer, inode.inline_data + offset, (size_t)take);
         } else {
-            result = read_value(vde, inode_number, &inode, offset, buffer, take, diag);
+            result = read_value(vde, hit.inode, &inode, offset, buffer, take, diag);
         }
         if (result == DW_OK) {
             *read = (size_t)take;
@@ -598,18 +646,23 @@ int dw_exists(struct dw_vde *vde, const void *key, size_t key_length, bool *exis
     if (result != DW_OK) {
         return result;
     }
-    uint64_t inode_number = 0;
-    uint32_t generation = 0;
+    dw_index_hit hit = {.found = false};
     result = check_key(vde, key, key_length, diag);
     if (result == DW_OK) {
-        result = dw_index_lookup(vde, key, (uint32_t)key_length, &inode_number, &generation, diag);
+        result = dw_index_find(vde, key, (uint32_t)key_length, &hit, NULL, diag);
     }
-    *exists = result == DW_OK && inode_number != 0;
+    *exists = result == DW_OK && hit.found;
     return leave(&frame, result);
 }
 
-static void stat_of(uint64_t inode_number, const dw_inode *inode, dw_object_stat *stat)
+static void stat_of(const dw_index_hit *hit, const dw_inode *inode, dw_object_stat *stat)
 {
+    if (hit->compact) {
+        *stat = (dw_object_stat){.size = hit->value_length, .ctime_ns = hit->ctime_ns, .mtime_ns = hit->mtime_ns,
+                                 .generation = hit->generation, .inode = 0, .extent_count = 0, .tag_bytes = 0};
+        return;
+    }
+    uint64_t inode_number = hit->inode;
     stat->size = inode->size;
     stat->ctime_ns = inode->ctime_ns;
     stat->mtime_ns = inode->mtime_ns;
@@ -627,11 +680,11 @@ int dw_stat(struct dw_vde *vde, const void *key, size_t key_length, dw_object_st
     if (result != DW_OK) {
         return result;
     }
-    uint64_t inode_number = 0;
+    dw_index_hit hit;
     dw_inode inode;
-    result = find(vde, key, key_length, &inode_number, &inode, diag);
+    result = find(vde, key, key_length, &hit, &inode, NULL, diag);
     if (result == DW_OK) {
-        stat_of(inode_number, &inode, stat);
+        stat_of(&hit, &inode, stat);
     }
     return leave(&frame, result);
 }
@@ -799,18 +852,21 @@ int dw_writer_open(struct dw_vde *vde, const void *key, size_t key_length, const
         w->deadline_budget_ns = op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
         w->priority = op != NULL ? op->priority : DW_OP_NORMAL;
         w->inode_number = 0;
-        uint32_t generation = 0;
-        result = dw_index_lookup(vde, w->key, w->key_length, &w->inode_number, &generation, diag);
-        w->existing = w->inode_number != 0;
+        dw_index_hit hit;
+        result = dw_index_find(vde, w->key, w->key_length, &hit, NULL, diag);
+        w->existing = result == DW_OK && hit.found;
+        w->existing_compact = w->existing && hit.compact;
         memset(&w->inode, 0, sizeof w->inode);
-        if (result == DW_OK && w->existing) {
-            result = dw_inode_load(vde, w->inode_number, generation, &w->old, diag);
+        if (result == DW_OK && w->existing && !hit.compact) {
+            w->inode_number = hit.inode;
+            result = dw_inode_load(vde, w->inode_number, hit.generation, &w->old, diag);
             w->inode = w->old;
             w->inode.generation++;
         } else if (result == DW_OK) {
+            /* A new object, or one that was compact: the stream gets an inode. */
             result = dw_alloc_inode(vde, &w->inode_number, diag);
-            w->inode.generation = 1;
-            w->inode.ctime_ns = dw_vde_now_ns(vde);
+            w->inode.generation = w->existing ? hit.generation + 1 : 1;
+            w->inode.ctime_ns = w->existing ? hit.ctime_ns : dw_vde_now_ns(vde);
         }
         w->inode.flags = DW_INODE_USED;
         w->inode.extent_count = 0;
@@ -989,7 +1045,7 @@ int dw_writer_commit(dw_writer *writer, dw_diag *diag)
             result = dw_device_drain(&vde->device, diag);
         }
     }
-    if (result == DW_OK && writer->existing) {
+    if (result == DW_OK && writer->existing && !writer->existing_compact) {
         result = dw_inode_release_data(vde, &writer->old, diag);
     }
     if (result == DW_OK) {
@@ -1076,13 +1132,12 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
         result = DW_ENOENT;
     }
     uint32_t found_length = 0;
-    uint64_t inode_number = 0;
-    uint32_t generation = 0;
+    dw_index_hit hit;
     if (result == DW_OK) {
         result = iter->started ? dw_index_seek(vde, iter->last, iter->last_length, false, iter->found,
-                                               &found_length, &inode_number, &generation, diag)
+                                               &found_length, &hit, diag)
                                : dw_index_seek(vde, iter->prefix, iter->prefix_length, true, iter->found,
-                                               &found_length, &inode_number, &generation, diag);
+                                               &found_length, &hit, diag);
     }
     if (result == DW_OK && (found_length < iter->prefix_length ||
                             memcmp(iter->found, iter->prefix, iter->prefix_length) != 0)) {
@@ -1098,9 +1153,12 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
     }
     if (result == DW_OK && stat != NULL) {
         dw_inode inode;
-        result = dw_inode_load(vde, inode_number, generation, &inode, diag);
+        memset(&inode, 0, sizeof inode);
+        if (!hit.compact) {
+            result = dw_inode_load(vde, hit.inode, hit.generation, &inode, diag);
+        }
         if (result == DW_OK) {
-            stat_of(inode_number, &inode, stat);
+            stat_of(&hit, &inode, stat);
         }
     }
     if (result == DW_OK) {
@@ -1166,11 +1224,32 @@ static int tag_work(struct dw_vde *vde, const void *argument, dw_diag *diag)
 {
     const tag_edit *edit = argument;
     DW_ASSERT(edit->name != NULL);
-    uint64_t inode_number = 0;
+    dw_index_hit hit;
     dw_inode inode;
-    int result = find(vde, edit->key, edit->key_length, &inode_number, &inode, diag);
+    memset(&inode, 0, sizeof inode);
+    dw_index_copy copy = {.buffer = vde->index.compact_value, .offset = 0,
+                          .length = dw_index_compact_limit(vde->block_size)};
+    int result = find(vde, edit->key, edit->key_length, &hit, &inode, &copy, diag);
     if (result != DW_OK) {
         return result;
+    }
+    uint64_t inode_number = hit.inode;
+    if (hit.compact) {
+        if (edit->value == NULL) {
+            return dw_diag_fail(diag, DW_ENOENT, NULL, "the object has no tag '%s'", edit->name);
+        }
+        /* Tags live in an inode: the compact object moves into one. */
+        result = dw_alloc_inode(vde, &inode_number, diag);
+        inode.generation = hit.generation;
+        inode.ctime_ns = hit.ctime_ns;
+        inode.mtime_ns = hit.mtime_ns;
+        if (result == DW_OK) {
+            result = store_in_inode(vde, edit->key, edit->key_length, inode_number, &inode, vde->index.compact_value,
+                                    hit.value_length, diag);
+        }
+        if (result != DW_OK) {
+            return result;
+        }
     }
     uint32_t name_length = (uint32_t)strlen(edit->name);
     int32_t at = tag_find(inode.tags, inode.tag_bytes, edit->name, name_length);
@@ -1238,11 +1317,12 @@ int dw_tag_get(struct dw_vde *vde, const void *key, size_t key_length, const cha
     if (result != DW_OK) {
         return result;
     }
-    uint64_t inode_number = 0;
+    dw_index_hit hit;
     dw_inode inode;
+    memset(&inode, 0, sizeof inode); /* a compact object has no tags */
     result = tags_check(vde, diag);
     if (result == DW_OK) {
-        result = find(vde, key, key_length, &inode_number, &inode, diag);
+        result = find(vde, key, key_length, &hit, &inode, NULL, diag);
     }
     if (result == DW_OK) {
         int32_t at = tag_find(inode.tags, inode.tag_bytes, name, (uint32_t)strlen(name));
@@ -1266,11 +1346,12 @@ int dw_tags(struct dw_vde *vde, const void *key, size_t key_length, char *text, 
     if (result != DW_OK) {
         return result;
     }
-    uint64_t inode_number = 0;
+    dw_index_hit hit;
     dw_inode inode;
+    memset(&inode, 0, sizeof inode); /* a compact object has no tags */
     result = tags_check(vde, diag);
     if (result == DW_OK) {
-        result = find(vde, key, key_length, &inode_number, &inode, diag);
+        result = find(vde, key, key_length, &hit, &inode, NULL, diag);
     }
     size_t used = 0;
     if (capacity > 0) {

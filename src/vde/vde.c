@@ -525,6 +525,25 @@ static void identify_writer(struct dw_vde *vde)
 }
 
 /* Lays the whole VDE out in vde->super from the options. */
+#define DW_WAL_BYTES_MIN (256u << 10)
+#define DW_WAL_BYTES_AUTO_LOW (UINT64_C(16) << 20)
+#define DW_WAL_BYTES_AUTO_HIGH (UINT64_C(1) << 30)
+
+/* vde.wal_size 0: half the memory ceiling, 16 MiB to 1 GiB, and at most an eighth of the
+ * VDE. Why half the ceiling: no dirty page leaves memory before its image is in the log
+ * and then written home, and a checkpoint starts once half the log or half the cache's
+ * room for dirty pages is used; a log much smaller than the cache makes checkpoints run
+ * constantly (fillrandom: 7.2K puts/s with 16 MiB against 20.9K with 128 MiB under a
+ * 256 MiB ceiling, docs/BENCHMARKS.md), one much larger buys nothing the cache can hold. */
+static uint64_t wal_bytes_auto(const dw_config *config, uint64_t size_bytes)
+{
+    uint64_t bytes = config->memory_ceiling_bytes / 2;
+    bytes = bytes < DW_WAL_BYTES_AUTO_LOW ? DW_WAL_BYTES_AUTO_LOW : bytes;
+    bytes = bytes > DW_WAL_BYTES_AUTO_HIGH ? DW_WAL_BYTES_AUTO_HIGH : bytes;
+    bytes = bytes > size_bytes / 8 ? size_bytes / 8 : bytes;
+    return bytes < DW_WAL_BYTES_MIN ? DW_WAL_BYTES_MIN : bytes;
+}
+
 static int plan_layout(struct dw_vde *vde, const dw_create_options *options, dw_diag *diag)
 {
     const dw_config *config = &vde->config;
@@ -538,7 +557,13 @@ static int plan_layout(struct dw_vde *vde, const dw_create_options *options, dw_
     dw_extended *extended = &copy->extended;
     dw_inode_layout_for(tags, &extended->inode_layout);
     uint64_t first = (uint64_t)DW_UNITS_RESERVED * unit / block;
-    uint64_t wal_blocks = config->wal_bytes / block;
+    uint64_t wal_bytes = config->wal_bytes != 0 ? config->wal_bytes : wal_bytes_auto(config, options->size_bytes);
+    if (wal_bytes < DW_WAL_BYTES_MIN) {
+        return dw_diag_fail(diag, DW_EINVAL, "set vde.wal_size to 256KiB or more, or to 0 for a size chosen for you",
+                            "vde.wal_size is %llu bytes; a log needs at least %u", (unsigned long long)wal_bytes,
+                            DW_WAL_BYTES_MIN);
+    }
+    uint64_t wal_blocks = wal_bytes / block;
     uint64_t inode_count = options->inode_count != 0 ? options->inode_count : options->size_bytes / config->inode_ratio_bytes;
     if (inode_count < 16) {
         inode_count = 16;
@@ -958,13 +983,16 @@ static int check_compatibility(struct dw_vde *vde, dw_diag *diag)
     }
     /* 2.0 was a development format whose index leaves did not record inode generations;
      * nothing was released in it, so it is refused rather than read two ways. */
-    if (super->format_version < DW_FORMAT_VERSION) {
+    if (super->format_version < DW_FORMAT_OLDEST_READ) {
         return dw_diag_fail(diag, DW_EVERSION,
                             "recreate it with this dw (dw vde create) and put its objects again",
-                            "'%s' is in development format %u.%u, which this build no longer reads (it reads %u.%u)",
-                            vde->path, super->format_version >> 8, super->format_version & 0xff, DW_FORMAT_MAJOR,
-                            DW_FORMAT_MINOR);
+                            "'%s' is in development format %u.%u, which this build no longer reads (it reads %u.%u "
+                            "to %u.%u)",
+                            vde->path, super->format_version >> 8, super->format_version & 0xff,
+                            DW_FORMAT_OLDEST_READ >> 8, DW_FORMAT_OLDEST_READ & 0xff, DW_FORMAT_MAJOR, DW_FORMAT_MINOR);
     }
+    /* A VDE made before compact objects (2.2) keeps every object in an inode. */
+    vde->compact_objects = (super->incompat & DW_INCOMPAT_COMPACT) != 0;
     if (super->min_writer_version > DW_FORMAT_VERSION || (super->ro_compat & ~DW_RO_COMPAT_KNOWN) != 0) {
         vde->read_only = true;
         DW_LOG(vde->log, DW_LOG_WARN, "vde", "opened read-only: the VDE has features this build may not write",

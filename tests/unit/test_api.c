@@ -65,7 +65,8 @@ static void stat_describes_the_vde_as_inspect_does(void **state)
     assert_int_equal(stats.object_count, 42);
     assert_true(stats.data_blocks_used > 0);
     assert_int_equal(stats.data_bytes_used, stats.data_blocks_used * 4096);
-    assert_true(stats.inodes_used >= 42 && stats.inodes_used <= stats.inode_count);
+    assert_true(has_word(stats.incompat_names, "compact"));
+    assert_true(stats.inodes_used <= stats.inode_count);
     assert_true(stats.region_count >= 4 && stats.region_count <= DW_VDE_REGIONS_MAX);
     bool wal_region = false;
     for (uint32_t i = 0; i < stats.region_count; i++) {
@@ -89,7 +90,9 @@ static void stat_describes_the_vde_as_inspect_does(void **state)
     assert_string_equal(stats.io[1].name, "write block");
     assert_int_equal(stats.io[0].budget_ns, e->config.wcet_read_ns);
     assert_int_equal(stats.io[4].budget_ns, e->config.wcet_flush_ns);
-    assert_true(stats.io[4].completed > 0); /* strict: every commit synced */
+    /* Strict: every commit is at least one durable write (a record of small objects is
+     * one, with no sync of its own: docs/IO.md). */
+    assert_true(stats.io[1].completed + stats.io[3].completed >= stats.commits);
     assert_true(stats.io_submitted >= stats.io_completed && stats.io_completed > 0);
     env_close(e);
     env_free(e);

@@ -46,7 +46,9 @@ static void put_get_replace_delete(bool sim)
         OK(dw_stat(e->vde, "alpha", 5, &stat, NULL, &e->diag));
         assert_int_equal(stat.size, sizes[i]);
         assert_int_equal(stat.generation, i + 2);
-        assert_int_equal(stat.extent_count == 0, sizes[i] <= 192);
+        assert_int_equal(stat.extent_count == 0, sizes[i] <= 193);
+        /* Up to a quarter of a leaf, an object is compact: it has no inode (FORMAT.md §8). */
+        assert_int_equal(stat.inode == 0, sizes[i] <= 193);
     }
     /* A buffer too small says how much is needed. */
     assert_int_equal(dw_get(e->vde, "alpha", 5, back, 10, &length, NULL, &e->diag), DW_ENOSPC);
@@ -562,6 +564,146 @@ static void development_format(dw_super_copy *copy)
     copy->super.incompat &= DW_INCOMPAT_KNOWN; /* undo the edit before */
 }
 
+/* A VDE made by a 2.2 build: no compact objects. */
+static void format_2_2(dw_super_copy *copy)
+{
+    copy->super.format_version = (DW_FORMAT_MAJOR << 8) | 2;
+    copy->super.min_reader_version = (DW_FORMAT_MAJOR << 8) | 2;
+    copy->super.min_writer_version = (DW_FORMAT_MAJOR << 8) | 2;
+    copy->super.incompat &= ~DW_INCOMPAT_COMPACT;
+}
+
+static void expect_object(env *e, const char *key, const unsigned char *value, size_t size, uint32_t generation,
+                          bool compact)
+{
+    static unsigned char back[70000];
+    size_t length = 0;
+    OK(dw_get(e->vde, key, strlen(key), back, sizeof back, &length, NULL, &e->diag));
+    assert_int_equal(length, size);
+    assert_memory_equal(back, value, size);
+    dw_object_stat stat;
+    OK(dw_stat(e->vde, key, strlen(key), &stat, NULL, &e->diag));
+    assert_int_equal(stat.size, size);
+    assert_int_equal(stat.generation, generation);
+    assert_int_equal(stat.inode == 0, compact);
+    /* A ranged read of the middle. */
+    if (size > 10) {
+        size_t read = 0;
+        OK(dw_read(e->vde, key, strlen(key), 3, back, 5, &read, NULL, &e->diag));
+        assert_int_equal(read, 5);
+        assert_memory_equal(back, value + 3, 5);
+    }
+}
+
+static void inodes_in_use(env *e, uint64_t expected)
+{
+    dw_vde_info info;
+    dw_vde_info_read(e->vde, &info);
+    assert_int_equal(info.state.inodes_used, expected);
+}
+
+/* Small untagged objects live in their index entries; one grows into an inode when it is
+ * replaced by a large value, tagged, or streamed, and goes back when replaced small. */
+static void compact_objects_move_in_and_out_of_inodes(void **state)
+{
+    (void)state;
+    env *e = env_new(false, 64u << 20);
+    env_open(e);
+    static unsigned char value[70000];
+    /* The largest compact value for a 5-byte key: a quarter of a leaf, less its header. */
+    uint32_t largest = dw_index_compact_limit(4096) - dw_index_compact_entry_size(5, 0);
+    fill(value, sizeof value, 1);
+    OK(dw_put(e->vde, "alpha", 5, value, largest, NULL, &e->diag));
+    expect_object(e, "alpha", value, largest, 1, true);
+    OK(dw_put(e->vde, "alpha", 5, value, largest + 1, NULL, &e->diag));
+    expect_object(e, "alpha", value, largest + 1, 2, false);
+    inodes_in_use(e, 1);
+    OK(dw_put(e->vde, "alpha", 5, value, 10, NULL, &e->diag));
+    expect_object(e, "alpha", value, 10, 3, true);
+    inodes_in_use(e, 0); /* the inode was freed */
+    OK(dw_put(e->vde, "alpha", 5, value, 60000, NULL, &e->diag));
+    expect_object(e, "alpha", value, 60000, 4, false);
+    OK(dw_put(e->vde, "alpha", 5, value, 0, NULL, &e->diag));
+    expect_object(e, "alpha", value, 0, 5, true);
+    /* A tag moves a compact object into an inode, value and creation time kept. */
+    OK(dw_put(e->vde, "beta", 4, value, 500, NULL, &e->diag));
+    dw_object_stat before;
+    OK(dw_stat(e->vde, "beta", 4, &before, NULL, &e->diag));
+    char text[64];
+    assert_int_equal(dw_tag_get(e->vde, "beta", 4, "kind", text, sizeof text, NULL, &e->diag), DW_ENOENT);
+    assert_int_equal(dw_tag_set(e->vde, "beta", 4, "kind", NULL, NULL, &e->diag), DW_ENOENT);
+    OK(dw_tag_set(e->vde, "beta", 4, "kind", "frame", NULL, &e->diag));
+    expect_object(e, "beta", value, 500, 2, false);
+    dw_object_stat after;
+    OK(dw_stat(e->vde, "beta", 4, &after, NULL, &e->diag));
+    assert_int_equal(after.ctime_ns, before.ctime_ns);
+    OK(dw_tag_get(e->vde, "beta", 4, "kind", text, sizeof text, NULL, &e->diag));
+    assert_string_equal(text, "frame");
+    /* A tagged object stays in its inode when replaced small: the tags stay with it. */
+    OK(dw_put(e->vde, "beta", 4, value, 20, NULL, &e->diag));
+    expect_object(e, "beta", value, 20, 3, false);
+    OK(dw_tag_get(e->vde, "beta", 4, "kind", text, sizeof text, NULL, &e->diag));
+    /* A stream replaces a compact object with an inode. */
+    OK(dw_put(e->vde, "gamma", 5, value, 30, NULL, &e->diag));
+    dw_writer *writer = NULL;
+    OK(dw_writer_open(e->vde, "gamma", 5, NULL, &writer, &e->diag));
+    OK(dw_writer_write(writer, value, 9000, &e->diag));
+    OK(dw_writer_commit(writer, &e->diag));
+    expect_object(e, "gamma", value, 9000, 2, false);
+    /* Listing sees both kinds. */
+    dw_iter *iter = NULL;
+    OK(dw_iter_open(e->vde, "", 0, &iter, &e->diag));
+    char key[64];
+    size_t key_length = 0;
+    dw_object_stat stat;
+    uint32_t seen = 0;
+    while (dw_iter_next(iter, key, sizeof key, &key_length, &stat, &e->diag) == DW_OK) {
+        seen++;
+        assert_int_equal(stat.inode == 0, key_length == 5 && memcmp(key, "alpha", 5) == 0);
+    }
+    dw_iter_close(iter);
+    assert_int_equal(seen, 3);
+    /* Deleting a compact object; then everything survives a reopen and verifies. */
+    OK(dw_put(e->vde, "delta", 5, value, 40, NULL, &e->diag));
+    OK(dw_delete(e->vde, "delta", 5, NULL, &e->diag));
+    bool exists = true;
+    OK(dw_exists(e->vde, "delta", 5, &exists, NULL, &e->diag));
+    assert_false(exists);
+    inodes_in_use(e, 2);
+    env_close(e);
+    env_open(e);
+    expect_object(e, "alpha", value, 0, 5, true);
+    expect_object(e, "beta", value, 20, 3, false);
+    expect_object(e, "gamma", value, 9000, 2, false);
+    env_close(e);
+    const dw_verify_report *report = env_verify(e, NULL, NULL);
+    env_print_problems(report);
+    assert_int_equal(report->problem_count, 0);
+    assert_int_equal(report->objects, 3);
+    assert_int_equal(report->inodes, 2);
+    env_free(e);
+}
+
+/* A VDE of format 2.2 opens, and every object it gets keeps an inode: a 2.2 reader must
+ * still read it. */
+static void a_2_2_vde_gets_no_compact_objects(void **state)
+{
+    (void)state;
+    env *e = env_new(false, 16u << 20);
+    edit_superblock(e->path, format_2_2);
+    env_open(e);
+    OK(dw_put(e->vde, "small", 5, "tiny", 4, NULL, &e->diag));
+    dw_object_stat stat;
+    OK(dw_stat(e->vde, "small", 5, &stat, NULL, &e->diag));
+    assert_int_not_equal(stat.inode, 0);
+    env_close(e);
+    const dw_verify_report *report = env_verify(e, NULL, NULL);
+    env_print_problems(report);
+    assert_int_equal(report->problem_count, 0);
+    assert_int_equal(report->inodes, 1);
+    env_free(e);
+}
+
 static void open_refuses_what_it_must_with_its_own_code(void **state)
 {
     (void)state;
@@ -810,6 +952,8 @@ int main(void)
         cmocka_unit_test(a_failed_sync_stops_writing_until_reopen),
         cmocka_unit_test(generations_are_never_handed_out_twice),
         cmocka_unit_test(deterministic_mode_writes_identical_files),
+        cmocka_unit_test(compact_objects_move_in_and_out_of_inodes),
+        cmocka_unit_test(a_2_2_vde_gets_no_compact_objects),
         cmocka_unit_test(open_refuses_what_it_must_with_its_own_code),
         cmocka_unit_test(opening_and_working_never_allocate_after_open),
         cmocka_unit_test(no_put_pays_for_a_whole_checkpoint),

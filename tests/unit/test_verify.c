@@ -75,7 +75,8 @@ static void a_clean_vde_verifies_clean(void **state)
     env_print_problems(report);
     assert_int_equal(report->problem_count, 0);
     assert_int_equal(report->objects, 3000 + 32 + 1);
-    assert_int_equal(report->inodes, report->objects);
+    /* Small untagged objects are compact, in their index entries: they have no inode. */
+    assert_true(report->inodes < report->objects);
     static const uint32_t every_type[] = {
         DW_BLOCK_SUPER, DW_BLOCK_REGIONS, DW_BLOCK_EXTENDED, DW_BLOCK_ANCHOR, DW_BLOCK_EMERGENCY,
         DW_BLOCK_SENTINEL, DW_BLOCK_INODE_BITMAP, DW_BLOCK_INODES, DW_BLOCK_BITMAP, DW_BLOCK_INDEX_LEAF,
