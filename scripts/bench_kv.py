@@ -4,7 +4,8 @@
 Runs dw-kv-bench (bench/kv_bench.c) over the matrix below, each run in its own process
 and its own empty directory (the multiwriter workload once per writer count, the
 deadline workload DEADLINE_RUNS times in a row per engine), then once more per engine
-under a hard memory limit (a cgroup); reads fio's figures from RESULTS_DIR/io.json
+under a hard memory limit (a cgroup), then a short sync fill per engine under strace to
+count the system calls of a commit; reads fio's figures from RESULTS_DIR/io.json
 (scripts/bench_io.py, run before by bench.sh) as the device's own limit; writes:
 
   RESULTS_DIR/kv.json              every run's JSON
@@ -25,6 +26,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -571,6 +573,150 @@ def memory_lines(results, limited):
     return out
 
 
+# ---- system calls per strict commit ------------------------------------------------------
+#
+# Each engine's sync fillrandom runs twice under `strace -f`, with N and with 2N puts; the
+# difference of the two runs' counts over N is what one commit costs, with what opening,
+# loading and closing cost taken out. The full trace is read rather than `strace -c`'s
+# summary because it tells the threads apart and shows each write's flags (RWF_DSYNC).
+
+SYSCALL_ENTRIES = 2000
+SYNC_CALLS = ("fdatasync", "fsync", "msync", "syncfs", "sync")
+WRITE_CALLS = ("write", "pwrite64", "pwritev", "pwritev2", "writev")
+TRACE_LINE = re.compile(r"^(\d+)\s+([a-z_][a-z0-9_]*)\(")
+RESUMED_LINE = re.compile(r"^(\d+)\s+<\.\.\. ([a-z_][a-z0-9_]*) resumed>")
+FIRST_ARGUMENT = re.compile(r"(\d+)[,)]")
+RETURN_VALUE = re.compile(r"\) += (\d+)\s*$")
+
+
+def trace_counts(path):
+    """Counts an `strace -f` log's calls by name, for the process's first thread (the one
+    that calls put in a fill) and for all its other threads; a call that strace shows as
+    "unfinished" and later "resumed" is counted once, at its start. A write is durable
+    when its flags include RWF_DSYNC or RWF_SYNC, or when its file descriptor was opened
+    with O_DSYNC or O_SYNC (LMDB writes its meta page so)."""
+    caller = None
+    counts = {"caller": {}, "others": {}}
+    durable = {"caller": 0, "others": 0}
+    sync_fds, pending_open = set(), {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            resumed = RESUMED_LINE.match(line)
+            if resumed and resumed.group(2) in ("open", "openat") and pending_open.pop(resumed.group(1), False):
+                fd = RETURN_VALUE.search(line)
+                if fd:
+                    sync_fds.add(int(fd.group(1)))
+            m = TRACE_LINE.match(line)
+            if not m:
+                continue
+            tid, name = m.group(1), m.group(2)
+            caller = caller or tid
+            side = "caller" if tid == caller else "others"
+            counts[side][name] = counts[side].get(name, 0) + 1
+            first = FIRST_ARGUMENT.match(line, m.end())
+            if name in ("open", "openat") and ("O_DSYNC" in line or "O_SYNC" in line):
+                fd = RETURN_VALUE.search(line)
+                if fd:
+                    sync_fds.add(int(fd.group(1)))
+                else:
+                    pending_open[tid] = True
+            elif name == "close" and first:
+                sync_fds.discard(int(first.group(1)))
+            elif name in WRITE_CALLS and first and (int(first.group(1)) in sync_fds or
+                                                    "RWF_DSYNC" in line or "RWF_SYNC" in line):
+                durable[side] += 1
+    return {"counts": counts, "durable_writes": durable}
+
+
+def per_commit(small, large, entries):
+    out = {}
+    for side in ("caller", "others"):
+        a, b = small["counts"][side], large["counts"][side]
+        calls = {name: (b.get(name, 0) - a.get(name, 0)) / entries for name in set(a) | set(b)}
+        writes = (large["durable_writes"][side] - small["durable_writes"][side]) / entries
+        syncs = sum(calls.get(name, 0) for name in SYNC_CALLS) + writes
+        out[side] = {"calls": calls, "all": sum(calls.values()), "durable_writes": writes, "syncs": syncs}
+    return out
+
+
+def measure_syscalls(binary, work, results_dir, done, total):
+    """Runs each engine's sync fill of SYSCALL_ENTRIES and twice as many puts under strace;
+    returns per engine the calls of one commit, or why it could not."""
+    out = {}
+    for engine in ENGINES:
+        done += 1
+        print(f"[{done}/{total}] {engine:8} fillrandom sync under strace, {SYSCALL_ENTRIES} and "
+              f"{2 * SYSCALL_ENTRIES} puts ", end="", flush=True)
+        if shutil.which("strace") is None:
+            out[engine] = {"error": "strace is not installed"}
+            print("skipped: no strace")
+            continue
+        traces = {}
+        for entries in (SYSCALL_ENTRIES, 2 * SYSCALL_ENTRIES):
+            path = os.path.join(results_dir, f"kv-strace-{engine}-{entries}.txt")
+            cmd = command_for(binary, engine, "fillrandom", "sync", work, MEMORY, entries=entries)
+            r = run_one(cmd, work, prefix=["strace", "-f", "-qq", "-s", "0", "-o", path])
+            if r.get("ok") and os.path.exists(path):
+                traces[entries] = trace_counts(path)
+            else:
+                out[engine] = {"error": r.get("error", "no trace")}
+            if os.path.exists(path):
+                os.remove(path)
+        if len(traces) == 2:
+            out[engine] = per_commit(traces[SYSCALL_ENTRIES], traces[2 * SYSCALL_ENTRIES], SYSCALL_ENTRIES)
+            c = out[engine]["caller"]
+            print(f"caller {c['all']:.2f} calls, {c['syncs']:.2f} syncs a commit; other threads "
+                  f"{out[engine]['others']['all']:.2f} calls", flush=True)
+        else:
+            print(f"FAILED: {out[engine]['error']}", flush=True)
+    return out
+
+
+def syscall_section(syscalls):
+    engines = [e for e in ENGINES if e in syscalls and "error" not in syscalls[e]]
+    lines = ["### System calls per strict commit", "",
+             f"Each engine's sync fillrandom (100-byte values) of {SYSCALL_ENTRIES:,} and then "
+             f"{2 * SYSCALL_ENTRIES:,} puts under `strace -f`; a figure is (calls in the second run − calls in "
+             f"the first) ÷ {SYSCALL_ENTRIES:,}, so what opening, closing and creating the files cost cancels out. "
+             "*caller* is the thread that calls put, *others* every other thread of the process (dwvd's I/O "
+             "thread, RocksDB's background threads). **Syncs** are fdatasync, fsync and msync calls plus durable "
+             "writes: write/pwrite/pwritev2 calls whose flags include RWF_DSYNC or RWF_SYNC, or whose file was "
+             "opened with O_DSYNC or O_SYNC (LMDB's meta page). The full trace is read, not `strace -c`'s summary, "
+             "because only the trace shows each call's flags and thread. strace cannot see inside io_uring: a write or fsync "
+             "submitted through the ring is in no count but its io_uring_enter's, so where a thread uses "
+             "io_uring its syncs are a lower bound. Tracing makes every call slower, so calls made on a timer "
+             "(futex waits with a timeout) weigh more than in an untraced run, and calls that do not come with "
+             "commits (timers, a checkpoint when a threshold is crossed) make the figures noisy by as much as "
+             "they weigh: a negative figure is such noise. Calls below 0.005 a commit are left out of the rows "
+             "(not of *all calls*).", ""]
+    for e in ENGINES:
+        if e in syscalls and "error" in syscalls[e]:
+            lines += [f"{e}: not measured ({syscalls[e]['error']}).", ""]
+    if not engines:
+        return lines
+    names = set()
+    for e in engines:
+        for side in ("caller", "others"):
+            names |= {n for n, v in syscalls[e][side]["calls"].items() if abs(v) >= 0.005}
+    weight = {n: max(syscalls[e]["caller"]["calls"].get(n, 0) + syscalls[e]["others"]["calls"].get(n, 0)
+                     for e in engines) for n in names}
+    lines += ["| system call | " + " | ".join(f"{e}: caller | {e}: others" for e in engines) + " |",
+              "|---|" + "---:|" * (2 * len(engines))]
+
+    def cell(v):
+        return "·" if abs(v) < 0.005 else f"{v:.2f}"
+
+    for name in sorted(names, key=lambda n: (-weight[n], n)):
+        lines.append(f"| {name} | " + " | ".join(f"{cell(syscalls[e]['caller']['calls'].get(name, 0))} | "
+                                                 f"{cell(syscalls[e]['others']['calls'].get(name, 0))}"
+                                                 for e in engines) + " |")
+    for label, key in (("**all calls**", "all"), ("durable writes (of the calls above)", "durable_writes"),
+                       ("**syncs**", "syncs")):
+        lines.append(f"| {label} | " + " | ".join(f"{cell(syscalls[e]['caller'][key])} | "
+                                                  f"{cell(syscalls[e]['others'][key])}" for e in engines) + " |")
+    return lines + [""]
+
+
 def fio_reference(results_dir):
     path = os.path.join(results_dir, "io.json")
     if not os.path.exists(path):
@@ -601,7 +747,7 @@ def main():
     keys = [(w, d) for w in WORKLOADS for d in DURABILITIES if (w, d) in SIZES]
     results = []
     started = time.monotonic()
-    total = sum(len(variants(key[0])) for key in keys) * len(ENGINES) + len(ENGINES)
+    total = sum(len(variants(key[0])) for key in keys) * len(ENGINES) + 2 * len(ENGINES)
     done = 0
     for key in keys:
         for engine in ENGINES:
@@ -647,11 +793,12 @@ def main():
                f"{mib(r['peak_rss_bytes'])} MiB, cgroup peak {mib(r['cgroup_peak_bytes'])} MiB") if r.get("ok")
               else f"FAILED: {r.get('error')}", flush=True)
     limit.remove()
+    syscalls = measure_syscalls(binary, work, results_dir, done, total)
     elapsed = time.monotonic() - started
 
     fio = fio_reference(results_dir)
-    json.dump({"results": results, "limited": limited, "fio": fio}, open(os.path.join(results_dir, "kv.json"), "w"),
-              indent=1)
+    json.dump({"results": results, "limited": limited, "syscalls": syscalls, "fio": fio},
+              open(os.path.join(results_dir, "kv.json"), "w"), indent=1)
 
     md = []
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -713,7 +860,8 @@ def main():
         else:
             md.append(f"| {r['engine']} | **failed**: {r.get('error')} (OOM kills: {r.get('oom_kills', '—')}) "
                       f"||||||||")
-    md += ["", "What each durability level means for each engine:", "",
+    md += [""] + syscall_section(syscalls)
+    md += ["What each durability level means for each engine:", "",
            "| engine | sync per commit | relaxed |", "|---|---|---|"]
     seen = {}
     for r in results:
