@@ -10,7 +10,10 @@
  *
  * Threads: put and get may be called from several threads at once. An adapter whose
  * engine allows one thread at a time (dwvd's handle, a SQLite connection) serialises the
- * calls itself, and that cost is part of what is measured.
+ * calls itself, and that cost is part of what is measured. A workload of several writers
+ * (multiwriter) gives each writing thread a kv_writer instead: the shared handle where the
+ * engine takes writes from many threads on one (dwvd, LMDB, RocksDB), a connection of
+ * its own where it does not (SQLite), so that each engine's own concurrency is measured.
  */
 #ifndef DW_BENCH_KV_H
 #define DW_BENCH_KV_H
@@ -31,6 +34,7 @@ typedef struct kv_settings {
 
 typedef struct kv_engine kv_engine; /* one open database */
 typedef struct kv_reader kv_reader; /* what one reading thread needs (a connection, a txn) */
+typedef struct kv_writer kv_writer; /* what one writing thread needs (a connection, or the handle) */
 
 typedef struct kv_adapter {
     const char *name;
@@ -50,6 +54,12 @@ typedef struct kv_adapter {
     int (*get)(kv_reader *reader, const void *key, size_t key_length, void *buffer, size_t capacity,
                size_t *value_length, bool critical, char *error, size_t error_size);
     void (*reader_close)(kv_reader *reader);
+    /* One writing thread's own way in, for workloads with several writers; writer_put is
+     * put on it: one object written and committed on its own. */
+    int (*writer_open)(kv_engine *engine, kv_writer **writer, char *error, size_t error_size);
+    int (*writer_put)(kv_writer *writer, const void *key, size_t key_length, const void *value, size_t value_length,
+                      char *error, size_t error_size);
+    void (*writer_close)(kv_writer *writer);
     /* Makes every commit durable and closes. */
     int (*close)(kv_engine *engine, char *error, size_t error_size);
 } kv_adapter;

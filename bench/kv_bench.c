@@ -16,6 +16,12 @@
  *   deadline          load, then for --seconds --writers bulk threads put 4 KiB values as
  *                     fast as they can while a critical thread gets one key every
  *                     --period-us; a get slower than --deadline-us is a critical miss
+ *   multiwriter       --threads writers (1 .. 16, started together) put --entries new keys
+ *                     in random order between them, each key by one thread only, one
+ *                     commit per put; throughput is all puts over the time until the last
+ *                     writer ends, the histogram all puts of all writers. Each writer has
+ *                     its adapter's kv_writer: the one shared handle for dwvd, LMDB and
+ *                     RocksDB, a connection of its own for SQLite (kv.h)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,9 +51,11 @@ typedef enum workload {
     READ_RANDOM,
     READ_WHILE_WRITING,
     DEADLINE,
+    MULTI_WRITER,
 } workload;
 
-static const char *const workload_names[] = {"fillrandom", "fillseq", "readrandom", "readwhilewriting", "deadline"};
+static const char *const workload_names[] = {"fillrandom", "fillseq",  "readrandom",
+                                             "readwhilewriting", "deadline", "multiwriter"};
 
 typedef struct options {
     const kv_adapter *adapter;
@@ -62,14 +70,16 @@ typedef struct options {
     uint32_t writer_rate;
     uint32_t readers;
     uint32_t writers;
+    uint32_t threads;
     uint64_t period_ns;
     uint64_t deadline_ns;
     uint64_t seed;
     bool json;
 } options;
 
-/* What one run measured. `primary` is the workload's own operation (puts of a fill,
- * gets of a read workload, the critical gets of the deadline workload); `secondary` the
+/* What one run measured. `primary` is the workload's own operation (puts of a fill or of
+ * the multiwriter workload, gets of a read workload, the critical gets of the deadline
+ * workload); `secondary` the
  * other side (the writer of readwhilewriting, the bulk writers of deadline). */
 typedef struct result {
     uint64_t operations;
@@ -83,6 +93,15 @@ typedef struct result {
     uint64_t close_ns;
 } result;
 
+/* Holds the writers of the multiwriter workload until all are ready, so that the clock
+ * starts when they all start putting. */
+typedef struct start_gate {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    uint32_t ready;
+    bool open;
+} start_gate;
+
 typedef struct run {
     const options *options;
     kv_engine *engine;
@@ -91,6 +110,7 @@ typedef struct run {
     atomic_int failed;
     char error[KV_ERROR_MAX];
     pthread_mutex_t error_lock;
+    start_gate gate;
 } run;
 
 static uint64_t now_ns(void)
@@ -423,6 +443,131 @@ static int concurrent(run *r, result *out)
     return atomic_load(&r->failed) ? -1 : 0;
 }
 
+/* Waits at the gate until multi_writer opens it; says whether the writer should run. */
+static bool wait_at_gate(run *r, bool ready)
+{
+    start_gate *g = &r->gate;
+    (void)pthread_mutex_lock(&g->lock);
+    g->ready++;
+    (void)pthread_cond_broadcast(&g->changed);
+    while (!g->open) {
+        (void)pthread_cond_wait(&g->changed, &g->lock);
+    }
+    (void)pthread_mutex_unlock(&g->lock);
+    return ready && !atomic_load(&r->stop);
+}
+
+/* One writer of the multiwriter workload: the keys of index w->index, w->index + threads,
+ * ... (so no two writers put the same key), each put timed and committed on its own. */
+static void *fill_writer_main(void *argument)
+{
+    worker *w = argument;
+    run *r = w->run;
+    const options *o = r->options;
+    char error[KV_ERROR_MAX];
+    unsigned char key[KEY_BYTES];
+    kv_writer *writer = NULL;
+    bool ready = o->adapter->writer_open(r->engine, &writer, error, sizeof error) == 0;
+    if (!ready) {
+        set_failed(r, error);
+    }
+    if (!wait_at_gate(r, ready)) {
+        if (ready) {
+            o->adapter->writer_close(writer);
+        }
+        return NULL;
+    }
+    for (uint64_t i = w->index; i < o->entries && !atomic_load_explicit(&r->stop, memory_order_relaxed);
+         i += o->threads) {
+        make_key(key, i, true);
+        uint64_t t0 = now_ns();
+        if (o->adapter->writer_put(writer, key, KEY_BYTES, value_for(r, i, o->value_bytes), o->value_bytes, error,
+                                   sizeof error) != 0) {
+            set_failed(r, error);
+            break;
+        }
+        dw_histogram_record(&w->histogram, now_ns() - t0);
+        w->operations++;
+    }
+    o->adapter->writer_close(writer);
+    return NULL;
+}
+
+/* After the writers: every key they put is read back (not timed), so that a put lost
+ * between threads sharing a handle shows as not_found. */
+static int check_every_key(run *r, result *out)
+{
+    const options *o = r->options;
+    char error[KV_ERROR_MAX];
+    unsigned char key[KEY_BYTES];
+    unsigned char buffer[BULK_VALUE_BYTES];
+    kv_reader *reader = NULL;
+    if (o->adapter->reader_open(r->engine, &reader, error, sizeof error) != 0) {
+        set_failed(r, error);
+        return -1;
+    }
+    int status = 0;
+    for (uint64_t i = 0; i < o->entries; i++) {
+        make_key(key, i, true);
+        size_t length = 0;
+        int found = o->adapter->get(reader, key, KEY_BYTES, buffer, sizeof buffer, &length, false, error, sizeof error);
+        if (found < 0) {
+            set_failed(r, error);
+            status = -1;
+            break;
+        }
+        out->not_found += found == 1 || length != o->value_bytes;
+    }
+    o->adapter->reader_close(reader);
+    return status;
+}
+
+/* Starts --threads writers, opens the gate when every one has its kv_writer, and counts
+ * the time from then until the last one is done; then checks that every key is there. */
+static int multi_writer(run *r, result *out)
+{
+    const options *o = r->options;
+    worker workers[THREADS_MAX];
+    pthread_t threads[THREADS_MAX];
+    memset(workers, 0, sizeof workers);
+    start_gate *g = &r->gate;
+    (void)pthread_mutex_init(&g->lock, NULL);
+    (void)pthread_cond_init(&g->changed, NULL);
+    uint32_t started_threads = 0;
+    for (uint32_t i = 0; i < o->threads; i++) {
+        workers[i].run = r;
+        workers[i].index = i;
+        dw_histogram_reset(&workers[i].histogram);
+        if (pthread_create(&threads[i], NULL, fill_writer_main, &workers[i]) != 0) {
+            set_failed(r, "pthread_create failed");
+            break;
+        }
+        started_threads++;
+    }
+    (void)pthread_mutex_lock(&g->lock);
+    while (g->ready < started_threads) {
+        (void)pthread_cond_wait(&g->changed, &g->lock);
+    }
+    uint64_t started = now_ns();
+    g->open = true;
+    (void)pthread_cond_broadcast(&g->changed);
+    (void)pthread_mutex_unlock(&g->lock);
+    for (uint32_t i = 0; i < started_threads; i++) {
+        (void)pthread_join(threads[i], NULL);
+    }
+    out->elapsed_ns = now_ns() - started;
+    for (uint32_t i = 0; i < started_threads; i++) {
+        dw_histogram_merge(&out->primary, &workers[i].histogram);
+        out->operations += workers[i].operations;
+    }
+    (void)pthread_cond_destroy(&g->changed);
+    (void)pthread_mutex_destroy(&g->lock);
+    if (atomic_load(&r->failed)) {
+        return -1;
+    }
+    return check_every_key(r, out);
+}
+
 /* ---- measuring the process and the files --------------------------------------------- */
 
 static uint64_t peak_rss_bytes(void)
@@ -502,7 +647,12 @@ static void report(const options *o, const result *res, int status, const char *
 {
     double seconds = (double)res->elapsed_ns / 1e9;
     double throughput = seconds > 0 ? (double)res->operations / seconds : 0;
-    const char *primary_name = o->workload <= FILL_SEQUENTIAL ? "put" : (o->workload == DEADLINE ? "critical" : "get");
+    const char *primary_name = "get";
+    if (o->workload == FILL_RANDOM || o->workload == FILL_SEQUENTIAL || o->workload == MULTI_WRITER) {
+        primary_name = "put";
+    } else if (o->workload == DEADLINE) {
+        primary_name = "critical";
+    }
     const char *secondary_name = o->workload == DEADLINE ? "bulk_put" : "put";
     if (o->json) {
         (void)printf("{\"engine\":\"%s\",\"workload\":\"%s\",\"durability\":\"%s\",\"durability_meaning\":\"%s\","
@@ -510,6 +660,9 @@ static void report(const options *o, const result *res, int status, const char *
                      o->adapter->name, workload_names[o->workload], o->sync ? "sync" : "relaxed",
                      o->sync ? o->adapter->sync_meaning : o->adapter->relaxed_meaning, o->entries, o->value_bytes,
                      o->memory_bytes, status == 0 ? "true" : "false");
+        if (o->workload == MULTI_WRITER) {
+            (void)printf(",\"threads\":%u", o->threads);
+        }
         if (status != 0) {
             (void)printf(",\"error\":\"");
             for (const char *c = error; *c != '\0'; c++) {
@@ -529,9 +682,13 @@ static void report(const options *o, const result *res, int status, const char *
         (void)printf("}\n");
         return;
     }
-    (void)printf("%s %s %s (%s): %s\n", o->adapter->name, workload_names[o->workload], o->sync ? "sync" : "relaxed",
-                 o->sync ? o->adapter->sync_meaning : o->adapter->relaxed_meaning,
-                 status == 0 ? "ok" : error);
+    char threads[32] = "";
+    if (o->workload == MULTI_WRITER) {
+        (void)snprintf(threads, sizeof threads, ", %u thread%s", o->threads, o->threads == 1 ? "" : "s");
+    }
+    (void)printf("%s %s %s (%s)%s: %s\n", o->adapter->name, workload_names[o->workload],
+                 o->sync ? "sync" : "relaxed", o->sync ? o->adapter->sync_meaning : o->adapter->relaxed_meaning,
+                 threads, status == 0 ? "ok" : error);
     if (res->operations == 0 && res->primary.count == 0) {
         return;
     }
@@ -563,11 +720,13 @@ static void usage(FILE *out)
         "DIR must exist and be empty; the engine's files are left in it.\n"
         "\n"
         "  --engine E          dwvd, lmdb, sqlite or rocksdb\n"
-        "  --workload W        fillrandom, fillseq, readrandom, readwhilewriting, deadline\n"
+        "  --workload W        fillrandom, fillseq, readrandom, readwhilewriting, deadline,\n"
+        "                      multiwriter (--threads writers, one commit per put)\n"
         "  --durability D      sync (every commit synced before it returns; default) or\n"
         "                      relaxed (commits not synced one by one)\n"
         "  --dir DIR           where the engine keeps its files\n"
-        "  --entries N         objects filled or loaded (default 100000)\n"
+        "  --entries N         objects filled or loaded (default 100000); multiwriter: all\n"
+        "                      writers' puts together, each key put by one writer\n"
         "  --value-bytes B     value size (default 100; 1 .. 4096)\n"
         "  --reads N           readrandom: gets (default 100000)\n"
         "  --seconds S         readwhilewriting, deadline: how long (default 5)\n"
@@ -576,6 +735,9 @@ static void usage(FILE *out)
         "  --writer-rate R     readwhilewriting: puts a second (default 1000)\n"
         "  --readers N         readwhilewriting: reader threads (default 2; at most %d)\n"
         "  --writers N         deadline: bulk writer threads (default 2; at most %d)\n"
+        "  --threads N         multiwriter: writer threads, started together (default 4;\n"
+        "                      1 .. %d); dwvd, LMDB and RocksDB share one handle, SQLite\n"
+        "                      gives each writer its own connection (WAL, busy timeout)\n"
         "  --period-us P       deadline: one critical get every P microseconds (default 5000)\n"
         "  --deadline-us D     deadline: a critical get slower than this misses (default 1000)\n"
         "  --seed X            the random key order of the reads (default 1)\n"
@@ -584,7 +746,7 @@ static void usage(FILE *out)
         "\n"
         "Exit status: 0 when the workload ran to the end, 1 when an operation failed (the\n"
         "error is printed, and in JSON as \"error\"), 2 for a bad command line.\n",
-        THREADS_MAX, THREADS_MAX);
+        THREADS_MAX, THREADS_MAX, THREADS_MAX);
 }
 
 static int parse_u64(const char *text, uint64_t *value)
@@ -610,6 +772,7 @@ static int parse(int argc, char **argv, options *o)
                    .writer_rate = 1000,
                    .readers = 2,
                    .writers = 2,
+                   .threads = 4,
                    .period_ns = 5000000,
                    .deadline_ns = 1000000,
                    .seed = 1};
@@ -622,14 +785,15 @@ static int parse(int argc, char **argv, options *o)
         {"readers", required_argument, NULL, 'T'},     {"writers", required_argument, NULL, 'W'},
         {"period-us", required_argument, NULL, 'p'},   {"deadline-us", required_argument, NULL, 'l'},
         {"seed", required_argument, NULL, 'S'},        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"threads", required_argument, NULL, 't'},     {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     static const kv_adapter *const adapters[] = {&kv_dwvd, &kv_lmdb, &kv_sqlite, &kv_rocksdb};
     int c;
     bool have_workload = false;
     while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         uint64_t v = 0;
-        bool numeric = strchr("nvrsmRTWplS", c) != NULL;
+        bool numeric = strchr("nvrsmRTWtplS", c) != NULL;
         if (numeric && parse_u64(optarg, &v) != 0) {
             (void)fprintf(stderr, "dw-kv-bench: '%s' is not a whole number\n", optarg);
             return -1;
@@ -674,6 +838,7 @@ static int parse(int argc, char **argv, options *o)
         case 'R': o->writer_rate = (uint32_t)(v > UINT32_MAX ? 0 : v); break;
         case 'T': o->readers = (uint32_t)(v > THREADS_MAX ? 0 : v); break;
         case 'W': o->writers = (uint32_t)(v > THREADS_MAX ? 0 : v); break;
+        case 't': o->threads = (uint32_t)(v > THREADS_MAX ? 0 : v); break;
         case 'p': o->period_ns = v * 1000u; break;
         case 'l': o->deadline_ns = v * 1000u; break;
         case 'S': o->seed = v; break;
@@ -692,9 +857,9 @@ static int parse(int argc, char **argv, options *o)
     } else if (o->value_bytes == 0 || o->value_bytes > BULK_VALUE_BYTES) {
         problem = "--value-bytes must be 1 .. 4096";
     } else if (o->seconds == 0 || o->writer_rate == 0 || o->readers == 0 || o->writers == 0 ||
-               o->period_ns == 0 || o->deadline_ns == 0) {
-        problem = "--seconds, --writer-rate, --readers, --writers, --period-us and --deadline-us must be > 0 "
-                  "(threads at most 16)";
+               o->threads == 0 || o->period_ns == 0 || o->deadline_ns == 0) {
+        problem = "--seconds, --writer-rate, --readers, --writers, --threads, --period-us and --deadline-us "
+                  "must be > 0 (threads at most 16)";
     } else if (o->memory_bytes < (UINT64_C(8) << 20)) {
         problem = "--memory must be at least 8 MiB";
     }
@@ -745,6 +910,7 @@ int main(int argc, char **argv)
         case READ_RANDOM: status = read_random(&r, res); break;
         case READ_WHILE_WRITING:
         case DEADLINE: status = concurrent(&r, res); break;
+        case MULTI_WRITER: status = multi_writer(&r, res); break;
         }
         uint64_t t0 = now_ns();
         if (o.adapter->close(r.engine, error, sizeof error) != 0 && status == 0) {

@@ -7,7 +7,8 @@
  * waiting callers earliest deadline first. A critical caller's call carries
  * DW_OP_CRITICAL and a 1 ms budget (so it goes ahead of every waiting bulk call, and its
  * I/O through the EDF scheduler likewise); a bulk caller's DW_OP_BEST_EFFORT and the
- * default budget (vde.op_deadline, 1 s).
+ * default budget (vde.op_deadline, 1 s). The writers of the multiwriter workload share the
+ * handle too (dw_put is thread-safe): each writer's kv_writer is only a way to the handle.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,10 @@ struct kv_engine {
 };
 
 struct kv_reader {
+    kv_engine *engine;
+};
+
+struct kv_writer {
     kv_engine *engine;
 };
 
@@ -142,6 +147,29 @@ static void dwvd_reader_close(kv_reader *reader)
     free(reader);
 }
 
+static int dwvd_writer_open(kv_engine *engine, kv_writer **writer, char *error, size_t error_size)
+{
+    kv_writer *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        (void)snprintf(error, error_size, "dwvd: out of memory");
+        return -1;
+    }
+    w->engine = engine;
+    *writer = w;
+    return 0;
+}
+
+static int dwvd_writer_put(kv_writer *writer, const void *key, size_t key_length, const void *value,
+                           size_t value_length, char *error, size_t error_size)
+{
+    return dwvd_put(writer->engine, key, key_length, value, value_length, false, error, error_size);
+}
+
+static void dwvd_writer_close(kv_writer *writer)
+{
+    free(writer);
+}
+
 /* DW_KV_BENCH_STATS=1: the engine's own counters on standard error, to see where the
  * time of a run went (commits, log records, checkpoints, cache hits). */
 static void print_stats(dw_vde *vde)
@@ -184,5 +212,8 @@ const kv_adapter kv_dwvd = {
     .reader_open = dwvd_reader_open,
     .get = dwvd_get,
     .reader_close = dwvd_reader_close,
+    .writer_open = dwvd_writer_open,
+    .writer_put = dwvd_writer_put,
+    .writer_close = dwvd_writer_close,
     .close = dwvd_close,
 };

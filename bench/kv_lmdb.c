@@ -4,7 +4,9 @@
  * sync = LMDB's default (each write transaction's commit syncs data and meta page);
  * relaxed = MDB_NOSYNC (commits are not synced; the OS writes them back when it likes,
  * mdb_env_sync at close). Readers keep one read-only transaction each and reset/renew it
- * around every get, LMDB's cheapest read path; writers take LMDB's own writer lock.
+ * around every get, LMDB's cheapest read path; writers take LMDB's own writer lock. The
+ * writers of the multiwriter workload share the one environment, each put its own write
+ * transaction (LMDB runs one write transaction at a time).
  */
 #include <lmdb.h>
 #include <stdio.h>
@@ -21,6 +23,10 @@ struct kv_engine {
 struct kv_reader {
     kv_engine *engine;
     MDB_txn *txn;
+};
+
+struct kv_writer {
+    kv_engine *engine;
 };
 
 static int fail(char *error, size_t error_size, const char *what, int rc)
@@ -143,6 +149,29 @@ static void lmdb_reader_close(kv_reader *reader)
     free(reader);
 }
 
+static int lmdb_writer_open(kv_engine *engine, kv_writer **writer, char *error, size_t error_size)
+{
+    kv_writer *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        (void)snprintf(error, error_size, "lmdb: out of memory");
+        return -1;
+    }
+    w->engine = engine;
+    *writer = w;
+    return 0;
+}
+
+static int lmdb_writer_put(kv_writer *writer, const void *key, size_t key_length, const void *value,
+                           size_t value_length, char *error, size_t error_size)
+{
+    return lmdb_write(writer->engine, key, key_length, value, value_length, 1, error, error_size);
+}
+
+static void lmdb_writer_close(kv_writer *writer)
+{
+    free(writer);
+}
+
 static int lmdb_close(kv_engine *engine, char *error, size_t error_size)
 {
     int rc = mdb_env_sync(engine->env, 1);
@@ -161,5 +190,8 @@ const kv_adapter kv_lmdb = {
     .reader_open = lmdb_reader_open,
     .get = lmdb_get,
     .reader_close = lmdb_reader_close,
+    .writer_open = lmdb_writer_open,
+    .writer_put = lmdb_writer_put,
+    .writer_close = lmdb_writer_close,
     .close = lmdb_close,
 };

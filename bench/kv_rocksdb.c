@@ -4,7 +4,9 @@
  * sync = WriteOptions.sync true (the WAL is synced before a write returns); relaxed =
  * sync false (the WAL is written to the OS, not synced: a machine crash may lose the
  * latest writes). The memory the engine is given is split between the memtable
- * (write_buffer_size) and the block cache, a quarter each; the rest is its own.
+ * (write_buffer_size) and the block cache, a quarter each; the rest is its own. The writers
+ * of the multiwriter workload share the one DB (RocksDB groups concurrent writers' WAL
+ * writes and syncs itself).
  */
 #include <rocksdb/c.h>
 #include <stdio.h>
@@ -23,6 +25,10 @@ struct kv_engine {
 };
 
 struct kv_reader {
+    kv_engine *engine;
+};
+
+struct kv_writer {
     kv_engine *engine;
 };
 
@@ -135,6 +141,29 @@ static void rocks_reader_close(kv_reader *reader)
     free(reader);
 }
 
+static int rocks_writer_open(kv_engine *engine, kv_writer **writer, char *error, size_t error_size)
+{
+    kv_writer *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        (void)snprintf(error, error_size, "rocksdb: out of memory");
+        return -1;
+    }
+    w->engine = engine;
+    *writer = w;
+    return 0;
+}
+
+static int rocks_writer_put(kv_writer *writer, const void *key, size_t key_length, const void *value,
+                            size_t value_length, char *error, size_t error_size)
+{
+    return rocks_put(writer->engine, key, key_length, value, value_length, false, error, error_size);
+}
+
+static void rocks_writer_close(kv_writer *writer)
+{
+    free(writer);
+}
+
 static int rocks_close(kv_engine *engine, char *error, size_t error_size)
 {
     char *message = NULL;
@@ -156,5 +185,8 @@ const kv_adapter kv_rocksdb = {
     .reader_open = rocks_reader_open,
     .get = rocks_get,
     .reader_close = rocks_reader_close,
+    .writer_open = rocks_writer_open,
+    .writer_put = rocks_writer_put,
+    .writer_close = rocks_writer_close,
     .close = rocks_close,
 };

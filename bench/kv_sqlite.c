@@ -6,7 +6,13 @@
  * synchronous=NORMAL (synced only at checkpoints: a crash may lose the latest commits).
  * Writes go through one connection under a mutex (a connection is one thread's);
  * every reader has its own connection, which WAL mode lets read beside the writer.
- * The page cache of the connections shares the memory the engine is given.
+ * The writers of the multiwriter workload have a connection each instead, as an
+ * application with several writing threads would: each put is BEGIN IMMEDIATE, the
+ * insert, COMMIT, and a writer that finds the write lock taken waits in SQLite's busy
+ * handler (busy_timeout 10 s), which sleeps and retries. BEGIN IMMEDIATE takes the lock
+ * before the read snapshot, so a busy writer always waits rather than failing with
+ * SQLITE_BUSY_SNAPSHOT. The page cache of the connections shares the memory the engine
+ * is given.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -22,11 +28,20 @@ struct kv_engine {
     sqlite3_stmt *put;
     char path[1024];
     int64_t reader_cache_kib;
+    bool sync;
 };
 
 struct kv_reader {
     sqlite3 *db;
     sqlite3_stmt *get;
+};
+
+struct kv_writer {
+    sqlite3 *db;
+    sqlite3_stmt *begin;
+    sqlite3_stmt *put;
+    sqlite3_stmt *commit;
+    sqlite3_stmt *rollback;
 };
 
 static int fail(char *error, size_t error_size, const char *what, sqlite3 *db)
@@ -64,6 +79,7 @@ static int sqlite_open(const kv_settings *settings, kv_engine **engine, char *er
     (void)snprintf(e->path, sizeof e->path, "%s/bench.sqlite", settings->directory);
     int64_t memory_kib = (int64_t)(settings->memory_bytes / 1024);
     e->reader_cache_kib = memory_kib / 4;
+    e->sync = settings->sync;
     if (connect(e->path, memory_kib / 2, &e->db, error, error_size) != 0) {
         free(e);
         return -1;
@@ -184,6 +200,83 @@ static void sqlite_reader_close(kv_reader *reader)
     free(reader);
 }
 
+static void writer_release(kv_writer *w)
+{
+    (void)sqlite3_finalize(w->begin);
+    (void)sqlite3_finalize(w->put);
+    (void)sqlite3_finalize(w->commit);
+    (void)sqlite3_finalize(w->rollback);
+    (void)sqlite3_close(w->db);
+    free(w);
+}
+
+/* A connection of the writer's own; journal_mode=WAL is the database's already, but
+ * synchronous is a connection's setting, so it is set again here. */
+static int sqlite_writer_open(kv_engine *engine, kv_writer **writer, char *error, size_t error_size)
+{
+    kv_writer *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        (void)snprintf(error, error_size, "sqlite: out of memory");
+        return -1;
+    }
+    if (connect(engine->path, engine->reader_cache_kib, &w->db, error, error_size) != 0) {
+        free(w);
+        return -1;
+    }
+    const char *setup = engine->sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    if (sqlite3_exec(w->db, setup, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(w->db, "BEGIN IMMEDIATE", -1, &w->begin, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(w->db, "INSERT OR REPLACE INTO kv(k, v) VALUES(?1, ?2)", -1, &w->put, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(w->db, "COMMIT", -1, &w->commit, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(w->db, "ROLLBACK", -1, &w->rollback, NULL) != SQLITE_OK) {
+        int result = fail(error, error_size, "writer setup", w->db);
+        writer_release(w);
+        return result;
+    }
+    *writer = w;
+    return 0;
+}
+
+/* Runs a prepared statement that returns no rows. */
+static int step_done(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    (void)sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int sqlite_writer_put(kv_writer *writer, const void *key, size_t key_length, const void *value,
+                             size_t value_length, char *error, size_t error_size)
+{
+    sqlite3_stmt *s = writer->put;
+    int rc = step_done(writer->begin);
+    if (rc != SQLITE_OK) {
+        return fail(error, error_size, "begin", writer->db);
+    }
+    rc = sqlite3_bind_blob(s, 1, key, (int)key_length, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_blob(s, 2, value, (int)value_length, SQLITE_STATIC);
+    }
+    if (rc == SQLITE_OK) {
+        rc = step_done(s);
+    }
+    if (rc == SQLITE_OK) {
+        rc = step_done(writer->commit);
+    }
+    if (rc != SQLITE_OK) {
+        int result = fail(error, error_size, "put", writer->db);
+        (void)step_done(writer->rollback);
+        return result;
+    }
+    return 0;
+}
+
+static void sqlite_writer_close(kv_writer *writer)
+{
+    writer_release(writer);
+}
+
 static int sqlite_close(kv_engine *engine, char *error, size_t error_size)
 {
     (void)sqlite3_finalize(engine->put);
@@ -209,5 +302,8 @@ const kv_adapter kv_sqlite = {
     .reader_open = sqlite_reader_open,
     .get = sqlite_get,
     .reader_close = sqlite_reader_close,
+    .writer_open = sqlite_writer_open,
+    .writer_put = sqlite_writer_put,
+    .writer_close = sqlite_writer_close,
     .close = sqlite_close,
 };
