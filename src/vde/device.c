@@ -99,19 +99,23 @@ static void stop_writing(dw_device *device, int result, const dw_diag *diag)
     if (result == DW_EDEADLINE || result == DW_ECANCELED) {
         return;
     }
-    if (device->failed == DW_OK) {
-        device->failed = result;
+    /* A commit's durable write may run outside the writer lock (dw_device_write_durable_alone),
+     * so two threads may fail at once: the first to claim the failure writes it. */
+    int unclaimed = 0;
+    if (__atomic_compare_exchange_n(&device->failing, &unclaimed, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         (void)dw_format(device->failed_message, sizeof device->failed_message, "%s",
                         diag != NULL ? diag->message : dw_strerror(result));
+        __atomic_store_n(&device->failed, result, __ATOMIC_RELEASE);
     }
 }
 
 int dw_device_check_writable(const dw_device *device, dw_diag *diag)
 {
-    if (device->failed == DW_OK) {
+    int failed = __atomic_load_n(&device->failed, __ATOMIC_ACQUIRE);
+    if (failed == DW_OK) {
         return DW_OK;
     }
-    return dw_diag_fail(diag, device->failed,
+    return dw_diag_fail(diag, failed,
                         "close the VDE and open it again: recovery restores every acknowledged commit",
                         "'%s' takes no more writes after a failed write or sync (%s)", device->path,
                         device->failed_message);
@@ -287,7 +291,7 @@ static int write_parts(dw_device *device, uint64_t block, uint32_t count, const 
         if (result == DW_OK) {
             device->in_flight_block[device->in_flight++] = block;
         }
-        device->stats.writes += part;
+        add_to(&device->stats.writes, part);
         block += part;
         count -= part;
         at += (size_t)part * device->block_size;
@@ -331,7 +335,7 @@ static int write_direct(dw_device *device, uint64_t block, uint32_t count, const
     request.durable = durable;
     result = try_direct(device, &request, done, diag);
     if (*done) {
-        device->stats.writes += count;
+        add_to(&device->stats.writes, count);
     }
     return result;
 }
@@ -364,7 +368,7 @@ int dw_device_sync(dw_device *device, dw_diag *diag)
         .priority = current_priority,
         .deadline_ns = current_deadline_ns,
     };
-    device->stats.syncs++;
+    add_to(&device->stats.syncs, 1);
     bool done = false;
     result = try_direct(device, &request, &done, diag);
     if (done) {
@@ -378,13 +382,51 @@ int dw_device_sync(dw_device *device, dw_diag *diag)
     return result;
 }
 
+int dw_device_write_durable_alone(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
+                                  dw_diag *diag)
+{
+    int result = dw_device_check_writable(device, diag);
+    if (result == DW_OK) {
+        result = check_range(device, block, count, diag);
+    }
+    if (result != DW_OK) {
+        return result;
+    }
+    add_to(&device->stats.durable_writes, 1);
+    add_to(&device->stats.writes, count);
+    dw_sched_request request = make_request(device, true, block, count, buffer, NULL);
+    request.durable = true;
+    bool done = false;
+    result = try_direct(device, &request, &done, diag);
+    if (done) {
+        return result;
+    }
+    /* Through the scheduler, one part at a time on a ticket of its own: the device's
+     * in-flight table belongs to the writer-lock holder. */
+    const unsigned char *at = buffer;
+    while (result == DW_OK && count > 0) {
+        uint32_t part = count < device->batch_max ? count : device->batch_max;
+        dw_sched_request piece = make_request(device, true, block, part, at, NULL);
+        piece.durable = true;
+        dw_sched_ticket ticket;
+        result = submit(device, &piece, &ticket, diag);
+        if (result == DW_OK) {
+            result = wait_for(device, ticket, piece.op_class, block, part, diag);
+        }
+        block += part;
+        count -= part;
+        at += (size_t)part * device->block_size;
+    }
+    return result;
+}
+
 int dw_device_write_durable(dw_device *device, uint64_t block, uint32_t count, const void *buffer, dw_diag *diag)
 {
     int result = dw_device_drain(device, diag);
     if (result != DW_OK) {
         return result;
     }
-    device->stats.durable_writes++;
+    add_to(&device->stats.durable_writes, 1);
     bool done = false;
     result = write_direct(device, block, count, buffer, true, &done, diag);
     if (done) {

@@ -61,7 +61,8 @@ typedef struct dw_device {
     uint64_t in_flight_block[DW_DEVICE_IN_FLIGHT_MAX];
     int deferred_error;         /* the first failure among them */
     char deferred_message[DW_DIAG_MESSAGE_MAX];
-    int failed;                 /* the first failed write or sync: no more writing */
+    int failed;                 /* the first failed write or sync: no more writing (atomic) */
+    int failing;                /* claimed by the thread that records it (atomic) */
     char failed_message[DW_DIAG_MESSAGE_MAX];
     dw_device_stats stats;
 } dw_device;
@@ -90,6 +91,12 @@ int dw_device_drain(dw_device *device, dw_diag *diag);
  * trip, no sync of its own), else durable writes through the scheduler. Only these
  * blocks: writes before it are not made durable by it (dw_device_sync does that). */
 int dw_device_write_durable(dw_device *device, uint64_t block, uint32_t count, const void *buffer, dw_diag *diag);
+
+/* The same, by a thread that does not hold the writer lock while another thread may use
+ * the device (a commit's record, docs/CONCURRENCY.md): it neither drains nor uses the
+ * in-flight table, and writes nothing else. */
+int dw_device_write_durable_alone(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
+                                  dw_diag *diag);
 
 /* Makes every completed write durable (fdatasync). */
 int dw_device_sync(dw_device *device, dw_diag *diag);

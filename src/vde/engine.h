@@ -220,6 +220,16 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     bool flusher_stop;
     int flusher_error;              /* a failed group commit, reported by the next operation */
     char flusher_message[DW_DIAG_MESSAGE_MAX];
+    /* Strict commits share records (docs/CONCURRENCY.md, group commit): a committer
+     * whose transaction is not yet durable either waits for the record in flight or,
+     * when none is, takes the writer lock, stages every pending page as one record and
+     * writes it with the writer lock released. commit_lock guards what follows and
+     * durable_lsn, durable_seq and durable_state. */
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_done;     /* a record in flight became durable, or failed */
+    bool flushing;                  /* a staged record is being written outside the writer lock */
+    int commit_error;               /* that write failed: nothing after it becomes durable */
+    char commit_message[DW_DIAG_MESSAGE_MAX];
 
     /* freed extents waiting until they are safe to reuse */
     dw_quarantine *quarantine;
@@ -272,7 +282,13 @@ void dw_vde_stage_give(struct dw_vde *vde, uint32_t stage);
 
 /* Opens a transaction (implicitly for a single operation, or for dw_txn_begin). */
 int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag);
+/* Strict and not deterministic: the commit is made durable by dw_vde_commit_wait, which
+ * the call must run once it has let go of the writer lock (and the gate). */
 int dw_vde_txn_commit(struct dw_vde *vde, dw_diag *diag);
+/* Waits until this thread's last commit is durable, sharing a record with other
+ * committers (group commit); `result` passes through when it is an error. Nothing to
+ * do when the thread has no commit waiting. */
+int dw_vde_commit_wait(struct dw_vde *vde, int result, dw_diag *diag);
 void dw_vde_txn_abort(struct dw_vde *vde);
 
 /* ---- alloc.c ------------------------------------------------------------------------ */
@@ -363,6 +379,26 @@ int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_l
 
 /* Writes the pending pages as one record and makes it (and the data before it) durable. */
 int dw_wal_flush(struct dw_vde *vde, dw_diag *diag);
+
+/* A record staged by dw_wal_stage. */
+typedef struct dw_wal_staged {
+    uint64_t lsn;
+    uint32_t blocks;                /* 0: nothing was pending */
+    bool write_pending;             /* staged only: dw_wal_write_staged writes it */
+    uint64_t seq;                   /* the last transaction in it */
+    dw_engine_state state;          /* the state after it */
+} dw_wal_staged;
+
+/* Waits while a staged record is being written outside the writer lock. */
+void dw_wal_wait_flushing(struct dw_vde *vde);
+/* With the writer lock held and no record in flight: makes the pending pages one record,
+ * logged at the next LSN. With `defer`, a record of one run is only staged (the whole of
+ * it in wal_stage, write_pending); any other is written and made durable here. */
+int dw_wal_stage(struct dw_vde *vde, bool defer, dw_wal_staged *staged, dw_diag *diag);
+/* Writes a staged record durably; called with no lock held. */
+int dw_wal_write_staged(struct dw_vde *vde, const dw_wal_staged *staged, dw_diag *diag);
+/* The staged record is durable: durable_lsn, durable_seq and durable_state move. */
+void dw_wal_publish(struct dw_vde *vde, const dw_wal_staged *staged);
 /* One bounded checkpoint step; with `complete`, until every logged page is home and the
  * superblock says so. */
 int dw_wal_checkpoint(struct dw_vde *vde, bool complete, dw_diag *diag);

@@ -34,6 +34,7 @@ typedef struct call {
     uint32_t op;
     bool reader;
     bool locked;                /* a reader that took the state lock */
+    dw_diag *diag;
 } call;
 
 static uint64_t budget_of(const struct dw_vde *vde, const dw_op *op)
@@ -51,6 +52,7 @@ static int enter(struct dw_vde *vde, const dw_op *op, uint32_t class, call *fram
     frame->op = class;
     frame->reader = false;
     frame->locked = false;
+    frame->diag = diag;
     if (vde == NULL) {
         return dw_diag_fail(diag, DW_EINVAL, NULL, "no VDE handle");
     }
@@ -71,6 +73,7 @@ static int enter_reader(struct dw_vde *vde, const dw_op *op, uint32_t class, cal
     frame->op = class;
     frame->reader = true;
     frame->locked = false;
+    frame->diag = diag;
     if (vde == NULL) {
         return dw_diag_fail(diag, DW_EINVAL, NULL, "no VDE handle");
     }
@@ -88,9 +91,11 @@ static int leave(call *frame, int result)
         dw_vde_account(vde, frame->op, frame->started_ns);
         return result;
     }
-    dw_vde_account(vde, frame->op, frame->started_ns);
     dw_vde_writer_unlock(vde);
     dw_gate_leave(&vde->gate);
+    /* A strict commit becomes durable here, with the engine open to the next caller. */
+    result = dw_vde_commit_wait(vde, result, frame->diag);
+    dw_vde_account(vde, frame->op, frame->started_ns);
     return result;
 }
 
@@ -781,7 +786,7 @@ int dw_txn_commit(dw_txn *txn, const dw_op *op, dw_diag *diag)
     }
     txn->vde = NULL;
     dw_vde_writer_unlock(vde);
-    return result;
+    return dw_vde_commit_wait(vde, result, diag);
 }
 
 void dw_txn_abort(dw_txn *txn)
@@ -1067,8 +1072,9 @@ int dw_writer_commit(dw_writer *writer, dw_diag *diag)
     } else {
         dw_vde_txn_abort(vde);
     }
-    dw_vde_account(vde, DW_VDE_OP_PUT, started);
     dw_vde_writer_unlock(vde);
+    result = dw_vde_commit_wait(vde, result, diag);
+    dw_vde_account(vde, DW_VDE_OP_PUT, started);
     return result;
 }
 

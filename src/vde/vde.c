@@ -30,6 +30,14 @@
 #include "vde/engine.h"
 #include "vde/vde_internal.h"
 
+/* A strict commit of this thread whose record is not yet known durable: the call that
+ * committed waits for it once it has let go of the writer lock (dw_vde_commit_wait). */
+static _Thread_local struct {
+    struct dw_vde *vde;
+    uint64_t seq;
+    uint64_t started_ns;
+} deferred_commit;
+
 #define SIM_PENDING_BYTES (UINT32_C(8) << 20)
 
 uint64_t dw_vde_now_ns(struct dw_vde *vde)
@@ -287,11 +295,15 @@ static struct dw_vde *new_handle(const char *path, const dw_config *config, dw_d
     (void)pthread_mutex_init(&vde->stage_lock, NULL);
     (void)pthread_cond_init(&vde->stage_free, NULL);
     vde->stages_free = (1u << DW_READER_STAGES) - 1;
+    (void)pthread_mutex_init(&vde->commit_lock, NULL);
+    (void)pthread_cond_init(&vde->commit_done, NULL);
     return vde;
 }
 
 static void free_handle(struct dw_vde *vde)
 {
+    (void)pthread_cond_destroy(&vde->commit_done);
+    (void)pthread_mutex_destroy(&vde->commit_lock);
     (void)pthread_cond_destroy(&vde->kept_ended);
     (void)pthread_mutex_destroy(&vde->kept_lock);
     (void)pthread_cond_destroy(&vde->stage_free);
@@ -314,6 +326,7 @@ static bool kept_by_this_thread(struct dw_vde *vde)
 
 void dw_vde_writer_lock(struct dw_vde *vde)
 {
+    DW_ASSERT(deferred_commit.vde == NULL); /* a call that committed waits for it first */
     (void)pthread_mutex_lock(&vde->lock);
     DW_ASSERT(!vde->state_exclusive);
     (void)pthread_rwlock_wrlock(&vde->state_lock);
@@ -1316,13 +1329,104 @@ int dw_vde_txn_commit(struct dw_vde *vde, dw_diag *diag)
     vde->group_has_data = vde->group_has_data || vde->txn_has_data;
     vde->counters.commits++;
     int result = DW_OK;
-    /* Strict: durable now. Group: when the record would otherwise outgrow its limit. */
-    if (vde->config.durability == DW_DURABILITY_STRICT ||
-        dw_cache_pending_count(&vde->cache) + vde->cache.undo_capacity > vde->pending_limit) {
+    bool strict = vde->config.durability == DW_DURABILITY_STRICT;
+    if (strict && !vde->deterministic) {
+        /* Durable before the call returns, but after it lets go of the writer lock, so
+         * that other committers go on meanwhile and share the record (dw_vde_commit_wait). */
+        DW_ASSERT(deferred_commit.vde == NULL || deferred_commit.vde == vde);
+        deferred_commit.vde = vde;
+        deferred_commit.seq = vde->seq;
+        deferred_commit.started_ns = started;
+        return DW_OK;
+    }
+    /* Strict in deterministic mode: durable now, one record a commit whatever the
+     * threads, so the file is the same. Group: when the record would outgrow its limit. */
+    if (strict || dw_cache_pending_count(&vde->cache) + vde->cache.undo_capacity > vde->pending_limit) {
         result = dw_wal_flush(vde, diag);
     }
     dw_vde_account(vde, DW_VDE_OP_COMMIT, started);
     return result;
+}
+
+/* Group commit: until the record holding transaction `seq` is durable, wait for the one
+ * in flight, or lead: stage every pending page (ours and other committers') as one record
+ * under the writer lock, then write it with no lock held. Called with no lock held. */
+static int commit_wait(struct dw_vde *vde, uint64_t seq, dw_diag *diag)
+{
+    for (;;) {
+        (void)pthread_mutex_lock(&vde->commit_lock);
+        while (vde->flushing && vde->durable_seq < seq) {
+            (void)pthread_cond_wait(&vde->commit_done, &vde->commit_lock);
+        }
+        bool durable = vde->durable_seq >= seq;
+        int error = vde->commit_error;
+        (void)pthread_mutex_unlock(&vde->commit_lock);
+        if (durable) {
+            return DW_OK;
+        }
+        if (error != DW_OK) {
+            return dw_diag_fail(diag, error, "close the VDE and open it again: recovery restores every acknowledged commit",
+                                "the record holding this commit was not written: %s", vde->commit_message);
+        }
+        /* No record in flight: lead. Another committer may have led meanwhile. */
+        dw_vde_writer_lock(vde);
+        (void)pthread_mutex_lock(&vde->commit_lock);
+        bool busy = vde->flushing;
+        durable = vde->durable_seq >= seq;
+        (void)pthread_mutex_unlock(&vde->commit_lock);
+        if (busy || durable) {
+            dw_vde_writer_unlock(vde);
+            continue;
+        }
+        dw_wal_staged staged;
+        int result = dw_wal_stage(vde, true, &staged, diag);
+        if (result == DW_OK && staged.write_pending) {
+            (void)pthread_mutex_lock(&vde->commit_lock);
+            vde->flushing = true;
+            (void)pthread_mutex_unlock(&vde->commit_lock);
+        } else if (result == DW_OK) {
+            dw_wal_publish(vde, &staged);
+        }
+        if (result == DW_OK) {
+            dw_quarantine_release(vde);
+        }
+        dw_vde_writer_unlock(vde);
+        if (result != DW_OK || !staged.write_pending) {
+            if (result != DW_OK) {
+                return result;
+            }
+            continue;
+        }
+        result = dw_wal_write_staged(vde, &staged, diag);
+        if (result == DW_OK) {
+            dw_wal_publish(vde, &staged);
+        }
+        (void)pthread_mutex_lock(&vde->commit_lock);
+        if (result != DW_OK && vde->commit_error == DW_OK) {
+            vde->commit_error = result;
+            (void)dw_format(vde->commit_message, sizeof vde->commit_message, "%s", diag->message);
+        }
+        vde->flushing = false;
+        (void)pthread_cond_broadcast(&vde->commit_done);
+        (void)pthread_mutex_unlock(&vde->commit_lock);
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+}
+
+int dw_vde_commit_wait(struct dw_vde *vde, int result, dw_diag *diag)
+{
+    if (deferred_commit.vde == NULL) {
+        return result;
+    }
+    DW_ASSERT(deferred_commit.vde == vde);
+    uint64_t seq = deferred_commit.seq;
+    uint64_t started = deferred_commit.started_ns;
+    deferred_commit.vde = NULL;
+    int waited = commit_wait(vde, seq, diag);
+    dw_vde_account(vde, DW_VDE_OP_COMMIT, started);
+    return result != DW_OK ? result : waited;
 }
 
 void dw_vde_txn_abort(struct dw_vde *vde)

@@ -40,6 +40,7 @@ static uint64_t wal_position(const struct dw_vde *vde, uint64_t lsn)
 
 int dw_super_write(struct dw_vde *vde, dw_diag *diag)
 {
+    dw_wal_wait_flushing(vde); /* it records the last durable record's state */
     dw_super_copy *copy = &vde->super;
     dw_superblock *super = &copy->super;
     super->sequence++;
@@ -165,7 +166,10 @@ static void log_writer_seal(log_writer *writer, unsigned char *block, uint32_t t
     writer->staged++;
 }
 
-static int write_record(struct dw_vde *vde, const dw_wal_header *header, bool durable, dw_diag *diag)
+/* Stages the record's blocks and writes them; with stage_only (a record of one run), only
+ * stages them: the whole record is then in wal_stage, for dw_wal_write_staged. */
+static int write_record(struct dw_vde *vde, const dw_wal_header *header, bool durable, bool stage_only,
+                        dw_diag *diag)
 {
     log_writer writer = {.vde = vde, .run_lsn = header->lsn, .durable = durable};
     uint32_t page_count = header->page_count;
@@ -205,6 +209,11 @@ static int write_record(struct dw_vde *vde, const dw_wal_header *header, bool du
         memcpy(block, payload, vde->payload_size);
         log_writer_seal(&writer, block, DW_BLOCK_WAL_PAGE);
     }
+    if (stage_only) {
+        DW_ASSERT(durable && writer.run_lsn == header->lsn);
+        DW_ASSERT(writer.staged == 1 + header->entry_blocks + page_count);
+        return DW_OK;
+    }
     return log_writer_flush(&writer, diag);
 }
 
@@ -213,11 +222,22 @@ static uint32_t record_blocks_for(const struct dw_vde *vde, uint32_t page_count)
     return 1 + dw_wal_entry_blocks(vde->block_size, page_count) + page_count;
 }
 
-int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
+void dw_wal_wait_flushing(struct dw_vde *vde)
+{
+    (void)pthread_mutex_lock(&vde->commit_lock);
+    while (vde->flushing) {
+        (void)pthread_cond_wait(&vde->commit_done, &vde->commit_lock);
+    }
+    (void)pthread_mutex_unlock(&vde->commit_lock);
+}
+
+int dw_wal_stage(struct dw_vde *vde, bool defer, dw_wal_staged *staged, dw_diag *diag)
 {
     DW_ASSERT(!vde->txn_open);
     uint32_t page_count = dw_cache_pending_count(&vde->cache);
     int result = DW_OK;
+    *staged = (dw_wal_staged){.lsn = vde->next_lsn, .blocks = 0, .write_pending = false, .seq = vde->seq,
+                              .state = vde->state};
     if (vde->group_has_data || vde->device.in_flight > 0) {
         /* Data first: a record must never name blocks that are not yet durable. */
         dw_vde_state_release(vde);
@@ -230,8 +250,6 @@ int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
     if (page_count == 0) {
         vde->group_pending = false;
         vde->group_has_data = false;
-        vde->durable_seq = vde->seq;
-        vde->durable_state = vde->state;
         return DW_OK;
     }
     uint32_t blocks = record_blocks_for(vde, page_count);
@@ -255,7 +273,8 @@ int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
     /* One device round trip when the record is one run of the log (it fits the stage and
      * does not wrap): a durable write. Otherwise its runs, then a sync. */
     bool one_run = blocks <= DW_WAL_STAGE_BLOCKS && header.lsn % vde->wal_blocks + blocks <= vde->wal_blocks;
-    result = write_record(vde, &header, one_run, diag);
+    bool stage_only = defer && one_run;
+    result = write_record(vde, &header, one_run, stage_only, diag);
     if (result == DW_OK && !one_run) {
         dw_vde_state_release(vde);
         result = dw_device_sync(&vde->device, diag);
@@ -264,16 +283,51 @@ int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
     if (result != DW_OK) {
         return result;
     }
+    /* Logged now (durable once written): pages changed from here on are pending again,
+     * and no checkpoint takes one home before the record is durable (durable_lsn). */
     dw_cache_logged(&vde->cache, header.lsn);
     dw_quarantine_logged(vde, header.lsn);
     vde->next_lsn += blocks;
-    vde->durable_lsn = vde->next_lsn;
-    vde->durable_seq = vde->seq;
-    vde->durable_state = vde->state;
     vde->group_pending = false;
     vde->group_has_data = false;
     vde->counters.records++;
     vde->counters.record_blocks += blocks;
+    *staged = (dw_wal_staged){.lsn = header.lsn, .blocks = blocks, .write_pending = stage_only, .seq = vde->seq,
+                              .state = vde->state};
+    return DW_OK;
+}
+
+int dw_wal_write_staged(struct dw_vde *vde, const dw_wal_staged *staged, dw_diag *diag)
+{
+    DW_ASSERT(staged->write_pending && staged->blocks <= DW_WAL_STAGE_BLOCKS);
+    return dw_device_write_durable_alone(&vde->device, wal_position(vde, staged->lsn), staged->blocks, vde->wal_stage,
+                                         diag);
+}
+
+void dw_wal_publish(struct dw_vde *vde, const dw_wal_staged *staged)
+{
+    (void)pthread_mutex_lock(&vde->commit_lock);
+    if (staged->blocks > 0) {
+        DW_ASSERT(staged->lsn + staged->blocks > vde->durable_lsn);
+        vde->durable_lsn = staged->lsn + staged->blocks;
+    }
+    DW_ASSERT(staged->seq >= vde->durable_seq);
+    vde->durable_seq = staged->seq;
+    vde->durable_state = staged->state;
+    (void)pthread_mutex_unlock(&vde->commit_lock);
+}
+
+int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
+{
+    /* A commit's record may be on its way to the device outside the writer lock: one
+     * record in flight at a time, so wait for it (its writer needs nothing we hold). */
+    dw_wal_wait_flushing(vde);
+    dw_wal_staged staged;
+    int result = dw_wal_stage(vde, false, &staged, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    dw_wal_publish(vde, &staged);
     dw_quarantine_release(vde);
     return DW_OK;
 }
@@ -285,6 +339,7 @@ int dw_wal_flush(struct dw_vde *vde, dw_diag *diag)
 static int checkpoint(struct dw_vde *vde, uint32_t limit, bool complete, dw_diag *diag)
 {
     DW_ASSERT(!vde->txn_open);
+    dw_wal_wait_flushing(vde); /* durable_lsn and the superblock's state stay put from here */
     uint64_t started = dw_clock_now_ns(vde->clock);
     int written = dw_cache_write_home(&vde->cache, vde->durable_lsn, limit, diag);
     if (written < 0) {

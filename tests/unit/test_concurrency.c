@@ -206,6 +206,109 @@ static void readers_beside_a_group_writer_on_a_file(void **state)
     readers_see_only_whole_commits(false, DW_DURABILITY_GROUP);
 }
 
+/* Strict writers on several threads share records (group commit): each put returns only
+ * once durable, none is lost or reordered within its key, and what every writer was
+ * told is there after a reopen. Readers run beside them. */
+#define WRITERS 4
+#define WRITER_KEYS 8
+
+typedef struct writer_job {
+    dw_vde *vde;
+    uint32_t index;
+    uint32_t rounds;
+    int result;
+    char message[DW_DIAG_MESSAGE_MAX];
+} writer_job;
+
+static void *strict_writer_main(void *argument)
+{
+    writer_job *job = argument;
+    static _Thread_local unsigned char value[VALUE_MAX];
+    char key[16];
+    for (uint32_t version = 1; version <= job->rounds && job->result == DW_OK; version++) {
+        for (uint32_t k = 0; k < WRITER_KEYS; k++) {
+            uint32_t id = KEYS + 8 + job->index * WRITER_KEYS + k;
+            int n = key_text(id, key);
+            /* Small values mostly (compact, one durable write), a large one now and then. */
+            size_t length = make_value(value, id, version);
+            if (k != 0) {
+                length = length > 200 ? 200 : length;
+                uint64_t length64 = length;
+                memcpy(value + 8, &length64, 8);
+                uint64_t sum = dw_xxh64(value, length - 8, 0);
+                memcpy(value + length - 8, &sum, 8);
+            }
+            dw_diag diag;
+            int result = dw_put(job->vde, key, (size_t)n, value, length, NULL, &diag);
+            if (result != DW_OK) {
+                job->result = result;
+                (void)snprintf(job->message, sizeof job->message, "%s", diag.message);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void strict_writers_share_records_and_lose_nothing(void **state)
+{
+    (void)state;
+    env *e = env_new(false, 64u << 20);
+    e->config.durability = DW_DURABILITY_STRICT;
+    env_open(e);
+    shared s = {.vde = e->vde, .rounds = 0};
+    atomic_init(&s.stop, false);
+    atomic_init(&s.reads, 0);
+    atomic_init(&s.failures, 0);
+    (void)pthread_mutex_init(&s.failure_lock, NULL);
+    pthread_t readers[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&readers[i], NULL, reader_main, &s), 0);
+    }
+    uint32_t rounds = (uint32_t)(20 * dw_test_scale());
+    rounds = rounds < 2 ? 2 : rounds;
+    writer_job jobs[WRITERS];
+    pthread_t writers[WRITERS];
+    for (uint32_t i = 0; i < WRITERS; i++) {
+        jobs[i] = (writer_job){.vde = e->vde, .index = i, .rounds = rounds, .result = DW_OK};
+        assert_int_equal(pthread_create(&writers[i], NULL, strict_writer_main, &jobs[i]), 0);
+    }
+    for (uint32_t i = 0; i < WRITERS; i++) {
+        assert_int_equal(pthread_join(writers[i], NULL), 0);
+        if (jobs[i].result != DW_OK) {
+            fail_msg("writer %u: %s", i, jobs[i].message);
+        }
+    }
+    atomic_store(&s.stop, true);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(readers[i], NULL), 0);
+    }
+    (void)pthread_mutex_destroy(&s.failure_lock);
+    if (atomic_load(&s.failures) != 0) {
+        fail_msg("first failure: %s", s.first_failure);
+    }
+    dw_vde_info info;
+    dw_vde_info_read(e->vde, &info);
+    print_message("# %u strict writers, %llu commits in %llu records\n", WRITERS, (unsigned long long)info.commits,
+                  (unsigned long long)info.records);
+    assert_true(info.records <= info.commits);
+    env_close(e);
+    env_open(e);
+    static unsigned char value[VALUE_MAX];
+    char key[16];
+    for (uint32_t i = 0; i < WRITERS; i++) {
+        for (uint32_t k = 0; k < WRITER_KEYS; k++) {
+            uint32_t id = KEYS + 8 + i * WRITER_KEYS + k;
+            int n = key_text(id, key);
+            size_t length = 0;
+            OK(dw_get(e->vde, key, (size_t)n, value, sizeof value, &length, NULL, &e->diag));
+            assert_int_equal(check_value(value, length, id), rounds);
+        }
+    }
+    env_close(e);
+    assert_int_equal(env_verify(e, NULL, NULL)->problem_count, 0);
+    env_free(e);
+}
+
 /* A reader inside its own thread's transaction sees what the transaction wrote; a
  * transaction is refused on any other thread. */
 typedef struct intruder {
@@ -252,6 +355,7 @@ int main(void)
         cmocka_unit_test(readers_beside_a_strict_writer_on_a_file),
         cmocka_unit_test(readers_beside_a_group_writer_on_a_file),
         cmocka_unit_test(a_transaction_belongs_to_its_thread),
+        cmocka_unit_test(strict_writers_share_records_and_lose_nothing),
     };
     return cmocka_run_group_tests_name("concurrency", tests, NULL, NULL);
 }
