@@ -126,6 +126,14 @@ void dw_gate_leave(dw_gate *gate)
     (void)pthread_mutex_unlock(&gate->mutex);
 }
 
+uint32_t dw_gate_callers(dw_gate *gate)
+{
+    (void)pthread_mutex_lock(&gate->mutex);
+    uint32_t n = gate->waiting + gate->overflow + (gate->held ? 1u : 0u);
+    (void)pthread_mutex_unlock(&gate->mutex);
+    return n;
+}
+
 uint32_t dw_gate_waiting(dw_gate *gate)
 {
     (void)pthread_mutex_lock(&gate->mutex);

@@ -56,5 +56,7 @@ void dw_gate_leave(dw_gate *gate);
 
 /* Callers waiting now (slots and overflow), for tests and diagnostics. */
 uint32_t dw_gate_waiting(dw_gate *gate);
+/* Callers inside or waiting. */
+uint32_t dw_gate_callers(dw_gate *gate);
 
 #endif /* DW_SCHED_GATE_H */

@@ -228,6 +228,8 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     pthread_mutex_t commit_lock;
     pthread_cond_t commit_done;     /* a record in flight became durable, or failed */
     bool flushing;                  /* a staged record is being written outside the writer lock */
+    uint64_t staged_seq;            /* the last transaction staged into a record (writer lock) */
+    uint64_t record_txns;           /* transactions in the last record a committer led */
     int commit_error;               /* that write failed: nothing after it becomes durable */
     char commit_message[DW_DIAG_MESSAGE_MAX];
 

@@ -1086,6 +1086,8 @@ static int start_engine(struct dw_vde *vde, dw_diag *diag)
     vde->durable_lsn = vde->checkpoint_lsn;
     vde->durable_state = vde->state;
     vde->durable_seq = vde->seq;
+    vde->staged_seq = vde->seq;
+    vde->record_txns = 1;
     /* Every generation below the recorded one may be in some block already (FORMAT.md
      * §1.1); the superblock write below reserves the range this writer uses next. */
     vde->generation_next = vde->super.super.generation_next;
@@ -1337,6 +1339,9 @@ int dw_vde_txn_commit(struct dw_vde *vde, dw_diag *diag)
         deferred_commit.vde = vde;
         deferred_commit.seq = vde->seq;
         deferred_commit.started_ns = started;
+        (void)pthread_mutex_lock(&vde->commit_lock);
+        (void)pthread_cond_broadcast(&vde->commit_done); /* a leader may be waiting for it */
+        (void)pthread_mutex_unlock(&vde->commit_lock);
         return DW_OK;
     }
     /* Strict in deterministic mode: durable now, one record a commit whatever the
@@ -1351,8 +1356,15 @@ int dw_vde_txn_commit(struct dw_vde *vde, dw_diag *diag)
 /* Group commit: until the record holding transaction `seq` is durable, wait for the one
  * in flight, or lead: stage every pending page (ours and other committers') as one record
  * under the writer lock, then write it with no lock held. Called with no lock held. */
+/* How long a leader waits for the callers already in the gate to commit, so that their
+ * transactions share its record: a fraction of one durable write (~100 µs here, docs/IO.md).
+ * Without it, committers that return together come back one after the other and every
+ * second record holds one transaction. */
+#define DW_COMMIT_GATHER_NS (40 * DW_NS_PER_US)
+
 static int commit_wait(struct dw_vde *vde, uint64_t seq, dw_diag *diag)
 {
+    uint64_t gather_until = 0;
     for (;;) {
         (void)pthread_mutex_lock(&vde->commit_lock);
         while (vde->flushing && vde->durable_seq < seq) {
@@ -1378,7 +1390,31 @@ static int commit_wait(struct dw_vde *vde, uint64_t seq, dw_diag *diag)
             dw_vde_writer_unlock(vde);
             continue;
         }
+        /* The last record held `record_txns` transactions: when fewer wait now and other
+         * writers are about (in the gate, or back from the last record), give them a
+         * moment to commit into this one. One writer alone never waits. */
+        uint64_t now = dw_clock_now_ns(&vde->system_clock);
+        if (gather_until == 0) {
+            gather_until = now + DW_COMMIT_GATHER_NS;
+        }
+        uint64_t waiting_txns = vde->seq - vde->staged_seq;
+        if (now < gather_until && (waiting_txns < vde->record_txns || dw_gate_callers(&vde->gate) > 0)) {
+            dw_vde_writer_unlock(vde);
+            struct timespec until;
+            (void)clock_gettime(CLOCK_REALTIME, &until);
+            uint64_t wait_ns = gather_until - now < 10 * DW_NS_PER_US ? gather_until - now : 10 * DW_NS_PER_US;
+            until.tv_nsec += (long)wait_ns;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            (void)pthread_mutex_lock(&vde->commit_lock);
+            (void)pthread_cond_timedwait(&vde->commit_done, &vde->commit_lock, &until);
+            (void)pthread_mutex_unlock(&vde->commit_lock);
+            continue;
+        }
         dw_wal_staged staged;
+        vde->record_txns = vde->seq - vde->staged_seq;
         int result = dw_wal_stage(vde, true, &staged, diag);
         if (result == DW_OK && staged.write_pending) {
             (void)pthread_mutex_lock(&vde->commit_lock);

@@ -238,6 +238,7 @@ int dw_wal_stage(struct dw_vde *vde, bool defer, dw_wal_staged *staged, dw_diag 
     int result = DW_OK;
     *staged = (dw_wal_staged){.lsn = vde->next_lsn, .blocks = 0, .write_pending = false, .seq = vde->seq,
                               .state = vde->state};
+    vde->staged_seq = vde->seq;
     if (vde->group_has_data || vde->device.in_flight > 0) {
         /* Data first: a record must never name blocks that are not yet durable. */
         dw_vde_state_release(vde);
@@ -719,6 +720,7 @@ int dw_wal_recover(struct dw_vde *vde, dw_diag *diag)
     vde->durable_lsn = lsn;
     vde->checkpoint_lsn = lsn;
     vde->durable_seq = vde->seq;
+    vde->staged_seq = vde->seq;
     vde->durable_state = vde->state;
     /* Pages read before replay may be stale now. */
     dw_cache_forget_clean(&vde->cache);
