@@ -39,7 +39,8 @@
 #include "vde/format.h"
 
 /* Extents a writer or put may take for one value before giving up on contiguity. */
-#define DW_WAL_STAGE_BLOCKS 64
+#define DW_WAL_STAGE_BLOCKS 64          /* the log stage's least size; its size is wal_stage_blocks */
+#define DW_WAL_STAGE_BLOCKS_MAX 1024
 #define DW_DATA_STAGE_BLOCKS 64
 /* A value of at most this many data blocks goes through the page cache: its blocks are
  * logged in the commit record, so a strict put of it is one durable write, and they go
@@ -238,7 +239,8 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     uint32_t quarantine_count;
 
     /* staging memory, all from the arena */
-    unsigned char *wal_stage;       /* DW_WAL_STAGE_BLOCKS blocks */
+    unsigned char *wal_stage;       /* wal_stage_blocks blocks */
+    uint32_t wal_stage_blocks;      /* a record this long is one durable write */
     unsigned char *data_stage;      /* DW_DATA_STAGE_BLOCKS blocks */
     unsigned char *scratch;         /* one block */
     unsigned char *super_stage;     /* one copy of the superblock group: 4 units */

@@ -87,7 +87,7 @@ static uint64_t misc_bytes(const struct dw_vde *vde, uint32_t unit_size)
     uint32_t block = vde->block_size;
     uint32_t key_max = vde->config.key_length_max;
     uint64_t iterators = (uint64_t)vde->config.iterators_max * (sizeof(struct dw_iter) + 2 * (uint64_t)key_max + 16);
-    return (uint64_t)(DW_WAL_STAGE_BLOCKS + DW_DATA_STAGE_BLOCKS + 1) * block + (uint64_t)DW_UNITS_PER_COPY * unit_size +
+    return (uint64_t)(vde->wal_stage_blocks + DW_DATA_STAGE_BLOCKS + 1) * block + (uint64_t)DW_UNITS_PER_COPY * unit_size +
            2 * ((uint64_t)key_max + 16) + dw_index_scratch_bytes(block, key_max) +
            (uint64_t)DW_QUARANTINE_MAX * sizeof(dw_quarantine) + (uint64_t)vde->pending_limit * sizeof(dw_wal_entry) +
            iterators + (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram) + 1024 + /* alignment slack */
@@ -110,7 +110,7 @@ static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
     uint32_t block = vde->block_size;
     uint32_t key_max = vde->config.key_length_max;
     /* Aligned to the block: the direct path hands them to the kernel as they are. */
-    vde->wal_stage = carve(&at, (uint64_t)DW_WAL_STAGE_BLOCKS * block, block);
+    vde->wal_stage = carve(&at, (uint64_t)vde->wal_stage_blocks * block, block);
     vde->data_stage = carve(&at, (uint64_t)DW_DATA_STAGE_BLOCKS * block, block);
     vde->scratch = carve(&at, block, block);
     vde->super_stage = carve(&at, (uint64_t)DW_UNITS_PER_COPY * unit_size, block);
@@ -169,6 +169,14 @@ static int open_layers(struct dw_vde *vde, const dw_vde_target *target, uint32_t
                        dw_diag *diag)
 {
     dw_config *config = &vde->config;
+    /* The log stage: a record up to this long is one durable write, and a group record
+     * of that size is written with the writer lock released. A 128th of the cache: of
+     * memory.cache_pages, or of the ceiling when the cache is sized from it; 64 to 1024
+     * blocks (2 MiB of 4 KiB blocks under a 256 MiB ceiling). */
+    uint64_t stage_blocks = config->cache_pages != 0 ? config->cache_pages / 128
+                                                     : config->memory_ceiling_bytes / 128 / vde->block_size;
+    stage_blocks = stage_blocks < DW_WAL_STAGE_BLOCKS ? DW_WAL_STAGE_BLOCKS : stage_blocks;
+    vde->wal_stage_blocks = (uint32_t)(stage_blocks > DW_WAL_STAGE_BLOCKS_MAX ? DW_WAL_STAGE_BLOCKS_MAX : stage_blocks);
     dw_budget_init(&vde->budget, config->memory_ceiling_bytes, config->pressure_percent);
     dw_arena_init(&vde->arena, &vde->budget);
     int result = dw_pool_plan_in(&vde->arena, config->buffer_count, vde->block_size, &vde->pool_plan, diag);
@@ -1176,6 +1184,42 @@ int dw_vde_open(const char *path, const dw_config *config, struct dw_vde **vde, 
 
 /* ---- group commit ----------------------------------------------------------------------- */
 
+/* The group's record, staged under the writer lock and written with it released, so
+ * that puts go on while the device works (a record too long for the stage is written
+ * under the lock). Called and returning with the writer mutex held. */
+static int flush_group(struct dw_vde *vde, dw_diag *diag)
+{
+    dw_wal_wait_flushing(vde);
+    dw_wal_staged staged;
+    int result = dw_wal_stage(vde, true, &staged, diag);
+    if (result != DW_OK || !staged.write_pending) {
+        if (result == DW_OK) {
+            dw_wal_publish(vde, &staged);
+            dw_quarantine_release(vde);
+        }
+        return result;
+    }
+    (void)pthread_mutex_lock(&vde->commit_lock);
+    vde->flushing = true;
+    (void)pthread_mutex_unlock(&vde->commit_lock);
+    dw_vde_state_release(vde);
+    (void)pthread_mutex_unlock(&vde->lock);
+    result = dw_wal_write_staged(vde, &staged, diag);
+    if (result == DW_OK) {
+        dw_wal_publish(vde, &staged);
+    }
+    (void)pthread_mutex_lock(&vde->commit_lock);
+    if (result != DW_OK && vde->commit_error == DW_OK) {
+        vde->commit_error = result;
+        (void)dw_format(vde->commit_message, sizeof vde->commit_message, "%s", diag->message);
+    }
+    vde->flushing = false;
+    (void)pthread_cond_broadcast(&vde->commit_done);
+    (void)pthread_mutex_unlock(&vde->commit_lock);
+    (void)pthread_mutex_lock(&vde->lock);
+    return result;
+}
+
 static void *flusher_main(void *argument)
 {
     struct dw_vde *vde = argument;
@@ -1199,7 +1243,7 @@ static void *flusher_main(void *argument)
             dw_vde_begin_io(vde, NULL);
             (void)pthread_rwlock_wrlock(&vde->state_lock);
             vde->state_exclusive = true;
-            int result = dw_wal_flush(vde, &diag);
+            int result = flush_group(vde, &diag);
             if (vde->state_exclusive) {
                 (void)pthread_rwlock_unlock(&vde->state_lock);
                 vde->state_exclusive = false;

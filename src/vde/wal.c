@@ -146,7 +146,7 @@ static int log_writer_next(log_writer *writer, unsigned char **block, dw_diag *d
 {
     struct dw_vde *vde = writer->vde;
     uint64_t lsn = writer->run_lsn + writer->staged;
-    if (writer->staged == DW_WAL_STAGE_BLOCKS || (writer->staged > 0 && lsn % vde->wal_blocks == 0)) {
+    if (writer->staged == vde->wal_stage_blocks || (writer->staged > 0 && lsn % vde->wal_blocks == 0)) {
         DW_ASSERT(!writer->durable); /* a durable record is one run */
         int result = log_writer_flush(writer, diag);
         if (result != DW_OK) {
@@ -273,7 +273,7 @@ int dw_wal_stage(struct dw_vde *vde, bool defer, dw_wal_staged *staged, dw_diag 
     header.payload_checksum = record_checksum(vde, header.lsn, page_count);
     /* One device round trip when the record is one run of the log (it fits the stage and
      * does not wrap): a durable write. Otherwise its runs, then a sync. */
-    bool one_run = blocks <= DW_WAL_STAGE_BLOCKS && header.lsn % vde->wal_blocks + blocks <= vde->wal_blocks;
+    bool one_run = blocks <= vde->wal_stage_blocks && header.lsn % vde->wal_blocks + blocks <= vde->wal_blocks;
     bool stage_only = defer && one_run;
     result = write_record(vde, &header, one_run, stage_only, diag);
     if (result == DW_OK && !one_run) {
@@ -300,7 +300,7 @@ int dw_wal_stage(struct dw_vde *vde, bool defer, dw_wal_staged *staged, dw_diag 
 
 int dw_wal_write_staged(struct dw_vde *vde, const dw_wal_staged *staged, dw_diag *diag)
 {
-    DW_ASSERT(staged->write_pending && staged->blocks <= DW_WAL_STAGE_BLOCKS);
+    DW_ASSERT(staged->write_pending && staged->blocks <= vde->wal_stage_blocks);
     return dw_device_write_durable_alone(&vde->device, wal_position(vde, staged->lsn), staged->blocks, vde->wal_stage,
                                          diag);
 }

@@ -934,6 +934,7 @@ static void the_cache_is_sized_from_the_ceiling(void **state)
         pages[i] = info.cache_pages;
         assert_true(info.memory_reserved_bytes <= ceilings[i]);
         /* Most of the ceiling goes to the cache: at least half of it. */
+        print_message("# ceiling %llu: %u cache pages, %llu reserved\n", (unsigned long long)ceilings[i], info.cache_pages, (unsigned long long)info.memory_reserved_bytes);
         assert_true((uint64_t)info.cache_pages * 4096 >= ceilings[i] / 2);
         assert_true(info.undo_pages >= 16 && info.undo_pages < info.cache_pages / 2);
         OK(dw_put(e->vde, "k", 1, "v", 1, NULL, &e->diag));
