@@ -558,7 +558,8 @@ static inline int index_fixture_remove(index_fixture *f, const unsigned char *ke
 
 /* Turns every inode entry into a compact object (or removes it, when its key is too
  * long for one), a few a transaction, so that verify, which follows inode entries to
- * their inodes, can find the VDE clean. */
+ * their inodes, can find the VDE clean. A transaction that outgrows the undo area
+ * (DW_ENOSPC) is aborted and tried again with half as many changes. */
 static inline int index_fixture_make_verifiable(index_fixture *f, uint32_t per_transaction)
 {
     static unsigned char key[INDEX_KEY_MAX];
@@ -588,8 +589,13 @@ static inline int index_fixture_make_verifiable(index_fixture *f, uint32_t per_t
         }
         if (result == DW_OK) {
             result = index_fixture_commit(f);
-        } else {
+        } else if (f->txn_open) {
             index_fixture_abort(f);
+            if (result == DW_ENOSPC && per_transaction > 1) {
+                per_transaction /= 2;
+                next = 0;
+                result = DW_OK;
+            }
         }
         if (result == DW_OK) {
             result = index_check_walk(f);
