@@ -1,5 +1,5 @@
 #!/bin/sh
-# test.sh [--long] — build and run the whole suite twice, optimised and under
+# test.sh [--long] — build and run the unit and system suites twice, optimised and under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrent parts a third time
 # under ThreadSanitizer; then the libFuzzer targets (clang, ASan + UBSan), 60 seconds
 # each. Ends with one line: `tests: N passed, N failed`, counting test cases. --long
@@ -30,14 +30,17 @@ for variant in release asan tsan; do
         build_failures="$build_failures $variant"
         continue
     fi
-    suite=unit
+    # The component tests (tests/unit, tests/sim) and the whole-engine ones (tests/system)
+    # optimised and under ASan+UBSan; what runs threads under TSan.
+    selection="--suite unit --suite system"
     multiplier=1
     case "$variant" in
     asan) multiplier=3 ;;
-    tsan) suite=concurrent; multiplier=5 ;;
+    tsan) selection="--suite concurrent"; multiplier=5 ;;
     esac
-    echo "== $variant: meson test --suite $suite"
-    meson test -C "$dir" --suite "$suite" --print-errorlogs --timeout-multiplier "$multiplier" \
+    echo "== $variant: meson test $selection"
+    # shellcheck disable=SC2086 # the selection is meant to split into words
+    meson test -C "$dir" $selection --print-errorlogs --timeout-multiplier "$multiplier" \
         >"$dir/test-output.log" 2>&1
     grep -E '^ *[0-9]+/[0-9]+ ' "$dir/test-output.log" || true
     directories="$directories $dir"

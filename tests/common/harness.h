@@ -1,7 +1,7 @@
 /*
- * harness.h — helpers shared by the unit tests: temporary directories and files, death
- * tests (run a function in a child and see how it ended), a strict JSON validator, and
- * the scale of randomised tests (larger under `make test-long`).
+ * harness.h — helpers shared by the cmocka tests, unit and system: temporary directories
+ * and files, death tests (run a function in a child and see how it ended), a strict JSON
+ * validator, and the scale and seed of randomised tests (larger under `make test-long`).
  */
 #ifndef DW_TEST_HARNESS_H
 #define DW_TEST_HARNESS_H

@@ -1,7 +1,8 @@
 /*
  * vde_env.h — a VDE for a test: created on the simulated disk or in a temporary file,
  * opened, closed and removed, with the OK() check that prints the engine's message.
- * Shared by the object store's tests (test_vde.c, test_verify.c).
+ * Shared by the object store's unit tests (test_vde.c, test_verify.c, test_btree.c) and
+ * its system tests (tests/system).
  */
 #ifndef DW_TEST_VDE_ENV_H
 #define DW_TEST_VDE_ENV_H
