@@ -262,6 +262,8 @@ static inline int index_fixture_commit(index_fixture *f)
     }
     int result = dw_vde_txn_commit(f->vde, &f->diag);
     dw_vde_writer_unlock(f->vde);
+    /* A strict commit becomes durable once the writer lock is let go (group commit). */
+    result = dw_vde_commit_wait(f->vde, result, &f->diag);
     f->txn_open = false;
     f->coverage.commits++;
     if (result == DW_OK && f->vde->state.object_count != f->count) {
