@@ -323,6 +323,15 @@ static void set_trailer(const dw_cache *cache, dw_page *page, uint32_t type, uin
 {
     dw_store_le32(page->data + cache->block_size - 16, type);
     dw_store_le32(page->data + cache->block_size - 12, generation);
+    page->type = type;
+    page->generation = generation;
+}
+
+/* The header's copy of the trailer, after the page's bytes came from elsewhere. */
+static void keep_trailer(const dw_cache *cache, dw_page *page)
+{
+    page->type = dw_page_type(cache, page);
+    page->generation = dw_page_generation(cache, page);
 }
 
 uint32_t dw_page_type(const dw_cache *cache, const dw_page *page)
@@ -371,8 +380,8 @@ static int hit(dw_cache *cache, dw_page *page, uint64_t block, uint32_t type, bo
                uint32_t generation, dw_diag *diag)
 {
     DW_ASSERT(pins_of(page) > 0 && block_of(page) == block);
-    uint32_t found_type = dw_page_type(cache, page);
-    uint32_t found_generation = dw_page_generation(cache, page);
+    uint32_t found_type = page->type;
+    uint32_t found_generation = page->generation;
     if (found_type != type || (check_generation && found_generation != generation)) {
         dw_cache_unpin(cache, page);
         char expected[5];
@@ -481,6 +490,9 @@ static int read_locked(dw_cache *cache, uint64_t block, uint32_t type, bool chec
     int result = dw_device_read(cache->device, block, 1, page->data, diag);
     if (result == DW_OK) {
         result = check_loaded(cache, page, block, type, check_generation, generation, diag);
+    }
+    if (result == DW_OK) {
+        keep_trailer(cache, page); /* before it is published, with the rest of its bytes */
     }
     (void)pthread_mutex_lock(&cache->lock);
     finish_load(cache, page, result == DW_OK);
@@ -691,6 +703,7 @@ void dw_cache_txn_abort(dw_cache *cache)
             continue;
         }
         memcpy(page->data, cache->undo_frames + (size_t)i * cache->block_size, cache->block_size);
+        keep_trailer(cache, page);
         if (page->dirty && !entry->was_dirty) {
             cache->dirty_count--;
         }
@@ -785,8 +798,9 @@ int dw_cache_write_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit, d
         }
         uint64_t block = block_of(page);
         uint64_t address = block * cache->block_size;
-        dw_trailer_seal(page->data, cache->block_size, address, dw_page_type(cache, page),
-                        dw_page_generation(cache, page));
+        DW_ASSERT(dw_page_type(cache, page) == page->type);
+        DW_ASSERT(dw_page_generation(cache, page) == page->generation);
+        dw_trailer_seal(page->data, cache->block_size, address, page->type, page->generation);
         int result = dw_device_write_async(cache->device, block, 1, page->data, diag);
         if (result != DW_OK) {
             return result;

@@ -18,6 +18,12 @@
  *
  * Eviction is a clock over clean, unpinned frames. Nothing here allocates after open.
  *
+ * A frame keeps its trailer's type and generation in its header, so that a hit checks
+ * them without touching another cache line: the trailer of a cached page changes only
+ * here (a load, dw_cache_create, dw_cache_modify, an abort), and code changing a page
+ * writes its payload only, the block's first block_size - 16 bytes. A page going home
+ * asserts that its trailer still says what its header does.
+ *
  * Threads (docs/CONCURRENCY.md): the engine calls the cache either from one writer that
  * excludes every reader (the VDE's state lock held exclusively), or from any number of
  * readers at once (the state lock shared). Readers change the cache too: pins, the clock
@@ -78,7 +84,8 @@ typedef struct dw_page {
     bool pending;               /* changed since the last WAL record */
     bool discard;               /* freed by the open transaction: forget it at commit */
     bool homing;                /* being written home by a checkpoint step: still dirty */
-    unsigned char spare[8];     /* to the cache line */
+    uint32_t type;              /* what its trailer says, kept here for hits (see below) */
+    uint32_t generation;
 } dw_page;
 
 _Static_assert(sizeof(dw_page) == 64, "a frame's header is one cache line");
