@@ -1303,6 +1303,7 @@ void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
      * the locks they change it under (statistics) or atomically (the cache's counts). */
     (void)pthread_mutex_lock(&vde->lock);
     (void)pthread_mutex_lock(&vde->stats_lock);
+    dw_vde_latency_collect(vde);
     memset(info, 0, sizeof *info);
     info->super = vde->super;
     info->state = vde->state;
