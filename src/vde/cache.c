@@ -504,7 +504,13 @@ static int read_locked(dw_cache *cache, uint64_t block, uint32_t type, bool chec
 int dw_cache_read(dw_cache *cache, uint64_t block, uint32_t type, bool check_generation,
                   uint32_t generation, dw_page **page_out, dw_diag *diag)
 {
-    DW_ASSERT(block != DW_BLOCK_NONE);
+    if (block == DW_BLOCK_NONE) {
+        /* What a free frame holds: only a damaged pointer names it. */
+        *page_out = NULL;
+        return dw_diag_fail(diag, DW_ECORRUPT, "run 'dw vde verify' on it to see all the damage",
+                            "'%s': a pointer names block %llu, which no block may have", cache->device->path,
+                            (unsigned long long)block);
+    }
     dw_page *page = find_pinned(cache, block);
     if (page == NULL) {
         return read_locked(cache, block, type, check_generation, generation, page_out, diag);

@@ -155,6 +155,11 @@ static void a_failed_load_leaves_no_frame(void **state)
     assert_null(page);
     assert_null(cached_frame(cache, block));
     check_frames_at_rest(cache);
+    /* What a free frame holds is no block: a pointer naming it is damage, not a hit. */
+    page = cached_frame(cache, DW_BLOCK_NONE);
+    assert_non_null(page); /* there are free frames to find */
+    assert_int_equal(dw_cache_read(cache, DW_BLOCK_NONE, blocks.type[1], false, 0, &page, &e->diag), DW_ECORRUPT);
+    assert_null(page);
     /* Read as what it is, it loads. */
     OK(dw_cache_read(cache, block, blocks.type[1], false, 0, &page, &e->diag));
     assert_ptr_equal(cached_frame(cache, block), page);
