@@ -1,5 +1,18 @@
 /*
  * cache.c — see cache.h.
+ *
+ * The lock-free hit (find_pinned) and what it relies on, in short. Chains change only
+ * under `lock` (or with readers kept out), each link stored with release and loaded with
+ * acquire, so a reader walking one always follows a frame that is or was in some chain;
+ * a chain changed under it can only make it miss, and a miss goes the locked way, which
+ * finds what is there. What makes a found frame safe is the pin: every change of `pins`
+ * is a read-modify-write, so a frame's claim (0 to DW_PAGE_CLAIMED, only when unpinned)
+ * and a reader's pin are ordered one way or the other. A pin that lands first makes the
+ * claim fail; one that lands on a claim is let go; one that lands after the frame was
+ * handed to its new owner sees (through that release) the new block and `loading`, and
+ * so lets go too. A failed load takes its frame away while still pinned, so it stores
+ * the frame's block as none before it clears `loading`, and a reader loads them the
+ * other way round.
  */
 #include "vde/cache.h"
 
@@ -10,6 +23,11 @@
 #include "core/endian.h"
 #include "core/error.h"
 #include "vde/format.h"
+
+/* A lock-free walk of one chain gives up (and takes the lock) after this many frames: a
+ * chain has about one (there are at least as many buckets as frames), and a walk that
+ * frames moving between chains sent astray must not run on. */
+#define CHAIN_STEPS_MAX 32u
 
 static uint64_t round_up(uint64_t bytes)
 {
@@ -29,16 +47,44 @@ int dw_cache_plan_in(dw_arena *arena, uint32_t capacity, uint32_t undo_capacity,
     plan->undo_capacity = undo_capacity;
     uint64_t frames = ((uint64_t)capacity + undo_capacity) * block_size;
     /* Each array starts on a 64-byte boundary: any capacity (an automatic one is any
-     * number) keeps the undo entries aligned. */
+     * number) keeps the undo entries aligned, and frame headers and slots each fill a
+     * cache line of their own. */
     uint64_t state = round_up((uint64_t)capacity * sizeof(dw_page)) +
                      round_up((uint64_t)bucket_count_for(capacity) * sizeof(uint32_t)) +
                      round_up((uint64_t)capacity * sizeof(uint32_t)) +
-                     round_up((uint64_t)undo_capacity * sizeof(dw_undo_entry));
+                     round_up((uint64_t)undo_capacity * sizeof(dw_undo_entry)) +
+                     round_up((uint64_t)DW_CACHE_SLOTS * sizeof(dw_cache_slot));
     int result = dw_arena_plan(arena, "page cache", frames, DW_ARENA_ALIGNMENT_MAX, &plan->frames_piece, diag);
     if (result == DW_OK) {
         result = dw_arena_plan(arena, "page cache state", state, 64, &plan->state_piece, diag);
     }
     return result;
+}
+
+static void open_frames(dw_cache *cache, unsigned char *frames)
+{
+    for (uint32_t i = 0; i <= cache->bucket_mask; i++) {
+        atomic_init(&cache->buckets[i], DW_PAGE_NONE);
+    }
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        dw_page *page = &cache->pages[i];
+        memset(page, 0, sizeof *page);
+        atomic_init(&page->block, DW_BLOCK_NONE);
+        page->data = frames + (size_t)i * cache->block_size;
+        page->page_lsn = DW_LSN_NONE;
+        page->rec_lsn = DW_LSN_NONE;
+        atomic_init(&page->pins, 0);
+        atomic_init(&page->next, DW_PAGE_NONE);
+        atomic_init(&page->referenced, false);
+        atomic_init(&page->loading, false);
+    }
+    for (uint32_t i = 0; i < DW_CACHE_SLOTS; i++) {
+        dw_cache_slot *slot = &cache->slots[i];
+        memset(slot, 0, sizeof *slot);
+        atomic_init(&slot->hits, 0);
+        atomic_init(&slot->misses, 0);
+        atomic_init(&slot->evictions, 0);
+    }
 }
 
 void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *plan, dw_device *device)
@@ -50,27 +96,20 @@ void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *
     cache->undo_capacity = plan->undo_capacity;
     unsigned char *frames = dw_arena_piece_memory(arena, plan->frames_piece);
     unsigned char *state = dw_arena_piece_memory(arena, plan->state_piece);
+    DW_ASSERT(((uintptr_t)state & 63) == 0);
     uint32_t buckets = bucket_count_for(plan->capacity);
     cache->pages = (dw_page *)(void *)state;
     state += round_up((uint64_t)plan->capacity * sizeof(dw_page));
-    cache->buckets = (uint32_t *)(void *)state;
+    cache->buckets = (_Atomic uint32_t *)(void *)state;
     state += round_up((uint64_t)buckets * sizeof(uint32_t));
     cache->pending = (uint32_t *)(void *)state;
     state += round_up((uint64_t)plan->capacity * sizeof(uint32_t));
     cache->undo = (dw_undo_entry *)(void *)state;
+    state += round_up((uint64_t)plan->undo_capacity * sizeof(dw_undo_entry));
+    cache->slots = (dw_cache_slot *)(void *)state;
     cache->bucket_mask = buckets - 1;
-    for (uint32_t i = 0; i < buckets; i++) {
-        cache->buckets[i] = DW_PAGE_NONE;
-    }
-    for (uint32_t i = 0; i < plan->capacity; i++) {
-        dw_page *page = &cache->pages[i];
-        memset(page, 0, sizeof *page);
-        page->block = DW_BLOCK_NONE;
-        page->data = frames + (size_t)i * cache->block_size;
-        page->page_lsn = DW_LSN_NONE;
-        page->rec_lsn = DW_LSN_NONE;
-        page->next = DW_PAGE_NONE;
-    }
+    open_frames(cache, frames);
+    atomic_init(&cache->slots_given, 0);
     cache->undo_frames = frames + (size_t)plan->capacity * cache->block_size;
     cache->stats.capacity = plan->capacity;
     cache->stats.undo_capacity = plan->undo_capacity;
@@ -90,6 +129,36 @@ void dw_cache_set_fresh(dw_cache *cache, dw_cache_fresh_fn fresh, void *context)
     cache->fresh_context = context;
 }
 
+/* ---- per-thread slots --------------------------------------------------------------------- */
+
+/* The slot this thread was given by the cache it last asked, and which cache that was. A
+ * thread that moves between caches is given a new slot each time: any slot is correct,
+ * only sharing one with a busy thread costs. */
+static _Thread_local const dw_cache *slot_cache;
+static _Thread_local uint32_t slot_given;
+
+uint32_t dw_cache_thread_slot(dw_cache *cache)
+{
+    if (slot_cache != cache) {
+        slot_given = atomic_fetch_add_explicit(&cache->slots_given, 1, memory_order_relaxed) % DW_CACHE_SLOTS;
+        slot_cache = cache;
+    }
+    DW_ASSERT(slot_given < DW_CACHE_SLOTS);
+    return slot_given;
+}
+
+static void count(_Atomic uint64_t *counter)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+static dw_cache_slot *my_slot(dw_cache *cache)
+{
+    return &cache->slots[dw_cache_thread_slot(cache)];
+}
+
+/* ---- the hash ----------------------------------------------------------------------------- */
+
 static uint32_t bucket_of(const dw_cache *cache, uint64_t block)
 {
     /* Fibonacci hashing: consecutive blocks spread over the buckets. */
@@ -101,74 +170,146 @@ static uint32_t index_of(const dw_cache *cache, const dw_page *page)
     return (uint32_t)(page - cache->pages);
 }
 
+/* What the frame holds, read by whoever may change it (under `lock`, or the writer). */
+static uint64_t block_of(const dw_page *page)
+{
+    return atomic_load_explicit(&page->block, memory_order_relaxed);
+}
+
+static uint32_t pins_of(const dw_page *page)
+{
+    return atomic_load_explicit(&page->pins, memory_order_relaxed);
+}
+
+/* The lookup of whoever may change chains: they hold still meanwhile. */
 static dw_page *lookup(dw_cache *cache, uint64_t block)
 {
-    for (uint32_t i = cache->buckets[bucket_of(cache, block)]; i != DW_PAGE_NONE; i = cache->pages[i].next) {
-        if (cache->pages[i].block == block) {
-            return &cache->pages[i];
+    uint32_t i = atomic_load_explicit(&cache->buckets[bucket_of(cache, block)], memory_order_relaxed);
+    for (uint32_t step = 0; i != DW_PAGE_NONE; step++) {
+        DW_ASSERT(step < cache->capacity && i < cache->capacity);
+        dw_page *page = &cache->pages[i];
+        if (block_of(page) == block) {
+            return page;
         }
+        i = atomic_load_explicit(&page->next, memory_order_relaxed);
     }
     return NULL;
 }
 
+/* Links a frame in at the head of its chain, its own link first: a reader that loads the
+ * new head (acquire) follows a whole chain. */
 static void hash_insert(dw_cache *cache, dw_page *page)
 {
-    uint32_t bucket = bucket_of(cache, page->block);
-    page->next = cache->buckets[bucket];
-    cache->buckets[bucket] = index_of(cache, page);
+    _Atomic uint32_t *head = &cache->buckets[bucket_of(cache, block_of(page))];
+    atomic_store_explicit(&page->next, atomic_load_explicit(head, memory_order_relaxed), memory_order_relaxed);
+    atomic_store_explicit(head, index_of(cache, page), memory_order_release);
 }
 
+/* Unlinks a frame. A reader standing on it may still follow its old link (into the rest
+ * of the chain) or, once the frame is in another chain, lose its way: that is a miss,
+ * which goes the locked way. */
 static void hash_remove(dw_cache *cache, dw_page *page)
 {
-    uint32_t *link = &cache->buckets[bucket_of(cache, page->block)];
+    _Atomic uint32_t *link = &cache->buckets[bucket_of(cache, block_of(page))];
     uint32_t index = index_of(cache, page);
-    while (*link != index) {
-        DW_ASSERT(*link != DW_PAGE_NONE);
-        link = &cache->pages[*link].next;
+    for (uint32_t step = 0;; step++) {
+        uint32_t at = atomic_load_explicit(link, memory_order_relaxed);
+        DW_ASSERT(at != DW_PAGE_NONE && step < cache->capacity);
+        if (at == index) {
+            break;
+        }
+        link = &cache->pages[at].next;
     }
-    *link = page->next;
-    page->next = DW_PAGE_NONE;
+    atomic_store_explicit(link, atomic_load_explicit(&page->next, memory_order_relaxed), memory_order_release);
+    atomic_store_explicit(&page->next, DW_PAGE_NONE, memory_order_release);
 }
 
-/* Empties a frame (which must be clean, unpinned and outside any transaction). */
+/* ---- frames changing hands ---------------------------------------------------------------- */
+
+/* Takes an unpinned frame for its next use (under `lock`, or the writer): fails while
+ * anyone holds a pin on it, and from here on a reader's pin lets go at once. */
+static bool claim(dw_page *page)
+{
+    uint32_t unpinned = 0;
+    return atomic_compare_exchange_strong_explicit(&page->pins, &unpinned, DW_PAGE_CLAIMED, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
+/* The claimed frame, now holding its new block, pinned once by its new owner: a reader
+ * whose pin follows this sees (release) what the frame holds now. */
+static void hand_over(dw_page *page)
+{
+    uint32_t before = atomic_fetch_add_explicit(&page->pins, 1u - DW_PAGE_CLAIMED, memory_order_acq_rel);
+    DW_ASSERT((before & DW_PAGE_CLAIMED) != 0);
+}
+
+/* The claimed frame back as free and unpinned. */
+static void unclaim(dw_page *page)
+{
+    uint32_t before = atomic_fetch_sub_explicit(&page->pins, DW_PAGE_CLAIMED, memory_order_release);
+    DW_ASSERT((before & DW_PAGE_CLAIMED) != 0);
+}
+
+/* A pin by whoever holds `lock` or is the writer, on a hashed frame: never a claimed one,
+ * as a claim is resolved before the lock is let go. */
+static void pin(dw_page *page)
+{
+    uint32_t before = atomic_fetch_add_explicit(&page->pins, 1, memory_order_acq_rel);
+    DW_ASSERT((before & DW_PAGE_CLAIMED) == 0);
+    DW_ASSERT(before < DW_PAGE_CLAIMED - 1);
+    if (!atomic_load_explicit(&page->referenced, memory_order_relaxed)) {
+        atomic_store_explicit(&page->referenced, true, memory_order_relaxed);
+    }
+}
+
+/* Empties a frame, which must be clean, outside any transaction and held by no one: the
+ * writer's (unpinned), or claimed (readers may still be letting go of pins that found
+ * the claim). */
 static void forget(dw_cache *cache, dw_page *page)
 {
-    DW_ASSERT(page->pins == 0 && page->undo == 0);
-    if (page->block != DW_BLOCK_NONE) {
+    uint32_t pins = pins_of(page);
+    DW_ASSERT(pins == 0 || (pins & DW_PAGE_CLAIMED) != 0);
+    DW_ASSERT(page->undo == 0);
+    if (block_of(page) != DW_BLOCK_NONE) {
         hash_remove(cache, page);
     }
     if (page->dirty) {
         cache->dirty_count--;
     }
-    page->block = DW_BLOCK_NONE;
+    atomic_store_explicit(&page->block, DW_BLOCK_NONE, memory_order_release);
     page->dirty = false;
     page->pending = false;
-    page->referenced = false;
+    atomic_store_explicit(&page->referenced, false, memory_order_relaxed);
     page->discard = false;
-    page->loading = false;
+    atomic_store_explicit(&page->loading, false, memory_order_release);
     page->homing = false;
     page->page_lsn = DW_LSN_NONE;
     page->rec_lsn = DW_LSN_NONE;
 }
 
-/* A free frame, evicting a clean unpinned page if need be (second-chance clock). */
+/* A free frame, claimed, evicting a clean unpinned page if need be (second-chance
+ * clock). A frame some reader holds a pin on, even one about to let go, is passed over. */
 static dw_page *free_frame(dw_cache *cache, dw_diag *diag)
 {
     for (uint32_t step = 0; step < 2 * cache->capacity; step++) {
         dw_page *page = &cache->pages[cache->hand];
         cache->hand = (cache->hand + 1) % cache->capacity;
-        if (page->block == DW_BLOCK_NONE) {
-            return page;
-        }
-        if (page->pins > 0 || page->dirty || page->undo != 0) {
+        if (pins_of(page) != 0 || page->dirty || page->undo != 0) {
             continue;
         }
-        if (page->referenced) {
-            page->referenced = false;
+        bool empty = block_of(page) == DW_BLOCK_NONE;
+        if (!empty && atomic_load_explicit(&page->referenced, memory_order_relaxed)) {
+            atomic_store_explicit(&page->referenced, false, memory_order_relaxed);
             continue;
         }
-        forget(cache, page);
-        cache->stats.evictions++;
+        if (!claim(page)) {
+            continue; /* pinned since */
+        }
+        if (!empty) {
+            forget(cache, page);
+            count(&my_slot(cache)->evictions);
+        }
+        DW_ASSERT(block_of(page) == DW_BLOCK_NONE);
         return page;
     }
     (void)dw_diag_fail(diag, DW_EBUSY, "raise memory.cache_pages, or commit smaller transactions",
@@ -176,11 +317,34 @@ static dw_page *free_frame(dw_cache *cache, dw_diag *diag)
     return NULL;
 }
 
-static void pin(dw_page *page)
+/* ---- trailers ---------------------------------------------------------------------------- */
+
+static void set_trailer(const dw_cache *cache, dw_page *page, uint32_t type, uint32_t generation)
 {
-    page->pins++;
-    page->referenced = true;
+    dw_store_le32(page->data + cache->block_size - 16, type);
+    dw_store_le32(page->data + cache->block_size - 12, generation);
+    page->type = type;
+    page->generation = generation;
 }
+
+/* The header's copy of the trailer, after the page's bytes came from elsewhere. */
+static void keep_trailer(const dw_cache *cache, dw_page *page)
+{
+    page->type = dw_page_type(cache, page);
+    page->generation = dw_page_generation(cache, page);
+}
+
+uint32_t dw_page_type(const dw_cache *cache, const dw_page *page)
+{
+    return dw_load_le32(page->data + cache->block_size - 16);
+}
+
+uint32_t dw_page_generation(const dw_cache *cache, const dw_page *page)
+{
+    return dw_load_le32(page->data + cache->block_size - 12);
+}
+
+/* ---- reads -------------------------------------------------------------------------------- */
 
 /* The check of a block read from the device, and the message of a failed one. */
 static int check_loaded(dw_cache *cache, dw_page *page, uint64_t block, uint32_t type, bool check_generation,
@@ -208,94 +372,153 @@ static int check_loaded(dw_cache *cache, dw_page *page, uint64_t block, uint32_t
                         dw_trailer_generation(page->data, cache->block_size));
 }
 
-/* A hit: the page is pinned. A cached page was checked when it was read (or made here),
- * so a type or generation other than the one asked for means the pointer that led here
- * is wrong: a damaged block named this one (an extent over an index node, say). That is
+/* A hit, pinned already. A cached page was checked when it was read (or made here), so
+ * a type or generation other than the one asked for means the pointer that led here is
+ * wrong: a damaged block named this one (an extent over an index node, say). That is
  * damage to report, as a read of it from the device would, not a state to stop on. */
-static int hit(dw_cache *cache, dw_page *page, uint32_t type, bool check_generation, uint32_t generation,
-               dw_diag *diag)
+static int hit(dw_cache *cache, dw_page *page, uint64_t block, uint32_t type, bool check_generation,
+               uint32_t generation, dw_diag *diag)
 {
-    uint32_t found_type = dw_page_type(cache, page);
-    uint32_t found_generation = dw_page_generation(cache, page);
+    DW_ASSERT(pins_of(page) > 0 && block_of(page) == block);
+    uint32_t found_type = page->type;
+    uint32_t found_generation = page->generation;
     if (found_type != type || (check_generation && found_generation != generation)) {
+        dw_cache_unpin(cache, page);
         char expected[5];
         char found[5];
         dw_block_type_text(type, expected);
         dw_block_type_text(found_type, found);
         return dw_diag_fail(diag, DW_ECORRUPT, "run 'dw vde verify' on it to see all the damage",
                             "'%s': block %llu is named as a %s block%s, but holds a %s block of generation %u",
-                            cache->device->path, (unsigned long long)page->block, expected,
+                            cache->device->path, (unsigned long long)block, expected,
                             check_generation ? " of that generation" : "", found, found_generation);
     }
-    cache->stats.hits++;
-    pin(page);
+    count(&my_slot(cache)->hits);
     return DW_OK;
 }
 
-int dw_cache_read(dw_cache *cache, uint64_t block, uint32_t type, bool check_generation,
-                  uint32_t generation, dw_page **page_out, dw_diag *diag)
+/* The pin of a cached, loaded frame holding `block`, without the lock; NULL when there is
+ * none, or it is being loaded, or it changed hands under the walk (then the locked way
+ * decides). */
+static dw_page *find_pinned(dw_cache *cache, uint64_t block)
+{
+    uint32_t i = atomic_load_explicit(&cache->buckets[bucket_of(cache, block)], memory_order_acquire);
+    for (uint32_t step = 0; i != DW_PAGE_NONE && step < CHAIN_STEPS_MAX; step++) {
+        DW_ASSERT(i < cache->capacity);
+        dw_page *page = &cache->pages[i];
+        if (atomic_load_explicit(&page->block, memory_order_acquire) != block) {
+            i = atomic_load_explicit(&page->next, memory_order_acquire);
+            continue;
+        }
+        uint32_t before = atomic_fetch_add_explicit(&page->pins, 1, memory_order_acq_rel);
+        DW_ASSERT((before & ~DW_PAGE_CLAIMED) < DW_PAGE_CLAIMED - 1);
+        /* `loading` first: a failed load clears it only after its frame's block is none. */
+        if ((before & DW_PAGE_CLAIMED) == 0 && !atomic_load_explicit(&page->loading, memory_order_acquire) &&
+            atomic_load_explicit(&page->block, memory_order_acquire) == block) {
+            if (!atomic_load_explicit(&page->referenced, memory_order_relaxed)) {
+                atomic_store_explicit(&page->referenced, true, memory_order_relaxed);
+            }
+            return page;
+        }
+        atomic_fetch_sub_explicit(&page->pins, 1, memory_order_release);
+        return NULL;
+    }
+    return NULL;
+}
+
+/* A miss, with `lock` held: a frame for the block, hashed as loading and pinned, or NULL
+ * when none is free. */
+static dw_page *start_load(dw_cache *cache, uint64_t block, dw_diag *diag)
+{
+    dw_page *page = free_frame(cache, diag);
+    if (page == NULL) {
+        return NULL;
+    }
+    atomic_store_explicit(&page->loading, true, memory_order_relaxed);
+    atomic_store_explicit(&page->block, block, memory_order_relaxed);
+    hash_insert(cache, page);
+    hand_over(page);
+    atomic_store_explicit(&page->referenced, true, memory_order_relaxed);
+    count(&my_slot(cache)->misses);
+    return page;
+}
+
+/* The load is over, with `lock` held. A loaded frame is published by clearing `loading`
+ * (release: its bytes come with it); a failed one is taken away while still pinned, its
+ * block none before `loading` is cleared (see the top of this file). */
+static void finish_load(dw_cache *cache, dw_page *page, bool loaded)
+{
+    DW_ASSERT(atomic_load_explicit(&page->loading, memory_order_relaxed));
+    if (!loaded) {
+        hash_remove(cache, page);
+        atomic_store_explicit(&page->block, DW_BLOCK_NONE, memory_order_release);
+        atomic_store_explicit(&page->referenced, false, memory_order_relaxed);
+    }
+    atomic_store_explicit(&page->loading, false, memory_order_release);
+    if (!loaded) {
+        dw_cache_unpin(cache, page);
+    }
+    (void)pthread_cond_broadcast(&cache->loaded);
+}
+
+/* The slow way: under `lock`, waiting for another reader's load of the block, or loading
+ * it (the read itself with the lock released). */
+static int read_locked(dw_cache *cache, uint64_t block, uint32_t type, bool check_generation, uint32_t generation,
+                       dw_page **page_out, dw_diag *diag)
 {
     (void)pthread_mutex_lock(&cache->lock);
     dw_page *page = lookup(cache, block);
-    while (page != NULL && page->loading) {
+    while (page != NULL && atomic_load_explicit(&page->loading, memory_order_relaxed)) {
         /* Another reader is reading it: wait for that, then look again (it may have
          * failed and taken the frame away). */
         (void)pthread_cond_wait(&cache->loaded, &cache->lock);
         page = lookup(cache, block);
     }
     if (page != NULL) {
-        int result = hit(cache, page, type, check_generation, generation, diag);
+        pin(page);
         (void)pthread_mutex_unlock(&cache->lock);
+        int result = hit(cache, page, block, type, check_generation, generation, diag);
         *page_out = result == DW_OK ? page : NULL;
         return result;
     }
-    page = free_frame(cache, diag);
+    page = start_load(cache, block, diag);
+    (void)pthread_mutex_unlock(&cache->lock);
     if (page == NULL) {
-        (void)pthread_mutex_unlock(&cache->lock);
         return DW_EBUSY;
     }
-    page->block = block;
-    page->loading = true;
-    hash_insert(cache, page);
-    pin(page);
-    cache->stats.misses++;
-    (void)pthread_mutex_unlock(&cache->lock);
     /* The read and its check, with the lock released: other readers go on meanwhile. */
     int result = dw_device_read(cache->device, block, 1, page->data, diag);
     if (result == DW_OK) {
         result = check_loaded(cache, page, block, type, check_generation, generation, diag);
     }
+    if (result == DW_OK) {
+        keep_trailer(cache, page); /* before it is published, with the rest of its bytes */
+    }
     (void)pthread_mutex_lock(&cache->lock);
-    page->loading = false;
-    if (result != DW_OK) {
-        page->pins--;
-        forget(cache, page);
-    }
-    (void)pthread_cond_broadcast(&cache->loaded);
+    finish_load(cache, page, result == DW_OK);
     (void)pthread_mutex_unlock(&cache->lock);
-    if (result != DW_OK) {
-        return result;
+    *page_out = result == DW_OK ? page : NULL;
+    return result;
+}
+
+int dw_cache_read(dw_cache *cache, uint64_t block, uint32_t type, bool check_generation,
+                  uint32_t generation, dw_page **page_out, dw_diag *diag)
+{
+    if (block == DW_BLOCK_NONE) {
+        /* What a free frame holds: only a damaged pointer names it. */
+        *page_out = NULL;
+        return dw_diag_fail(diag, DW_ECORRUPT, "run 'dw vde verify' on it to see all the damage",
+                            "'%s': a pointer names block %llu, which no block may have", cache->device->path,
+                            (unsigned long long)block);
     }
-    *page_out = page;
-    return DW_OK;
+    dw_page *page = find_pinned(cache, block);
+    if (page == NULL) {
+        return read_locked(cache, block, type, check_generation, generation, page_out, diag);
+    }
+    int result = hit(cache, page, block, type, check_generation, generation, diag);
+    *page_out = result == DW_OK ? page : NULL;
+    return result;
 }
-
-static void set_trailer(const dw_cache *cache, dw_page *page, uint32_t type, uint32_t generation)
-{
-    dw_store_le32(page->data + cache->block_size - 16, type);
-    dw_store_le32(page->data + cache->block_size - 12, generation);
-}
-
-uint32_t dw_page_type(const dw_cache *cache, const dw_page *page)
-{
-    return dw_load_le32(page->data + cache->block_size - 16);
-}
-
-uint32_t dw_page_generation(const dw_cache *cache, const dw_page *page)
-{
-    return dw_load_le32(page->data + cache->block_size - 12);
-}
-
 static int save_undo(dw_cache *cache, dw_page *page, bool fresh, dw_diag *diag)
 {
     if (page->undo != 0) {
@@ -341,39 +564,43 @@ int dw_cache_create(dw_cache *cache, uint64_t block, uint32_t type, uint32_t gen
     dw_page *page = lookup(cache, block);
     if (page != NULL) {
         /* A block freed earlier and allocated again: its stale frame must go first. */
-        DW_ASSERT(page->pins == 0 && !page->dirty && page->undo == 0);
+        DW_ASSERT(pins_of(page) == 0 && !page->dirty && page->undo == 0);
         forget(cache, page);
     }
     page = free_frame(cache, diag);
     if (page == NULL) {
         return DW_EBUSY;
     }
-    page->block = block;
+    atomic_store_explicit(&page->block, block, memory_order_relaxed);
     hash_insert(cache, page);
     int result = save_undo(cache, page, true, diag);
     if (result != DW_OK) {
         forget(cache, page);
+        unclaim(page);
         return result;
     }
     memset(page->data, 0, cache->block_size);
     set_trailer(cache, page, type, generation);
     mark_changed(cache, page);
-    pin(page);
+    hand_over(page);
+    atomic_store_explicit(&page->referenced, true, memory_order_relaxed);
     *page_out = page;
     return DW_OK;
 }
 
+/* Without the lock: a pin keeps its frame from changing hands, and its release lets the
+ * claim that follows see everything the holder did with the frame. */
 void dw_cache_unpin(dw_cache *cache, dw_page *page)
 {
-    (void)pthread_mutex_lock(&cache->lock);
-    DW_ASSERT(page->pins > 0);
-    page->pins--;
-    (void)pthread_mutex_unlock(&cache->lock);
+    DW_ASSERT(page >= cache->pages && page < cache->pages + cache->capacity);
+    uint32_t before = atomic_fetch_sub_explicit(&page->pins, 1, memory_order_release);
+    DW_ASSERT((before & DW_PAGE_CLAIMED) == 0);
+    DW_ASSERT(before > 0);
 }
 
 int dw_cache_modify(dw_cache *cache, dw_page *page, uint32_t generation, dw_diag *diag)
 {
-    DW_ASSERT(cache->txn_open && page->pins > 0 && !page->discard);
+    DW_ASSERT(cache->txn_open && pins_of(page) > 0 && !page->discard);
     int result = save_undo(cache, page, false, diag);
     if (result != DW_OK) {
         return result;
@@ -396,14 +623,15 @@ int dw_cache_drop(dw_cache *cache, uint64_t block, uint32_t generation, dw_diag 
     if (page == NULL) {
         return DW_OK;
     }
-    DW_ASSERT(!page->loading);
-    if (page->discard || page->pins > 0 || dw_page_type(cache, page) != DW_BLOCK_DATA) {
+    DW_ASSERT(!atomic_load_explicit(&page->loading, memory_order_relaxed));
+    uint32_t pins = pins_of(page);
+    if (page->discard || pins > 0 || dw_page_type(cache, page) != DW_BLOCK_DATA) {
         /* Freed twice in one transaction, in use, or another kind of block: two owners
          * claim it, which only damage makes. */
         return dw_diag_fail(diag, DW_ECORRUPT, "run 'dw vde verify' on it to see all the damage",
                             "'%s': data block %llu is freed, but the cache holds it as %s",
                             cache->device->path, (unsigned long long)block,
-                            page->discard ? "freed already" : page->pins > 0 ? "in use" : "another kind of block");
+                            page->discard ? "freed already" : pins > 0 ? "in use" : "another kind of block");
     }
     if (!page->dirty && page->undo == 0) {
         /* Clean: its home holds it, so it is simply forgotten; an abort reads it again. */
@@ -415,7 +643,7 @@ int dw_cache_drop(dw_cache *cache, uint64_t block, uint32_t generation, dw_diag 
     if (result == DW_OK) {
         dw_cache_discard(cache, page);
     }
-    page->pins--;
+    dw_cache_unpin(cache, page);
     return result;
 }
 
@@ -454,7 +682,7 @@ void dw_cache_txn_commit(dw_cache *cache)
                 page->pending = false;
                 remove_pending(cache, cache->undo[i].page);
             }
-            DW_ASSERT(page->pins == 0);
+            DW_ASSERT(pins_of(page) == 0);
             forget(cache, page);
         }
     }
@@ -469,7 +697,7 @@ void dw_cache_txn_abort(dw_cache *cache)
     for (uint32_t i = cache->undo_count; i-- > 0;) {
         const dw_undo_entry *entry = &cache->undo[i];
         dw_page *page = &cache->pages[entry->page];
-        DW_ASSERT(page->pins == 0);
+        DW_ASSERT(pins_of(page) == 0);
         page->undo = 0;
         page->discard = false;
         if (page->pending && !entry->was_pending) {
@@ -481,6 +709,7 @@ void dw_cache_txn_abort(dw_cache *cache)
             continue;
         }
         memcpy(page->data, cache->undo_frames + (size_t)i * cache->block_size, cache->block_size);
+        keep_trailer(cache, page);
         if (page->dirty && !entry->was_dirty) {
             cache->dirty_count--;
         }
@@ -520,7 +749,8 @@ void dw_cache_logged(dw_cache *cache, uint64_t lsn)
 
 static bool may_go_home(const dw_page *page, uint64_t durable_lsn)
 {
-    return page->dirty && !page->homing && !page->pending && page->undo == 0 && page->pins == 0 && page->page_lsn != DW_LSN_NONE &&
+    return page->dirty && !page->homing && !page->pending && page->undo == 0 && pins_of(page) == 0 &&
+           page->page_lsn != DW_LSN_NONE &&
            page->page_lsn <= durable_lsn;
 }
 
@@ -572,10 +802,12 @@ int dw_cache_write_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit, d
         if (!may_go_home(page, durable_lsn) || page->rec_lsn > cutoff) {
             continue;
         }
-        uint64_t address = page->block * cache->block_size;
-        dw_trailer_seal(page->data, cache->block_size, address, dw_page_type(cache, page),
-                        dw_page_generation(cache, page));
-        int result = dw_device_write_async(cache->device, page->block, 1, page->data, diag);
+        uint64_t block = block_of(page);
+        uint64_t address = block * cache->block_size;
+        DW_ASSERT(dw_page_type(cache, page) == page->type);
+        DW_ASSERT(dw_page_generation(cache, page) == page->generation);
+        dw_trailer_seal(page->data, cache->block_size, address, page->type, page->generation);
+        int result = dw_device_write_async(cache->device, block, 1, page->data, diag);
         if (result != DW_OK) {
             return result;
         }
@@ -634,7 +866,7 @@ void dw_cache_forget_clean(dw_cache *cache)
 {
     for (uint32_t i = 0; i < cache->capacity; i++) {
         dw_page *page = &cache->pages[i];
-        if (page->block != DW_BLOCK_NONE && !page->dirty && page->pins == 0 && page->undo == 0) {
+        if (block_of(page) != DW_BLOCK_NONE && !page->dirty && pins_of(page) == 0 && page->undo == 0) {
             forget(cache, page);
         }
     }
@@ -643,6 +875,13 @@ void dw_cache_forget_clean(dw_cache *cache)
 void dw_cache_stats_read(const dw_cache *cache, dw_cache_stats *stats)
 {
     *stats = cache->stats;
+    DW_ASSERT(stats->hits == 0 && stats->misses == 0 && stats->evictions == 0);
+    for (uint32_t i = 0; i < DW_CACHE_SLOTS; i++) {
+        dw_cache_slot *slot = &cache->slots[i]; /* the slots are the readers', not const */
+        stats->hits += atomic_load_explicit(&slot->hits, memory_order_relaxed);
+        stats->misses += atomic_load_explicit(&slot->misses, memory_order_relaxed);
+        stats->evictions += atomic_load_explicit(&slot->evictions, memory_order_relaxed);
+    }
     stats->dirty = cache->dirty_count;
     stats->pending = cache->pending_count;
 }

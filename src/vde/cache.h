@@ -18,19 +18,38 @@
  *
  * Eviction is a clock over clean, unpinned frames. Nothing here allocates after open.
  *
+ * A frame keeps its trailer's type and generation in its header, so that a hit checks
+ * them without touching another cache line: the trailer of a cached page changes only
+ * here (a load, dw_cache_create, dw_cache_modify, an abort), and code changing a page
+ * writes its payload only, the block's first block_size - 16 bytes. A page going home
+ * asserts that its trailer still says what its header does.
+ *
  * Threads (docs/CONCURRENCY.md): the engine calls the cache either from one writer that
  * excludes every reader (the VDE's state lock held exclusively), or from any number of
  * readers at once (the state lock shared). Readers change the cache too: pins, the clock
- * bit, statistics, and on a miss a frame taken, filled and hashed. `lock` serialises
- * those changes among readers; it is held only for bookkeeping, never across I/O. A
- * reader that misses takes a frame, hashes it as `loading`, and reads the block with the
- * lock released; another reader of the same block waits on `loaded` until the first is
- * done (it needs that read anyway), and a failed load takes the frame away again.
+ * bit, statistics, and on a miss a frame taken, filled and hashed.
+ *
+ * A hit takes no lock: the reader walks the bucket's chain with atomic loads, pins the
+ * frame with one atomic add, and then checks that the frame still holds its block and
+ * is not being loaded; if not (it was evicted and reused meanwhile, or another reader is
+ * still reading it in) it lets go of the pin and takes the slow way. `lock` serialises
+ * what changes frames and chains among readers: a miss taking a frame (evicting a clean
+ * unpinned page), hashing it as `loading`, marking it loaded, and a failed load taking it
+ * away. It is held only for that bookkeeping, never across I/O: the reader reads the block
+ * with the lock released; another reader of the same block waits on `loaded` until the
+ * first is done (it needs that read anyway).
+ *
+ * A frame changes hands only after it is claimed: `pins` goes from 0 to
+ * DW_PAGE_CLAIMED in one compare-and-swap, which fails while anyone holds a pin, and a
+ * reader whose add finds the claim lets go at once. So a pinned frame is never evicted,
+ * and a reader never keeps a pin on a frame that is changing hands. Hit counts go into
+ * per-thread slots on cache lines of their own and are summed when read.
  */
 #ifndef DW_VDE_CACHE_H
 #define DW_VDE_CACHE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,21 +61,46 @@
 #define DW_LSN_NONE UINT64_MAX
 #define DW_BLOCK_NONE UINT64_MAX
 
+/* A frame's pins while it changes hands (see above); a pin count never comes near it. */
+#define DW_PAGE_CLAIMED UINT32_C(0x80000000)
+
+/* Readers read `block`, `next`, `loading` and change `pins` and `referenced` without the
+ * lock, so those are atomic, and first, in words of their own (a compiler may read
+ * neighbouring plain fields as one wider word); the rest changes only under the writer's
+ * exclusive state lock, or (for a frame a reader claimed) under `lock`. One frame's
+ * header is one cache line, so a pin disturbs no other frame's lookups. */
 typedef struct dw_page {
-    uint64_t block;             /* DW_BLOCK_NONE when the frame is free */
+    _Atomic uint64_t block;     /* DW_BLOCK_NONE when the frame is free */
+    _Atomic uint32_t pins;      /* readers and writers using it, plus DW_PAGE_CLAIMED */
+    _Atomic uint32_t next;      /* hash chain */
+    _Atomic bool referenced;    /* clock */
+    _Atomic bool loading;       /* hashed, being read by a reader: wait on `loaded` */
+    unsigned char spare_atomic[6]; /* nothing else in this word */
     unsigned char *data;        /* block_size bytes, trailer included */
     uint64_t page_lsn;          /* the record holding its newest image; NONE when not logged */
     uint64_t rec_lsn;           /* the first record that logged it since it was home; NONE when home */
-    uint32_t pins;
-    uint32_t next;              /* hash chain */
     uint32_t undo;              /* 1 + its undo entry in the open transaction, 0 if untouched */
     bool dirty;                 /* differs from its home block */
     bool pending;               /* changed since the last WAL record */
-    bool referenced;            /* clock */
     bool discard;               /* freed by the open transaction: forget it at commit */
-    bool loading;               /* hashed, being read by a reader: wait on `loaded` */
     bool homing;                /* being written home by a checkpoint step: still dirty */
+    uint32_t type;              /* what its trailer says, kept here for hits (see below) */
+    uint32_t generation;
 } dw_page;
+
+_Static_assert(sizeof(dw_page) == 64, "a frame's header is one cache line");
+
+/* Per-thread counts of what readers do, each slot on a cache line of its own. */
+#define DW_CACHE_SLOTS 16
+
+typedef struct dw_cache_slot {
+    _Atomic uint64_t hits;
+    _Atomic uint64_t misses;
+    _Atomic uint64_t evictions;
+    unsigned char spare[40];
+} dw_cache_slot;
+
+_Static_assert(sizeof(dw_cache_slot) == 64, "a slot is one cache line");
 
 typedef struct dw_cache_stats {
     uint64_t hits;
@@ -90,17 +134,22 @@ typedef struct dw_undo_entry {
 typedef bool (*dw_cache_fresh_fn)(void *context, uint64_t block, uint32_t type, unsigned char *data);
 
 typedef struct dw_cache {
-    pthread_mutex_t lock;       /* readers' changes: pins, clock, stats, misses (see above) */
-    pthread_cond_t loaded;      /* a loading frame finished (or failed) */
+    /* read on every hit, changed only at open */
     dw_device *device;
     dw_cache_fresh_fn fresh;
     void *fresh_context;
     uint32_t block_size;
     uint32_t capacity;
     dw_page *pages;
-    uint32_t *buckets;
+    _Atomic uint32_t *buckets;
     uint32_t bucket_mask;
+    dw_cache_slot *slots;       /* DW_CACHE_SLOTS, summed by dw_cache_stats_read */
+    _Atomic uint32_t slots_given; /* threads given a slot so far (dw_cache_thread_slot) */
+    /* readers' misses, under `lock` */
+    pthread_mutex_t lock;       /* readers' changes to frames and chains (see above) */
+    pthread_cond_t loaded;      /* a loading frame finished (or failed) */
     uint32_t hand;
+    /* the writer's, under the state lock held exclusively */
     uint32_t *pending;          /* pages changed since the last record, in order of change */
     uint32_t pending_count;
     uint32_t dirty_count;
@@ -110,7 +159,7 @@ typedef struct dw_cache {
     uint32_t undo_count;
     dw_undo_entry *undo;
     unsigned char *undo_frames;
-    dw_cache_stats stats;
+    dw_cache_stats stats;       /* the writer's counts and the sizes; readers' are in `slots` */
 } dw_cache;
 
 int dw_cache_plan_in(dw_arena *arena, uint32_t capacity, uint32_t undo_capacity, uint32_t block_size,
@@ -180,6 +229,13 @@ bool dw_cache_oldest_is_pending(const dw_cache *cache);
 /* Forgets every clean, unpinned page (after recovery rewrote homes behind the cache). */
 void dw_cache_forget_clean(dw_cache *cache);
 
+/* The counts, readers' slots summed: safe beside readers (each count is atomic, the sum
+ * is not a snapshot); the writer's counts need the writer to be kept out. */
 void dw_cache_stats_read(const dw_cache *cache, dw_cache_stats *stats);
+
+/* The calling thread's slot, 0 to DW_CACHE_SLOTS - 1: threads get slots in turn, so a
+ * few threads never share one. Statistics kept per thread (the cache's, the engine's
+ * latencies) use it to stay off each other's cache lines. */
+uint32_t dw_cache_thread_slot(dw_cache *cache);
 
 #endif /* DW_VDE_CACHE_H */

@@ -76,6 +76,20 @@ enum dw_vde_op {
 };
 #define DW_VDE_OP_COUNT 5
 
+/* Readers' latencies (DW_VDE_OP_GET, the one class reader calls record), kept for each
+ * thread slot (dw_cache_thread_slot) apart, so that readers on many threads share no
+ * lock and no cache line when they record; dw_vde_latency_collect folds them into
+ * latency[DW_VDE_OP_GET]. Each is on cache lines of its own (the misc piece and each
+ * element are 64-byte aligned). */
+#define DW_VDE_READER_SLOTS 8
+
+typedef struct dw_vde_reader_latency {
+    _Alignas(64) pthread_mutex_t lock; /* the rest of this slot */
+    uint64_t max_ns;
+    uint64_t misses;
+    dw_histogram histogram;
+} dw_vde_reader_latency;
+
 typedef struct dw_vde_counters {
     uint64_t commits;
     uint64_t records;           /* WAL records written */
@@ -210,7 +224,7 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     pthread_t state_owner;          /* the thread whose transaction it is */
     pthread_mutex_t kept_lock;      /* with kept_ended: readers waiting for it to end */
     pthread_cond_t kept_ended;
-    pthread_mutex_t stats_lock;     /* the latency histograms, maxima and misses */
+    pthread_mutex_t stats_lock;     /* the latency histograms, maxima and misses (not readers' slots) */
     pthread_mutex_t stage_lock;     /* the readers' data stages */
     pthread_cond_t stage_free;
     uint32_t stages_free;           /* a bit for each free stage */
@@ -256,6 +270,7 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     /* accounting */
     dw_vde_counters counters;
     dw_histogram *latency;          /* DW_VDE_OP_COUNT histograms */
+    dw_vde_reader_latency *reader_latency; /* DW_VDE_READER_SLOTS, in the misc piece */
     uint64_t latency_max_ns[DW_VDE_OP_COUNT];
     uint64_t misses[DW_VDE_OP_COUNT];
 };

@@ -1386,10 +1386,11 @@ int dw_tags(struct dw_vde *vde, const void *key, size_t key_length, char *text, 
 
 void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
 {
-    /* The writer lock keeps writers out; readers change only what is read below under
-     * the locks they change it under (statistics, the cache's counters). */
+    /* The writer lock keeps writers out; readers change only what is read below, under
+     * the locks they change it under (statistics) or atomically (the cache's counts). */
     (void)pthread_mutex_lock(&vde->lock);
     (void)pthread_mutex_lock(&vde->stats_lock);
+    dw_vde_latency_collect(vde);
     memset(info, 0, sizeof *info);
     info->super = vde->super;
     info->state = vde->state;
@@ -1429,10 +1430,10 @@ void dw_vde_info_read(struct dw_vde *vde, dw_vde_info *info)
     if (vde->device.stepped || vde->sched_started) {
         dw_sched_stats_read(&vde->sched, &info->sched);
     }
-    (void)pthread_mutex_lock(&vde->cache.lock);
-    info->cache_hits = vde->cache.stats.hits;
-    info->cache_misses = vde->cache.stats.misses;
-    (void)pthread_mutex_unlock(&vde->cache.lock);
+    dw_cache_stats cache_stats;
+    dw_cache_stats_read(&vde->cache, &cache_stats);
+    info->cache_hits = cache_stats.hits;
+    info->cache_misses = cache_stats.misses;
     info->cache_pages = vde->cache.capacity;
     info->undo_pages = vde->cache.undo_capacity;
     (void)pthread_mutex_unlock(&vde->lock);

@@ -91,6 +91,7 @@ static uint64_t misc_bytes(const struct dw_vde *vde, uint32_t unit_size)
            2 * ((uint64_t)key_max + 16) + dw_index_scratch_bytes(block, key_max) +
            (uint64_t)DW_QUARANTINE_MAX * sizeof(dw_quarantine) + (uint64_t)vde->pending_limit * sizeof(dw_wal_entry) +
            iterators + (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram) + 1024 + /* alignment slack */
+           (uint64_t)DW_VDE_READER_SLOTS * sizeof(dw_vde_reader_latency) + 64 +
            4 * (uint64_t)block + /* the I/O buffers are aligned to the block, for O_DIRECT */
            (uint64_t)DW_READER_STAGES * DW_READER_STAGE_BLOCKS * block + block +
            (uint64_t)vde->config.iterators_max * ((uint64_t)key_max + 16);
@@ -134,6 +135,15 @@ static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
     vde->latency = (dw_histogram *)(void *)carve(&at, (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram), 16);
     for (uint32_t i = 0; i < DW_VDE_OP_COUNT; i++) {
         dw_histogram_reset(&vde->latency[i]);
+    }
+    vde->reader_latency = (dw_vde_reader_latency *)(void *)carve(
+        &at, (uint64_t)DW_VDE_READER_SLOTS * sizeof(dw_vde_reader_latency), _Alignof(dw_vde_reader_latency));
+    for (uint32_t i = 0; i < DW_VDE_READER_SLOTS; i++) {
+        dw_vde_reader_latency *slot = &vde->reader_latency[i];
+        (void)pthread_mutex_init(&slot->lock, NULL);
+        slot->max_ns = 0;
+        slot->misses = 0;
+        dw_histogram_reset(&slot->histogram);
     }
     DW_ASSERT(at <= (unsigned char *)dw_arena_piece_memory(&vde->arena, vde->misc_piece) + misc_bytes(vde, unit_size));
 }
@@ -262,6 +272,10 @@ static int open_layers(struct dw_vde *vde, const dw_vde_target *target, uint32_t
 
 static void close_layers(struct dw_vde *vde)
 {
+    for (uint32_t i = 0; vde->reader_latency != NULL && i < DW_VDE_READER_SLOTS; i++) {
+        (void)pthread_mutex_destroy(&vde->reader_latency[i].lock);
+    }
+    vde->reader_latency = NULL;
     if (vde->arena.base != NULL && vde->sched.io != NULL) {
         (void)dw_sched_stop(&vde->sched, DW_NS_PER_S);
     }
@@ -1522,20 +1536,55 @@ void dw_vde_txn_abort(struct dw_vde *vde)
     vde->counters.aborts++;
 }
 
+/* Readers record into their thread's slot: one uncontended lock on a line of its own,
+ * where one lock for all had every reader wait for the others (futex calls on each get
+ * with two readers). Writers' classes stay under stats_lock: one writer at a time. */
 void dw_vde_account(struct dw_vde *vde, uint32_t op, uint64_t started_ns)
 {
+    DW_ASSERT(op < DW_VDE_OP_COUNT);
     uint64_t now = dw_clock_now_ns(vde->clock);
     uint64_t elapsed = now - started_ns;
     uint64_t deadline = dw_device_deadline_ns();
+    bool missed = deadline != UINT64_MAX && now > deadline;
+    if (op == DW_VDE_OP_GET) {
+        dw_vde_reader_latency *slot =
+            &vde->reader_latency[dw_cache_thread_slot(&vde->cache) % DW_VDE_READER_SLOTS];
+        (void)pthread_mutex_lock(&slot->lock);
+        dw_histogram_record(&slot->histogram, elapsed);
+        slot->max_ns = elapsed > slot->max_ns ? elapsed : slot->max_ns;
+        slot->misses += missed ? 1 : 0;
+        (void)pthread_mutex_unlock(&slot->lock);
+        return;
+    }
     (void)pthread_mutex_lock(&vde->stats_lock);
     dw_histogram_record(&vde->latency[op], elapsed);
     if (elapsed > vde->latency_max_ns[op]) {
         vde->latency_max_ns[op] = elapsed;
     }
-    if (deadline != UINT64_MAX && now > deadline) {
+    if (missed) {
         vde->misses[op]++;
     }
     (void)pthread_mutex_unlock(&vde->stats_lock);
+}
+
+void dw_vde_latency_collect(struct dw_vde *vde)
+{
+    dw_histogram *into = &vde->latency[DW_VDE_OP_GET];
+    for (uint32_t i = 0; i < DW_VDE_READER_SLOTS; i++) {
+        dw_vde_reader_latency *slot = &vde->reader_latency[i];
+        (void)pthread_mutex_lock(&slot->lock);
+        uint64_t before = into->count;
+        dw_histogram_merge(into, &slot->histogram);
+        DW_ASSERT(into->count == before + slot->histogram.count);
+        if (slot->max_ns > vde->latency_max_ns[DW_VDE_OP_GET]) {
+            vde->latency_max_ns[DW_VDE_OP_GET] = slot->max_ns;
+        }
+        vde->misses[DW_VDE_OP_GET] += slot->misses;
+        slot->max_ns = 0;
+        slot->misses = 0;
+        dw_histogram_reset(&slot->histogram);
+        (void)pthread_mutex_unlock(&slot->lock);
+    }
 }
 
 /* Inode table blocks never written read as zeros: they are fresh (thin provisioning). */

@@ -38,6 +38,8 @@ int dw_vde_open_at(const char *path, const dw_config *config, const dw_vde_targe
 void dw_vde_begin_io(struct dw_vde *vde, const dw_op *op);
 /* Records an operation's latency in its class, and a miss when its deadline passed. */
 void dw_vde_account(struct dw_vde *vde, uint32_t op, uint64_t started_ns);
+/* Folds the readers' per-thread latencies into the VDE's, with stats_lock held. */
+void dw_vde_latency_collect(struct dw_vde *vde);
 /* The page cache's hook for never-written inode table blocks. */
 bool dw_vde_fresh_block(void *context, uint64_t block, uint32_t type, unsigned char *data);
 void dw_vde_writer_abort_locked(struct dw_vde *vde);
