@@ -6,8 +6,12 @@
 
 #include <stdint.h>
 
-/* Levels the index may have: with keys of at most a quarter block, each branch has at
- * least four children, so 16 levels hold more keys than any VDE has blocks. */
+/* Levels the index may have. A node holds at least three entries of the longest key, and
+ * a branch split leaves each half at least one, so with keys near the limit a branch may
+ * have only two children and 16 levels bound the index at tens of thousands of such
+ * keys; a put that would grow it further fails with DW_ENOSPC ("use shorter keys").
+ * With keys of tens of bytes a branch has a hundred children and more, and 16 levels
+ * hold more keys than any VDE has blocks. */
 #define DW_INDEX_HEIGHT_MAX 16
 
 struct entry_ref;
