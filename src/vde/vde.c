@@ -1198,6 +1198,25 @@ int dw_vde_open(const char *path, const dw_config *config, struct dw_vde **vde, 
 
 /* ---- group commit ----------------------------------------------------------------------- */
 
+/* Writes a staged record with no lock held (`flushing` set by the caller), publishes it
+ * or keeps its failure for the committers waiting on it, and wakes them. */
+static int write_in_flight(struct dw_vde *vde, const dw_wal_staged *staged, dw_diag *diag)
+{
+    int result = dw_wal_write_staged(vde, staged, diag);
+    if (result == DW_OK) {
+        dw_wal_publish(vde, staged);
+    }
+    (void)pthread_mutex_lock(&vde->commit_lock);
+    if (result != DW_OK && vde->commit_error == DW_OK) {
+        vde->commit_error = result;
+        (void)dw_format(vde->commit_message, sizeof vde->commit_message, "%s", diag->message);
+    }
+    vde->flushing = false;
+    (void)pthread_cond_broadcast(&vde->commit_done);
+    (void)pthread_mutex_unlock(&vde->commit_lock);
+    return result;
+}
+
 /* The group's record, staged under the writer lock and written with it released, so
  * that puts go on while the device works (a record too long for the stage is written
  * under the lock). Called and returning with the writer mutex held. */
@@ -1218,18 +1237,7 @@ static int flush_group(struct dw_vde *vde, dw_diag *diag)
     (void)pthread_mutex_unlock(&vde->commit_lock);
     dw_vde_state_release(vde);
     (void)pthread_mutex_unlock(&vde->lock);
-    result = dw_wal_write_staged(vde, &staged, diag);
-    if (result == DW_OK) {
-        dw_wal_publish(vde, &staged);
-    }
-    (void)pthread_mutex_lock(&vde->commit_lock);
-    if (result != DW_OK && vde->commit_error == DW_OK) {
-        vde->commit_error = result;
-        (void)dw_format(vde->commit_message, sizeof vde->commit_message, "%s", diag->message);
-    }
-    vde->flushing = false;
-    (void)pthread_cond_broadcast(&vde->commit_done);
-    (void)pthread_mutex_unlock(&vde->commit_lock);
+    result = write_in_flight(vde, &staged, diag);
     (void)pthread_mutex_lock(&vde->lock);
     return result;
 }
@@ -1491,18 +1499,7 @@ static int commit_wait(struct dw_vde *vde, uint64_t seq, dw_diag *diag)
             }
             continue;
         }
-        result = dw_wal_write_staged(vde, &staged, diag);
-        if (result == DW_OK) {
-            dw_wal_publish(vde, &staged);
-        }
-        (void)pthread_mutex_lock(&vde->commit_lock);
-        if (result != DW_OK && vde->commit_error == DW_OK) {
-            vde->commit_error = result;
-            (void)dw_format(vde->commit_message, sizeof vde->commit_message, "%s", diag->message);
-        }
-        vde->flushing = false;
-        (void)pthread_cond_broadcast(&vde->commit_done);
-        (void)pthread_mutex_unlock(&vde->commit_lock);
+        result = write_in_flight(vde, &staged, diag);
         if (result != DW_OK) {
             return result;
         }
