@@ -191,6 +191,7 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     uint64_t next_lsn;              /* where the next record goes */
     uint64_t durable_lsn;           /* records before it are on stable storage */
     uint64_t checkpoint_lsn;        /* recovery would start here */
+    bool homed_unsynced;            /* pages written home since the last sync before a superblock move */
     dw_engine_state durable_state;  /* the state of the last durable record */
     uint32_t record_blocks_max;     /* the longest record the log accepts */
     uint32_t pending_limit;         /* pages one record may hold */
