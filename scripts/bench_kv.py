@@ -423,8 +423,12 @@ def times(f):
 
 
 def sync_fill_goal(results, fio):
-    fio_p50 = fio.get("randwrite_fdatasync_p50") if fio else None
-    fio_text = (f"fio's 4 KiB write+fdatasync p50 of {us(fio_p50)} µs" if fio_p50 else
+    # The write and the fdatasync after it, from fio's randwrite --fdatasync=1 job: fio
+    # reports their latencies apart, and until 2026-12-04 this goal was measured against
+    # the write's alone, which is not a durable write (docs/BENCHMARKS.md says so).
+    fio_p50 = fio.get("durable_write_p50") if fio else None
+    fio_text = (f"fio's 4 KiB write+fdatasync p50 of {us(fio_p50)} µs (write {us(fio['randwrite_fdatasync_p50'])} µs "
+                f"+ fdatasync {us(fio['fdatasync_p50'])} µs)" if fio_p50 else
                 "fio's 4 KiB write+fdatasync p50 (no fio figures: scripts/bench_io.py did not run)")
     d = find(results, "dwvd", "fillrandom", "sync")
     if not succeeded(d):
@@ -731,6 +735,11 @@ def fio_reference(results_dir):
         out[name + "_p99"] = r["p99"]
         out[name + "_p999"] = r["p999"]
         out[name + "_iops"] = r["iops"]
+        if "cycle_p50" in r:
+            # The write and its fdatasync: what one durable 4 KiB write costs (bench_io.py).
+            out["durable_write_p50"] = r["cycle_p50"]
+            out["durable_write_p999"] = r["cycle_p999"]
+            out["fdatasync_p50"] = r["sync_p50"]
     return out
 
 
@@ -814,10 +823,13 @@ def main():
            "One run's command line, for example:", "",
            "```", "dw-kv-bench " + results[0]["command"], "```", ""]
     if fio:
-        md += [f"The device's own limit, from fio in the same `make bench` (4 KiB, QD1, O_DIRECT): write+fdatasync "
-               f"p50 {us(fio['randwrite_fdatasync_p50'])} µs, p99.9 {us(fio['randwrite_fdatasync_p999'])} µs "
-               f"({fio['randwrite_fdatasync_iops']:.0f}/s); random read p50 {us(fio['randread_p50'])} µs, "
-               f"p99.9 {us(fio['randread_p999'])} µs.", ""]
+        md += [f"The device's own limit, from fio in the same `make bench` (4 KiB, QD1, O_DIRECT): a write "
+               f"and its fdatasync, p50 {us(fio.get('durable_write_p50'))} µs, p99.9 {us(fio.get('durable_write_p999'))} µs "
+               f"({fio['randwrite_fdatasync_iops']:.0f}/s; of which the write alone p50 {us(fio['randwrite_fdatasync_p50'])} µs, "
+               f"p99.9 {us(fio['randwrite_fdatasync_p999'])} µs, and the fdatasync p50 {us(fio.get('fdatasync_p50'))} µs); "
+               f"random read p50 {us(fio['randread_p50'])} µs, p99.9 {us(fio['randread_p999'])} µs. Runs before "
+               "2026-12-04 compared the sync goal with the write alone; fio times the write and the fdatasync apart, "
+               "and the goal is a durable write, so the two are added now.", ""]
     md += ["### Goals", ""] + goals(results, fio) + [""]
     md += ["Also measured on every run:", ""] + memory_lines(results, limited) + [""]
     titles = {"fillrandom": "Fill random (100-byte values, one commit per put)",
