@@ -52,6 +52,7 @@ int dw_cache_plan_in(dw_arena *arena, uint32_t capacity, uint32_t undo_capacity,
     uint64_t state = round_up((uint64_t)capacity * sizeof(dw_page)) +
                      round_up((uint64_t)bucket_count_for(capacity) * sizeof(uint32_t)) +
                      round_up((uint64_t)capacity * sizeof(uint32_t)) +
+                     round_up((uint64_t)capacity * sizeof(uint32_t)) +
                      round_up((uint64_t)undo_capacity * sizeof(dw_undo_entry)) +
                      round_up((uint64_t)DW_CACHE_SLOTS * sizeof(dw_cache_slot));
     int result = dw_arena_plan(arena, "page cache", frames, DW_ARENA_ALIGNMENT_MAX, &plan->frames_piece, diag);
@@ -103,6 +104,8 @@ void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *
     cache->buckets = (_Atomic uint32_t *)(void *)state;
     state += round_up((uint64_t)buckets * sizeof(uint32_t));
     cache->pending = (uint32_t *)(void *)state;
+    state += round_up((uint64_t)plan->capacity * sizeof(uint32_t));
+    cache->homing = (uint32_t *)(void *)state;
     state += round_up((uint64_t)plan->capacity * sizeof(uint32_t));
     cache->undo = (dw_undo_entry *)(void *)state;
     state += round_up((uint64_t)plan->undo_capacity * sizeof(dw_undo_entry));
@@ -793,40 +796,52 @@ static uint64_t oldest_cutoff(const dw_cache *cache, uint64_t durable_lsn, uint3
     return DW_LSN_NONE;
 }
 
-int dw_cache_write_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit, dw_diag *diag)
+uint32_t dw_cache_seal_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit)
 {
+    DW_ASSERT(cache->homing_count == 0);
     uint64_t cutoff = limit < cache->capacity ? oldest_cutoff(cache, durable_lsn, limit) : DW_LSN_NONE;
-    uint32_t written = 0;
-    for (uint32_t i = 0; i < cache->capacity && written < limit; i++) {
+    for (uint32_t i = 0; i < cache->capacity && cache->homing_count < limit; i++) {
         dw_page *page = &cache->pages[i];
         if (!may_go_home(page, durable_lsn) || page->rec_lsn > cutoff) {
             continue;
         }
-        uint64_t block = block_of(page);
-        uint64_t address = block * cache->block_size;
+        uint64_t address = block_of(page) * cache->block_size;
         DW_ASSERT(dw_page_type(cache, page) == page->type);
         DW_ASSERT(dw_page_generation(cache, page) == page->generation);
         dw_trailer_seal(page->data, cache->block_size, address, page->type, page->generation);
+        page->homing = true;
+        cache->homing[cache->homing_count++] = i;
+    }
+    return cache->homing_count;
+}
+
+int dw_cache_submit_home(dw_cache *cache, dw_diag *diag)
+{
+    /* Only the homing frames are touched, and only what no reader changes in a dirty
+     * frame: its block (a dirty frame is never claimed) and its data pointer. */
+    for (uint32_t i = 0; i < cache->homing_count; i++) {
+        dw_page *page = &cache->pages[cache->homing[i]];
+        uint64_t block = block_of(page);
+        DW_ASSERT(block != DW_BLOCK_NONE);
+        /* Sealed under the state lock: it must verify where it goes (the pair of the seal). */
+        DW_ASSERT(dw_trailer_verify(page->data, cache->block_size, block * cache->block_size, page->type, true,
+                                    page->generation) == DW_TRAILER_OK);
         int result = dw_device_write_async(cache->device, block, 1, page->data, diag);
         if (result != DW_OK) {
             return result;
         }
-        page->homing = true;
-        written++;
     }
-    /* The frames stay dirty (so unevictable) and unchanged until the writes finish: the
-     * caller drains and syncs, with the writer lock held, then calls dw_cache_homed. */
-    return (int)written;
+    return DW_OK;
 }
 
 void dw_cache_homed(dw_cache *cache, bool written)
 {
-    for (uint32_t i = 0; i < cache->capacity; i++) {
-        dw_page *page = &cache->pages[i];
-        if (!page->homing) {
-            continue;
-        }
-        DW_ASSERT(page->dirty && !page->pending && page->undo == 0);
+    for (uint32_t i = 0; i < cache->homing_count; i++) {
+        dw_page *page = &cache->pages[cache->homing[i]];
+        DW_ASSERT(page->homing);
+        DW_ASSERT(page->dirty);
+        DW_ASSERT(!page->pending);
+        DW_ASSERT(page->undo == 0);
         page->homing = false;
         if (written) {
             page->dirty = false;
@@ -836,6 +851,7 @@ void dw_cache_homed(dw_cache *cache, bool written)
             cache->stats.written_home++;
         }
     }
+    cache->homing_count = 0;
 }
 
 uint64_t dw_cache_oldest_needed(const dw_cache *cache)

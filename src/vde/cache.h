@@ -153,6 +153,8 @@ typedef struct dw_cache {
     uint32_t *pending;          /* pages changed since the last record, in order of change */
     uint32_t pending_count;
     uint32_t dirty_count;
+    uint32_t *homing;           /* the frames a checkpoint step is writing home */
+    uint32_t homing_count;
     /* the open transaction */
     bool txn_open;
     uint32_t undo_capacity;
@@ -208,15 +210,21 @@ dw_page *dw_cache_pending_page(dw_cache *cache, uint32_t index);
 /* They are now in the record at `lsn`. */
 void dw_cache_logged(dw_cache *cache, uint64_t lsn);
 
-/* Writes home up to `limit` dirty pages whose newest image is in a record at or before
+/* Chooses up to `limit` dirty pages whose newest image is in a record at or before
  * durable_lsn (and not changed since), the oldest (by rec_lsn) first when they are more
- * than `limit`. Sealed at their home address; the caller syncs. Returns how many, or a
- * negative error. */
-int dw_cache_write_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit, dw_diag *diag);
+ * than `limit`, seals each at its home address and marks it homing. Under the state lock
+ * held exclusively. Returns how many. */
+uint32_t dw_cache_seal_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit);
 
-/* The writes dw_cache_write_home started completed and were synced: their pages are
- * clean now (written, false: they failed, and stay dirty). Until this is called they
- * count as dirty, so no reader evicts a frame the device is still reading from. */
+/* Starts the writes of the sealed pages. Needs only the writer lock: readers may run,
+ * and no writer can change a homing page meanwhile. The caller drains; it syncs before
+ * the superblock moves past their records. */
+int dw_cache_submit_home(dw_cache *cache, dw_diag *diag);
+
+/* The writes dw_cache_submit_home started completed: their pages are clean now
+ * (written, false: they failed, or were never started, and stay dirty). Until this is
+ * called they count as dirty, so no reader evicts a frame the device is still reading
+ * from. Under the state lock held exclusively. */
 void dw_cache_homed(dw_cache *cache, bool written);
 
 /* The oldest record recovery would still need for the dirty pages: min rec_lsn, or

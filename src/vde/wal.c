@@ -344,27 +344,27 @@ static int checkpoint(struct dw_vde *vde, uint32_t limit, bool complete, dw_diag
     DW_ASSERT(!vde->txn_open);
     dw_wal_wait_flushing(vde); /* durable_lsn and the superblock's state stay put from here */
     uint64_t started = dw_clock_now_ns(vde->clock);
-    int written = dw_cache_write_home(&vde->cache, vde->durable_lsn, limit, diag);
-    if (written < 0) {
-        (void)dw_device_drain(&vde->device, NULL);
-        dw_cache_homed(&vde->cache, false);
-        return written;
-    }
-    /* The pages going home stay dirty until written, so readers may come in meanwhile:
-     * none can evict them, and no writer can change them (docs/CONCURRENCY.md). Once
+    uint32_t written = dw_cache_seal_home(&vde->cache, vde->durable_lsn, limit);
+    /* The pages going home stay dirty until written, so readers may come in meanwhile,
+     * for the submission too (it waits for the device when DW_DEVICE_IN_FLIGHT_MAX
+     * writes are out: 2 ms of a 64-page step, when readers waited behind it): none can
+     * evict them, and no writer can change them (docs/CONCURRENCY.md). Once
      * written they are clean: a read gets the new bytes back from the device, and the
      * log keeps their images until a sync makes them durable and the superblock moves
      * past them, below. So a step costs its writes and no sync of its own; the sync is
      * paid once per superblock move (a step of 64 pages: 2.5 ms with its sync, of which
      * the sync 0.5 ms; fillrandom relaxed, 200K puts, 2026-12-04). */
     dw_vde_state_release(vde);
-    int result = dw_device_drain(&vde->device, diag);
+    int result = dw_cache_submit_home(&vde->cache, diag);
+    dw_diag ignored;
+    int drained = dw_device_drain(&vde->device, result == DW_OK ? diag : &ignored);
+    result = result != DW_OK ? result : drained;
     dw_vde_state_reacquire(vde);
     dw_cache_homed(&vde->cache, result == DW_OK);
     if (result != DW_OK) {
         return result;
     }
-    vde->counters.checkpoint_pages += (uint64_t)written;
+    vde->counters.checkpoint_pages += written;
     vde->homed_unsynced = vde->homed_unsynced || written > 0;
     uint64_t oldest = dw_cache_oldest_needed(&vde->cache);
     uint64_t target = oldest < vde->next_lsn ? oldest : vde->next_lsn;
