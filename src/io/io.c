@@ -350,11 +350,29 @@ int dw_io_submit(dw_io *io, const dw_io_request *requests, uint32_t count, uint3
         io->ops->start(io, slot);
         started = true;
     }
-    if (started) {
+    if (started && io->plugged) {
+        io->flush_owed = true;
+    } else if (started) {
         io->ops->flush(io);
     }
     *accepted = taken;
     return DW_OK;
+}
+
+void dw_io_plug(dw_io *io)
+{
+    check_driver(io);
+    io->plugged = true;
+}
+
+void dw_io_unplug(dw_io *io)
+{
+    check_driver(io);
+    io->plugged = false;
+    if (io->flush_owed) {
+        io->flush_owed = false;
+        io->ops->flush(io);
+    }
 }
 
 void dw_io_wake(dw_io *io)
@@ -379,6 +397,10 @@ uint32_t dw_io_reap_since(dw_io *io, dw_io_completion *completions, uint32_t cap
     DW_ASSERT(io != NULL && (completions != NULL || capacity == 0));
     DW_ASSERT(!io->driver_known || pthread_equal(io->driver, pthread_self()));
     uint32_t wake_sequence = since;
+    /* A reap ends a plug: every poll submits what is prepared, in the system call that
+     * also looks for completions (or waits for them). */
+    io->plugged = false;
+    io->flush_owed = false;
     if (atomic_load_explicit(&io->wake_sequence, memory_order_acquire) != since) {
         wait_ns = 0; /* woken already: look, but do not sleep */
     }

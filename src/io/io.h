@@ -154,6 +154,8 @@ typedef struct dw_io {
     void *backend_state;
     dw_io_stats stats;
     _Atomic uint32_t wake_sequence;         /* bumped by dw_io_wake */
+    bool plugged;                           /* dw_io_plug: submissions wait for the batch's end */
+    bool flush_owed;                        /* ... and some were prepared meanwhile */
     bool driver_known;                      /* a thread has submitted */
     pthread_t driver;                       /* that thread */
 } dw_io;
@@ -174,6 +176,15 @@ void dw_io_close(dw_io *io);
  * taken (*accepted); the rest are the caller's to submit later. */
 int dw_io_submit(dw_io *io, const dw_io_request *requests, uint32_t count, uint32_t *accepted,
                  dw_diag *diag);
+
+/* Plugging: from dw_io_plug until dw_io_unplug (or the next reap), dw_io_submit prepares
+ * its requests but the backend hands none to the device, so that a batch built request by
+ * request goes in one system call (io_uring: one io_uring_enter for the lot). A reap ends
+ * the plug, and its wait carries what is prepared in the same system call. The psync and
+ * sim backends carry a request out when it is prepared: for them plugging changes
+ * nothing. Driving thread only. */
+void dw_io_plug(dw_io *io);
+void dw_io_unplug(dw_io *io);
 
 /* Hands out up to `capacity` completions. When none is ready and requests are in flight,
  * waits up to `wait_ns` for one (by the io's clock; the sim backend advances its virtual

@@ -36,6 +36,7 @@ enum sleep_state { SLEEP_NONE = 0, SLEEP_IDLE, SLEEP_REAP };
 
 typedef struct dw_sched_slot {
     _Atomic uint32_t state;                 /* futex word for waiters */
+    _Atomic uint32_t waiters;               /* threads in dw_sched_wait: only then a wake */
     _Atomic uint32_t generation;            /* bumped at every release: tickets are single-use */
     dw_sched_request request;
     uint64_t id;
@@ -171,6 +172,7 @@ int dw_sched_open(dw_sched *sched, const dw_arena *arena, const dw_sched_plan *p
     for (uint32_t i = 0; i < plan->request_slots; i++) {
         memset(&sched->slots[i], 0, sizeof sched->slots[i]);
         atomic_init(&sched->slots[i].state, SLOT_FREE);
+        atomic_init(&sched->slots[i].waiters, 0);
         atomic_init(&sched->slots[i].generation, 1);
     }
     dw_index_stack_init(&sched->free_slots, links, plan->request_slots, true);
@@ -300,8 +302,9 @@ static int admit_request(dw_sched *sched, const dw_sched_request *request, dw_di
     return DW_OK;
 }
 
-int dw_sched_submit(dw_sched *sched, const dw_sched_request *request, dw_sched_ticket *ticket,
-                    dw_diag *diag)
+/* Queues one request without telling the driving thread: dw_sched_submit tells it at
+ * once, dw_sched_submit_batch once for the whole batch. */
+static int enqueue(dw_sched *sched, const dw_sched_request *request, dw_sched_ticket *ticket, dw_diag *diag)
 {
     DW_ASSERT(sched != NULL && request != NULL);
     /* Counted inside from before the stopping check until after the push, so that a
@@ -337,8 +340,35 @@ int dw_sched_submit(dw_sched *sched, const dw_sched_request *request, dw_sched_t
     atomic_fetch_add(&sched->submissions_pending, 1);
     atomic_fetch_add(&sched->submitted_total, 1);
     atomic_fetch_sub(&sched->submitters_inside, 1);
-    notify(sched);
     return DW_OK;
+}
+
+int dw_sched_submit(dw_sched *sched, const dw_sched_request *request, dw_sched_ticket *ticket,
+                    dw_diag *diag)
+{
+    int result = enqueue(sched, request, ticket, diag);
+    if (result == DW_OK) {
+        notify(sched);
+    }
+    return result;
+}
+
+int dw_sched_submit_batch(dw_sched *sched, const dw_sched_request *requests, uint32_t count,
+                          dw_sched_ticket *tickets, uint32_t *accepted, dw_diag *diag)
+{
+    DW_ASSERT(accepted != NULL && (requests != NULL || count == 0));
+    int result = DW_OK;
+    uint32_t taken = 0;
+    while (taken < count && result == DW_OK) {
+        result = enqueue(sched, &requests[taken], tickets != NULL ? &tickets[taken] : NULL, diag);
+        taken += result == DW_OK ? 1 : 0;
+    }
+    /* One wake-up of the driving thread for the batch: it drains the queue whole. */
+    if (taken > 0) {
+        notify(sched);
+    }
+    *accepted = taken;
+    return result;
 }
 
 static void release_slot(dw_sched *sched, uint32_t index)
@@ -376,12 +406,17 @@ int dw_sched_wait(dw_sched *sched, dw_sched_ticket ticket, uint64_t timeout_ns,
         if (waited >= timeout_ns) {
             return DW_EBUSY;
         }
+        /* Counted as a waiter before the last look at the state, and deliver() stores
+         * the state before it looks at the count (both sequentially consistent): either
+         * this look sees SLOT_DONE, or deliver() sees the waiter and wakes it. */
+        atomic_fetch_add(&slot->waiters, 1);
         uint32_t state = atomic_load(&slot->state);
         if (state != SLOT_DONE) {
             uint64_t left = timeout_ns - waited;
             /* Slices of at most 1 ms: the clock may be virtual. */
             dw_futex_wait(&slot->state, state, left < DW_NS_PER_MS ? left : DW_NS_PER_MS);
         }
+        atomic_fetch_sub(&slot->waiters, 1);
     }
 }
 
@@ -504,17 +539,24 @@ static void circuit_upkeep(dw_sched *sched, uint64_t now, uint64_t latency_ns, b
     }
 }
 
-/* Hands the outcome over: to the callback (and frees the slot), or to a waiter. */
+/* Hands the outcome over: to the callback (the slot freed first, so that a caller the
+ * callback lets go finds it free), or to a waiter, woken only if one sleeps: a system
+ * call per completion nobody waits for was most of a checkpoint's futex calls. */
 static void deliver(dw_sched *sched, uint32_t index)
 {
     dw_sched_slot *slot = &sched->slots[index];
     if (slot->request.on_complete != NULL) {
-        slot->request.on_complete(slot->request.context, &slot->completion);
+        dw_sched_callback callback = slot->request.on_complete;
+        void *context = slot->request.context;
+        dw_sched_completion completion = slot->completion;
         release_slot(sched, index);
+        callback(context, &completion);
         return;
     }
-    atomic_store_explicit(&slot->state, SLOT_DONE, memory_order_release);
-    dw_futex_wake(&slot->state, INT32_MAX);
+    atomic_store(&slot->state, SLOT_DONE);
+    if (atomic_load(&slot->waiters) > 0) {
+        dw_futex_wake(&slot->state, INT32_MAX);
+    }
 }
 
 static void fill_completion(dw_sched_slot *slot, uint64_t now)
@@ -529,6 +571,8 @@ static void fill_completion(dw_sched_slot *slot, uint64_t now)
         .dispatched_ns = slot->dispatched_ns,
         .completed_ns = now,
         .context = slot->request.context,
+        .block = slot->request.block,
+        .block_count = slot->request.block_count,
     };
 }
 
@@ -712,8 +756,12 @@ static void expire_waiting(dw_sched *sched, uint64_t now)
     }
 }
 
+/* Dispatches what the device admits, in EDF order, with the io plugged: the I/Os of the
+ * whole round go to the device together, in one system call (dw_io_unplug, or the wait
+ * of the reap that follows), not one each. */
 static void dispatch_ready(dw_sched *sched)
 {
+    dw_io_plug(sched->io);
     for (int priority = pick_class(sched); priority >= 0; priority = pick_class(sched)) {
         uint32_t index = heap_pop(sched, (dw_priority)priority);
         dw_sched_slot *slot = &sched->slots[index];
@@ -760,7 +808,10 @@ static void settle(dw_sched *sched, const dw_io_completion *completion)
     }
 }
 
-bool dw_sched_step(dw_sched *sched, uint64_t wait_ns)
+/* One step; `submit_all` hands the device what the last dispatch prepared before it
+ * returns. The I/O thread leaves that to its next step's reap, which submits and waits
+ * in the same system call, and which comes at once. */
+static bool step(dw_sched *sched, uint64_t wait_ns, bool submit_all)
 {
     drain_submissions(sched);
     expire_waiting(sched, dw_clock_now_ns(sched->clock));
@@ -785,8 +836,16 @@ bool dw_sched_step(dw_sched *sched, uint64_t wait_ns)
             dispatch_ready(sched);
         }
     }
+    if (submit_all) {
+        dw_io_unplug(sched->io);
+    }
     circuit_upkeep(sched, dw_clock_now_ns(sched->clock), 0, false);
     return sched->waiting > 0 || sched->device_in_flight > 0;
+}
+
+bool dw_sched_step(dw_sched *sched, uint64_t wait_ns)
+{
+    return step(sched, wait_ns, true);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -827,7 +886,7 @@ static void *io_thread(void *argument)
 {
     dw_sched *sched = argument;
     for (;;) {
-        bool busy = dw_sched_step(sched, THREAD_IDLE_NS);
+        bool busy = step(sched, THREAD_IDLE_NS, false);
         if (atomic_load(&sched->stopping) && stop_done(sched)) {
             break;
         }

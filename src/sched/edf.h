@@ -92,6 +92,8 @@ typedef struct dw_sched_completion {
     uint64_t dispatched_ns;     /* 0 when it never started */
     uint64_t completed_ns;
     void *context;
+    uint64_t block;             /* the request's, for messages */
+    uint32_t block_count;
 } dw_sched_completion;
 
 typedef struct dw_sched_ticket {
@@ -224,6 +226,13 @@ int dw_sched_open(dw_sched *sched, const dw_arena *arena, const dw_sched_plan *p
  * when it is late already and sched.late_submission = refuse. */
 int dw_sched_submit(dw_sched *sched, const dw_sched_request *request, dw_sched_ticket *ticket,
                     dw_diag *diag);
+
+/* Any thread: submits requests[0..count) in order, as dw_sched_submit each, but wakes
+ * the driving thread once for all of them, not once each. Stops at the first request
+ * refused: *accepted says how many were taken (tickets[i] filled for those, when tickets
+ * is not NULL), and the result is that refusal's (DW_OK when all were taken). */
+int dw_sched_submit_batch(dw_sched *sched, const dw_sched_request *requests, uint32_t count,
+                          dw_sched_ticket *tickets, uint32_t *accepted, dw_diag *diag);
 
 /* Any thread: waits up to timeout_ns for the request to complete, then releases its slot
  * and fills *completion. DW_OK, or DW_EBUSY if it has not completed in time. */

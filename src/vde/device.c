@@ -3,16 +3,20 @@
  */
 #include "vde/device.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/assert.h"
 #include "core/error.h"
+#include "core/futex.h"
 #include "core/text.h"
 
 void dw_device_init(dw_device *device, dw_sched *sched, const dw_clock *clock, const char *path,
                     uint32_t block_size, uint64_t block_count, bool stepped, uint32_t queue_depth)
 {
     memset(device, 0, sizeof *device);
+    atomic_init(&device->outstanding, 0);
+    atomic_init(&device->wake_below, 0);
     device->sched = sched;
     device->clock = clock;
     device->path = path;
@@ -250,27 +254,153 @@ int dw_device_read(dw_device *device, uint64_t block, uint32_t count, void *buff
     return result;
 }
 
-static int wait_oldest(dw_device *device, dw_diag *diag)
+/* ---- asynchronous writes -------------------------------------------------------------
+ *
+ * Staged by the writer, handed to the scheduler DW_DEVICE_STAGE_MAX at a time (one
+ * wake-up of its I/O thread for them all), completed by a callback on the driving
+ * thread that only counts down `outstanding` and records a failure; the writer sleeps
+ * on `outstanding` and is woken once, when it falls below what the writer waits for.
+ * Before, each write had a ticket the writer collected in order: one futex wake per
+ * completion, one wait per write once 32 were in flight, and one wake of the I/O thread
+ * per submission, which on a two-core machine held a checkpoint to queue depth 1. */
+
+/* The first failure among the asynchronous writes, kept for the drain. Driving thread
+ * (the callback) or writer alike: the first to claim it writes it. */
+static void defer_failure(dw_device *device, int result, const char *message)
 {
-    DW_ASSERT(device->in_flight > 0);
-    dw_sched_ticket ticket = device->tickets[0];
-    uint64_t block = device->in_flight_block[0];
-    device->in_flight--;
-    memmove(device->tickets, device->tickets + 1, device->in_flight * sizeof device->tickets[0]);
-    memmove(device->in_flight_block, device->in_flight_block + 1,
-            device->in_flight * sizeof device->in_flight_block[0]);
-    dw_diag local;
-    int result = wait_for(device, ticket, DW_OP_WRITE, block, 1, &local);
-    if (result != DW_OK && device->deferred_error == DW_OK) {
-        device->deferred_error = result;
-        memcpy(device->deferred_message, local.message, sizeof local.message);
+    int unclaimed = 0;
+    if (__atomic_compare_exchange_n(&device->deferred_claimed, &unclaimed, 1, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        (void)dw_format(device->deferred_message, sizeof device->deferred_message, "%s", message);
+        __atomic_store_n(&device->deferred_error, result, __ATOMIC_RELEASE);
     }
-    (void)diag;
+}
+
+/* On the driving thread, as each asynchronous write completes. */
+static void async_done(void *context, const dw_sched_completion *completion)
+{
+    dw_device *device = context;
+    DW_ASSERT(completion->op_class == DW_OP_WRITE || completion->op_class == DW_OP_WRITE_BATCH);
+    if (completion->result != DW_OK) {
+        dw_diag local;
+        int result = judge(device, completion, completion->op_class, completion->block,
+                           completion->block_count, &local);
+        defer_failure(device, result, local.message);
+    }
+    /* The count falls (sequentially consistent, after the failure is written), then the
+     * threshold is read: a writer that set it before its last look at the count is seen
+     * here, and only one completion wins the wake. */
+    uint32_t left = atomic_fetch_sub(&device->outstanding, 1) - 1;
+    uint32_t below = atomic_load(&device->wake_below);
+    if (left < below && atomic_compare_exchange_strong(&device->wake_below, &below, 0)) {
+        dw_futex_wake(&device->outstanding, 1);
+    }
+}
+
+/* Waits until fewer than `below` asynchronous writes are outstanding. */
+static int wait_outstanding(dw_device *device, uint32_t below, dw_diag *diag)
+{
+    DW_ASSERT(below >= 1);
+    uint64_t start = dw_clock_now_ns(device->clock);
+    for (;;) {
+        if (device->stepped) {
+            /* One thread in virtual time: the steps run the callbacks. */
+            if (atomic_load(&device->outstanding) < below) {
+                return DW_OK;
+            }
+            (void)dw_sched_step(device->sched, DW_NS_PER_MS);
+            continue;
+        }
+        atomic_store(&device->wake_below, below);
+        uint32_t now_outstanding = atomic_load(&device->outstanding);
+        if (now_outstanding < below) {
+            atomic_store(&device->wake_below, 0);
+            return DW_OK;
+        }
+        uint64_t waited = dw_clock_now_ns(device->clock) - start;
+        if (waited > DW_DEVICE_WAIT_MAX_NS) {
+            atomic_store(&device->wake_below, 0);
+            int result = dw_diag_fail(diag, DW_EIO, "check the device: it stopped answering",
+                                      "'%s': %u asynchronous writes did not complete within %llu s",
+                                      device->path, now_outstanding,
+                                      (unsigned long long)(DW_DEVICE_WAIT_MAX_NS / DW_NS_PER_S));
+            stop_writing(device, result, diag);
+            return result;
+        }
+        /* Slices of at most 100 ms, so that the limit above is looked at. */
+        dw_futex_wait(&device->outstanding, now_outstanding, 100 * DW_NS_PER_MS);
+    }
+}
+
+/* Hands the staged writes to the scheduler in one batch. Requests it refuses for want
+ * of a slot are retried as slots come free; any other refusal fails the rest, which is
+ * kept for the drain as well as returned. */
+static int hand_over(dw_device *device, dw_diag *diag)
+{
+    uint32_t done = 0;
+    uint64_t start = dw_clock_now_ns(device->clock);
+    int result = DW_OK;
+    while (done < device->staged_count) {
+        uint32_t accepted = 0;
+        uint32_t count = device->staged_count - done;
+        atomic_fetch_add(&device->outstanding, count);
+        result = dw_sched_submit_batch(device->sched, device->staged + done, count, NULL, &accepted, diag);
+        atomic_fetch_sub(&device->outstanding, count - accepted);
+        add_to(&device->stats.requests, accepted);
+        done += accepted;
+        if (result == DW_OK) {
+            continue;
+        }
+        if (result != DW_EBUSY) {
+            break;
+        }
+        /* No slot free (or the circuit is open for this class): let work finish. */
+        if (dw_clock_now_ns(device->clock) - start > DW_DEVICE_WAIT_MAX_NS) {
+            result = dw_diag_fail(diag, DW_EIO, "check the device and the scheduler's slot count",
+                                  "'%s': no scheduler slot came free within %llu s", device->path,
+                                  (unsigned long long)(DW_DEVICE_WAIT_MAX_NS / DW_NS_PER_S));
+            break;
+        }
+        result = DW_OK;
+        if (device->stepped) {
+            (void)dw_sched_step(device->sched, DW_NS_PER_MS);
+        } else {
+            struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000};
+            (void)nanosleep(&pause, NULL);
+        }
+    }
+    device->staged_count = 0;
+    if (result != DW_OK) {
+        defer_failure(device, result, diag != NULL ? diag->message : dw_strerror(result));
+    }
     return result;
 }
 
-/* Submits the write in parts of at most batch_max blocks, each durable on completion
- * when `durable`, waiting for the oldest when too many are in flight. */
+/* Stages one request, handing the stage over when it is full and waiting for half the
+ * outstanding writes when there are too many. */
+static int stage(dw_device *device, const dw_sched_request *request, dw_diag *diag)
+{
+    int result = DW_OK;
+    if (device->staged_count == DW_DEVICE_STAGE_MAX) {
+        result = hand_over(device, diag);
+    }
+    if (result == DW_OK && atomic_load(&device->outstanding) + device->staged_count >= DW_DEVICE_IN_FLIGHT_MAX) {
+        result = wait_outstanding(device, DW_DEVICE_IN_FLIGHT_MAX / 2, diag);
+    }
+    if (result != DW_OK) {
+        return result;
+    }
+    DW_ASSERT(device->staged_count < DW_DEVICE_STAGE_MAX);
+    dw_sched_request *staged = &device->staged[device->staged_count++];
+    *staged = *request;
+    staged->on_complete = async_done;
+    staged->context = device;
+    device->in_flight = device->staged_count + atomic_load(&device->outstanding);
+    return DW_OK;
+}
+
+/* Stages the write in parts of at most batch_max blocks, each durable on completion
+ * when `durable`. */
 static int write_parts(dw_device *device, uint64_t block, uint32_t count, const void *buffer, bool durable,
                        dw_diag *diag)
 {
@@ -281,16 +411,10 @@ static int write_parts(dw_device *device, uint64_t block, uint32_t count, const 
     result = check_range(device, block, count, diag);
     const unsigned char *at = buffer;
     while (result == DW_OK && count > 0) {
-        if (device->in_flight == DW_DEVICE_IN_FLIGHT_MAX) {
-            (void)wait_oldest(device, diag);
-        }
         uint32_t part = count < device->batch_max ? count : device->batch_max;
         dw_sched_request request = make_request(device, true, block, part, at, NULL);
         request.durable = durable;
-        result = submit(device, &request, &device->tickets[device->in_flight], diag);
-        if (result == DW_OK) {
-            device->in_flight_block[device->in_flight++] = block;
-        }
+        result = stage(device, &request, diag);
         add_to(&device->stats.writes, part);
         block += part;
         count -= part;
@@ -307,14 +431,22 @@ int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, con
 
 int dw_device_drain(dw_device *device, dw_diag *diag)
 {
-    while (device->in_flight > 0) {
-        (void)wait_oldest(device, diag);
+    dw_diag local;
+    if (device->staged_count > 0) {
+        (void)hand_over(device, &local); /* a failure is deferred, and reported below */
     }
-    int result = device->deferred_error;
-    if (result != DW_OK) {
-        (void)dw_diag_fail(diag, result, "check the device", "%s", device->deferred_message);
-        device->deferred_error = DW_OK;
+    int waited = DW_OK;
+    if (atomic_load(&device->outstanding) > 0) {
+        waited = wait_outstanding(device, 1, diag);
     }
+    device->in_flight = atomic_load(&device->outstanding);
+    int result = __atomic_load_n(&device->deferred_error, __ATOMIC_ACQUIRE);
+    if (result == DW_OK) {
+        return waited; /* the device stopped answering (diag says so), or DW_OK */
+    }
+    (void)dw_diag_fail(diag, result, "check the device", "%s", device->deferred_message);
+    __atomic_store_n(&device->deferred_error, DW_OK, __ATOMIC_RELAXED);
+    __atomic_store_n(&device->deferred_claimed, 0, __ATOMIC_RELEASE);
     return result;
 }
 

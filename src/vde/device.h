@@ -14,9 +14,13 @@
  * a simulated run exact and repeatable. Asynchronous writes are always queued, so that
  * many are in the device at once.
  *
- * Asynchronous writes (dw_device_write_async) keep up to DW_DEVICE_IN_FLIGHT_MAX
- * requests outstanding; dw_device_drain waits for all of them. The memory passed in must
- * stay untouched until then.
+ * Asynchronous writes (dw_device_write_async) are staged here
+ * and handed to the scheduler DW_DEVICE_STAGE_MAX requests at a time, with one wake-up
+ * of its I/O thread for the lot; the last ones go at the next dw_device_drain (or sync,
+ * or synchronous write), which waits for all of them. Their completions are counted on
+ * the I/O thread, which wakes the writer once, when the last is done, not once each.
+ * At most DW_DEVICE_IN_FLIGHT_MAX are outstanding: a writer with more waits until half
+ * are done. The memory passed in must stay untouched until the drain.
  *
  * A failed write or sync stops all writing: after it, what the device holds is unknown
  * (a failed fdatasync may have dropped dirty pages that a second one would then call
@@ -34,7 +38,14 @@
 #include "dwvd.h"
 #include "sched/edf.h"
 
-#define DW_DEVICE_IN_FLIGHT_MAX 32
+/* Asynchronous write requests outstanding at once; a writer with more waits until this
+ * many halved are left, so that the device keeps work while the writer refills. Twice the
+ * default queue depth: a normal-priority writer can keep its device share (20 of 32)
+ * busy with as many more waiting behind it, and the request slots (256) keep room for
+ * every other caller. */
+#define DW_DEVICE_IN_FLIGHT_MAX 64
+/* Asynchronous write requests staged before they are handed to the scheduler at once. */
+#define DW_DEVICE_STAGE_MAX 16
 /* The longest the engine waits for one request before calling the device dead. */
 #define DW_DEVICE_WAIT_MAX_NS (120 * DW_NS_PER_S)
 
@@ -55,11 +66,18 @@ typedef struct dw_device {
     uint64_t block_count;       /* the file's, at open */
     bool stepped;               /* no I/O thread: drive the scheduler while waiting */
     uint32_t batch_max;         /* blocks in one request */
-    /* Asynchronous writes in flight. */
+    /* Asynchronous writes not yet drained, as the writer last counted them (staged and
+     * outstanding); only the writer touches it. */
     uint32_t in_flight;
-    dw_sched_ticket tickets[DW_DEVICE_IN_FLIGHT_MAX];
-    uint64_t in_flight_block[DW_DEVICE_IN_FLIGHT_MAX];
-    int deferred_error;         /* the first failure among them */
+    uint32_t staged_count;
+    dw_sched_request staged[DW_DEVICE_STAGE_MAX];
+    /* Handed to the scheduler and not yet completed: the I/O thread's completion callback
+     * counts it down. The writer sleeps on it (a futex word) with wake_below set: woken
+     * when it falls below that (0: nobody waits). */
+    _Atomic uint32_t outstanding;
+    _Atomic uint32_t wake_below;
+    int deferred_claimed;       /* the first failure among them: claimed, then written (atomic) */
+    int deferred_error;         /* (atomic) */
     char deferred_message[DW_DIAG_MESSAGE_MAX];
     int failed;                 /* the first failed write or sync: no more writing (atomic) */
     int failing;                /* claimed by the thread that records it (atomic) */
@@ -80,10 +98,13 @@ int dw_device_read(dw_device *device, uint64_t block, uint32_t count, void *buff
 int dw_device_write(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
                     dw_diag *diag);
 
-/* Submits a write and returns at once (waiting first for the oldest if too many are in
- * flight). A failure may be reported here or by the next dw_device_drain. */
+/* Submits a write and returns at once (waiting first for half of them if too many are
+ * outstanding). A failure may be reported here or by the next dw_device_drain. */
 int dw_device_write_async(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
                           dw_diag *diag);
+
+/* Hands over what is staged, waits for every asynchronous write, and reports the first
+ * that failed (then forgets it). */
 int dw_device_drain(dw_device *device, dw_diag *diag);
 
 /* Writes `count` blocks so that they are durable when it returns: one write with

@@ -310,6 +310,46 @@ static void reserved_slots_keep_room_for_critical_work(void **state)
     run_until_idle(fixture);
 }
 
+/* A batch is taken in order up to the first refusal: here the normal class's share of
+ * the 64 slots (all but critical's 8 and high's 4); those taken run and complete. */
+static void a_batch_is_taken_up_to_the_first_refusal(void **state)
+{
+    sched_fixture *fixture = *state;
+    open_scheduler(fixture);
+    static unsigned char data[60][BLOCK];
+    static dw_sched_request requests[60];
+    static dw_sched_ticket tickets[60];
+    uint64_t deadline = now_ns(fixture) + DW_NS_PER_S;
+    for (uint32_t i = 0; i < 60; i++) {
+        memset(data[i], (int)i + 1, BLOCK);
+        requests[i] = write_request(i, data[i], deadline, DW_PRIORITY_NORMAL);
+    }
+    uint32_t accepted = 99;
+    dw_diag diag;
+    dw_diag_clear(&diag);
+    assert_int_equal(dw_sched_submit_batch(&fixture->sched, requests, 60, tickets, &accepted, &diag), DW_EBUSY);
+    assert_int_equal(accepted, 64 - 8 - 4);
+    assert_non_null(strstr(diag.message, "no request slot is free for normal work"));
+    for (uint32_t i = 0; i < accepted; i++) {
+        dw_sched_completion done = collect(fixture, tickets[i]);
+        assert_int_equal(done.result, DW_OK);
+        assert_int_equal(done.block, i);
+        assert_int_equal(done.block_count, 1);
+    }
+    /* All slots back: the rest go now. */
+    assert_int_equal(dw_sched_submit_batch(&fixture->sched, requests + accepted, 60 - accepted, NULL, &accepted,
+                                           &diag),
+                     DW_OK);
+    assert_int_equal(accepted, 60 - (64 - 8 - 4));
+    run_until_idle(fixture);
+    unsigned char back[BLOCK];
+    for (uint32_t i = 0; i < 60; i += 7) {
+        dw_sched_request read = read_request(i, back, now_ns(fixture) + DW_NS_PER_S, DW_PRIORITY_NORMAL);
+        assert_int_equal(collect(fixture, submit_ok(fixture, &read)).result, DW_OK);
+        assert_memory_equal(back, data[i], BLOCK);
+    }
+}
+
 static void best_effort_cannot_fill_the_device(void **state)
 {
     sched_fixture *fixture = *state;
@@ -727,6 +767,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         SCHED_TEST(blocks_round_trip_through_the_scheduler),
         SCHED_TEST(malformed_requests_are_refused),
+        SCHED_TEST(a_batch_is_taken_up_to_the_first_refusal),
         SCHED_TEST(edf_serves_the_earliest_deadline_first),
         SCHED_TEST(fifo_serves_in_arrival_order),
         SCHED_TEST(reserved_slots_keep_room_for_critical_work),
