@@ -77,6 +77,7 @@ static void open_frames(dw_cache *cache, unsigned char *frames)
         atomic_init(&page->next, DW_PAGE_NONE);
         atomic_init(&page->referenced, false);
         atomic_init(&page->loading, false);
+        atomic_init(&page->checked, false);
     }
     for (uint32_t i = 0; i < DW_CACHE_SLOTS; i++) {
         dw_cache_slot *slot = &cache->slots[i];
@@ -282,6 +283,7 @@ static void forget(dw_cache *cache, dw_page *page)
     atomic_store_explicit(&page->referenced, false, memory_order_relaxed);
     page->discard = false;
     atomic_store_explicit(&page->loading, false, memory_order_release);
+    atomic_store_explicit(&page->checked, false, memory_order_relaxed);
     page->homing = false;
     page->page_lsn = DW_LSN_NONE;
     page->rec_lsn = DW_LSN_NONE;
@@ -342,6 +344,19 @@ uint32_t dw_page_type(const dw_cache *cache, const dw_page *page)
 uint32_t dw_page_generation(const dw_cache *cache, const dw_page *page)
 {
     return dw_load_le32(page->data + cache->block_size - 12);
+}
+
+bool dw_page_checked(const dw_page *page)
+{
+    return atomic_load_explicit(&page->checked, memory_order_acquire);
+}
+
+void dw_page_mark_checked(dw_page *page)
+{
+    DW_ASSERT(atomic_load_explicit(&page->pins, memory_order_relaxed) > 0);
+    if (!atomic_load_explicit(&page->checked, memory_order_relaxed)) {
+        atomic_store_explicit(&page->checked, true, memory_order_release);
+    }
 }
 
 /* ---- reads -------------------------------------------------------------------------------- */
@@ -453,6 +468,7 @@ static void finish_load(dw_cache *cache, dw_page *page, bool loaded)
         hash_remove(cache, page);
         atomic_store_explicit(&page->block, DW_BLOCK_NONE, memory_order_release);
         atomic_store_explicit(&page->referenced, false, memory_order_relaxed);
+        atomic_store_explicit(&page->checked, false, memory_order_relaxed);
     }
     atomic_store_explicit(&page->loading, false, memory_order_release);
     if (!loaded) {
@@ -710,6 +726,7 @@ void dw_cache_txn_abort(dw_cache *cache)
         }
         memcpy(page->data, cache->undo_frames + (size_t)i * cache->block_size, cache->block_size);
         keep_trailer(cache, page);
+        atomic_store_explicit(&page->checked, false, memory_order_relaxed); /* checked again when next read */
         if (page->dirty && !entry->was_dirty) {
             cache->dirty_count--;
         }

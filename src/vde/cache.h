@@ -64,8 +64,8 @@
 /* A frame's pins while it changes hands (see above); a pin count never comes near it. */
 #define DW_PAGE_CLAIMED UINT32_C(0x80000000)
 
-/* Readers read `block`, `next`, `loading` and change `pins` and `referenced` without the
- * lock, so those are atomic, and first, in words of their own (a compiler may read
+/* Readers read `block`, `next`, `loading` and change `pins`, `referenced` and `checked`
+ * without the lock, so those are atomic, and first, in words of their own (a compiler may read
  * neighbouring plain fields as one wider word); the rest changes only under the writer's
  * exclusive state lock, or (for a frame a reader claimed) under `lock`. One frame's
  * header is one cache line, so a pin disturbs no other frame's lookups. */
@@ -75,7 +75,8 @@ typedef struct dw_page {
     _Atomic uint32_t next;      /* hash chain */
     _Atomic bool referenced;    /* clock */
     _Atomic bool loading;       /* hashed, being read by a reader: wait on `loaded` */
-    unsigned char spare_atomic[6]; /* nothing else in this word */
+    _Atomic bool checked;       /* its owner's structural check passed since it took its block */
+    unsigned char spare_atomic[5]; /* nothing else in this word */
     unsigned char *data;        /* block_size bytes, trailer included */
     uint64_t page_lsn;          /* the record holding its newest image; NONE when not logged */
     uint64_t rec_lsn;           /* the first record that logged it since it was home; NONE when home */
@@ -196,6 +197,17 @@ int dw_cache_drop(dw_cache *cache, uint64_t block, uint32_t generation, dw_diag 
 
 uint32_t dw_page_type(const dw_cache *cache, const dw_page *page);
 uint32_t dw_page_generation(const dw_cache *cache, const dw_page *page);
+
+/* Whether the page's bytes passed the structural check of the code that reads them (the
+ * index's node check) since the frame took its block. The trailer's checksum is checked
+ * once, on the way in from the device; a structural check can be too, by whoever reads
+ * the page first marking it here, so that hits skip it. A frame loses the mark when it
+ * takes another block or an abort puts back a before-image; code that changes a page
+ * checks what it wrote before it marks it (dw_index's lay_out asserts its node). Any
+ * thread holding a pin may mark: the check reads bytes that do not change under a pin
+ * held beside the state lock, so two readers marking at once agree. */
+bool dw_page_checked(const dw_page *page);
+void dw_page_mark_checked(dw_page *page);
 
 void dw_cache_txn_begin(dw_cache *cache);
 void dw_cache_txn_commit(dw_cache *cache);
