@@ -91,6 +91,11 @@ typedef struct dw_page {
 
 _Static_assert(sizeof(dw_page) == 64, "a frame's header is one cache line");
 
+/* Frames a scanning reader (dw_cache_scan_begin) recycles before it asks the clock for
+ * one: enough for the path of an iterator's seek (DW_INDEX_HEIGHT_MAX levels) and the
+ * inode blocks beside it, few enough that a scan holds a small share of a cache. */
+#define DW_CACHE_SCAN_FRAMES 32
+
 /* Per-thread counts of what readers do, each slot on a cache line of its own. */
 #define DW_CACHE_SLOTS 16
 
@@ -150,6 +155,8 @@ typedef struct dw_cache {
     pthread_mutex_t lock;       /* readers' changes to frames and chains (see above) */
     pthread_cond_t loaded;      /* a loading frame finished (or failed) */
     uint32_t hand;
+    uint32_t scan_frames[DW_CACHE_SCAN_FRAMES]; /* frames scans loaded, DW_PAGE_NONE when none */
+    uint32_t scan_next;         /* the one a scan's next miss tries first */
     /* the writer's, under the state lock held exclusively */
     uint32_t *pending;          /* pages changed since the last record, in order of change */
     uint32_t pending_count;
@@ -240,6 +247,16 @@ bool dw_cache_oldest_is_pending(const dw_cache *cache);
 
 /* Forgets every clean, unpinned page (after recovery rewrote homes behind the cache). */
 void dw_cache_forget_clean(dw_cache *cache);
+
+/* Scans: between begin and end, what the calling thread reads through this cache is a
+ * scan (an iterator walking every key), which must not push out what other readers use
+ * again and again. Its hits leave the clock's referenced bit as it is, and its misses
+ * take one of the last DW_CACHE_SCAN_FRAMES frames scans loaded, when that frame is
+ * still unpinned, clean and unreferenced (no one else used it since), before they ask
+ * the clock; so a scan of any length moves the clock's hand at most that many times,
+ * and a page someone else hits while a scan holds it stays. Per thread; no lock. */
+void dw_cache_scan_begin(dw_cache *cache);
+void dw_cache_scan_end(dw_cache *cache);
 
 /* The counts, readers' slots summed: safe beside readers (each count is atomic, the sum
  * is not a snapshot); the writer's counts need the writer to be kept out. */

@@ -272,6 +272,112 @@ static void a_malformed_node_is_refused_on_every_visit(void **state)
     env_free(e);
 }
 
+/* ---- scans ----------------------------------------------------------------------------- */
+
+#define SCAN_OBJECTS 6000        /* small values: leaves several times the cache */
+#define SCAN_BATCH 100
+#define HOT_KEYS 6
+
+static int scan_key(char *key, size_t size, uint32_t i)
+{
+    return snprintf(key, size, "scan-%05u", i);
+}
+
+/* A VDE of SCAN_OBJECTS small objects (in batches: one commit each), open, loaded
+ * through the default cache (its undo area holds a batch); later opens get the small one. */
+static env *make_scan_objects(void)
+{
+    env *e = env_new_tuned(false, 64u << 20, NULL);
+    env_open(e);
+    unsigned char value[100];
+    for (uint32_t first = 0; first < SCAN_OBJECTS; first += SCAN_BATCH) {
+        dw_txn *txn = NULL;
+        OK(dw_txn_begin(e->vde, &txn, &e->diag));
+        for (uint32_t i = first; i < first + SCAN_BATCH; i++) {
+            char key[32];
+            int n = scan_key(key, sizeof key, i);
+            fill(value, sizeof value, i);
+            OK(dw_txn_put(txn, key, (size_t)n, value, sizeof value, &e->diag));
+        }
+        OK(dw_txn_commit(txn, NULL, &e->diag));
+    }
+    return e;
+}
+
+static void get_hot(env *e)
+{
+    unsigned char value[100];
+    unsigned char expected[100];
+    for (uint32_t i = 0; i < HOT_KEYS; i++) {
+        char key[32];
+        uint32_t object = 1 + i * (SCAN_OBJECTS / HOT_KEYS); /* in leaves apart */
+        int n = scan_key(key, sizeof key, object);
+        size_t length = 0;
+        OK(dw_get(e->vde, key, (size_t)n, value, sizeof value, &length, NULL, &e->diag));
+        assert_int_equal(length, sizeof value);
+        fill(expected, sizeof expected, object);
+        assert_memory_equal(value, expected, sizeof value);
+    }
+}
+
+/* Iterates every key (with its stat, so inode blocks are read too); returns how many. */
+static uint32_t iterate_all(env *e)
+{
+    dw_iter *iter = NULL;
+    OK(dw_iter_open(e->vde, NULL, 0, &iter, &e->diag));
+    char key[64];
+    size_t key_length = 0;
+    dw_object_stat stat;
+    uint32_t seen = 0;
+    int result;
+    while ((result = dw_iter_next(iter, key, sizeof key, &key_length, &stat, &e->diag)) == DW_OK) {
+        seen++;
+    }
+    assert_int_equal(result, DW_ENOENT);
+    dw_iter_close(iter);
+    return seen;
+}
+
+/* A hot set (a few keys got again and again) stays cached through a full iteration over
+ * several times more blocks than the cache holds: the scan recycles a few frames of its
+ * own, so the gets after it miss nothing. */
+static void a_full_iteration_keeps_the_hot_set(void **state)
+{
+    (void)state;
+    env *e = make_scan_objects();
+    env_close(e);
+    small_cache(&e->config);
+    env_open(e); /* nothing cached but what the gets below read */
+    dw_cache *cache = &e->vde->cache;
+    for (int round = 0; round < 3; round++) {
+        get_hot(e);
+    }
+    dw_cache_stats before;
+    dw_cache_stats_read(cache, &before);
+    get_hot(e);
+    dw_cache_stats hot;
+    dw_cache_stats_read(cache, &hot);
+    assert_int_equal(hot.misses, before.misses); /* all cached: the set is hot */
+    assert_int_equal(iterate_all(e), SCAN_OBJECTS);
+    dw_cache_stats scanned;
+    dw_cache_stats_read(cache, &scanned);
+    print_message("# the scan: %llu misses, %llu evictions\n", (unsigned long long)(scanned.misses - hot.misses),
+                  (unsigned long long)(scanned.evictions - hot.evictions));
+    assert_true(scanned.misses - hot.misses > 3 * CACHE_PAGES); /* it read far more than fits */
+    get_hot(e);
+    dw_cache_stats after;
+    dw_cache_stats_read(cache, &after);
+    assert_int_equal(after.misses, scanned.misses);
+    /* A second iteration sees the same keys, and still leaves the hot set where it was. */
+    assert_int_equal(iterate_all(e), SCAN_OBJECTS);
+    dw_cache_stats_read(cache, &scanned);
+    get_hot(e);
+    dw_cache_stats_read(cache, &after);
+    assert_int_equal(after.misses, scanned.misses);
+    check_frames_at_rest(cache);
+    env_free(e);
+}
+
 /* ---- slots ---------------------------------------------------------------------------- */
 
 typedef struct slot_probe {
@@ -511,6 +617,7 @@ int main(void)
         cmocka_unit_test(a_failed_load_leaves_no_frame),
         cmocka_unit_test(a_hit_of_the_wrong_type_keeps_no_pin),
         cmocka_unit_test(a_malformed_node_is_refused_on_every_visit),
+        cmocka_unit_test(a_full_iteration_keeps_the_hot_set),
         cmocka_unit_test(threads_get_slots_of_their_own),
         cmocka_unit_test(readers_hit_and_evict_at_once),
         cmocka_unit_test(gets_on_many_threads_are_each_counted),
