@@ -122,16 +122,24 @@ static void child_of(const unsigned char *node, const dw_index_header *header, i
     }
 }
 
-/* Sanity of a node just read: the counts and offsets must stay inside the block, so a
- * node that verified but is malformed (a bug, or damage that fooled nothing else) is
- * refused rather than followed. */
-static int check_node(const struct dw_vde *vde, uint64_t block, const unsigned char *node,
-                      const dw_index_header *header, uint32_t expected_level, dw_diag *diag)
+/* Sanity of a node: the counts and offsets must stay inside the block, so a node that
+ * verified but is malformed (a bug, or damage that fooled nothing else) is refused rather
+ * than followed. The level is checked on every visit (it depends on the way down); the
+ * structure once a frame holds the node, whether it came from the device or was laid out
+ * here (lay_out asserts what it wrote), and the frame keeps the mark while it holds the
+ * node: a hit skips that walk over every entry. */
+static int check_node(const struct dw_vde *vde, uint64_t block, dw_page *page, const dw_index_header *header,
+                      uint32_t expected_level, dw_diag *diag)
 {
-    const char *problem = header->level != expected_level
-                              ? "its level is not the one its parent implies"
-                              : dw_index_node_problem(node, header, vde->block_size,
-                                                      vde->super.extended.key_length_max);
+    const char *problem = NULL;
+    if (header->level != expected_level) {
+        problem = "its level is not the one its parent implies";
+    } else if (!dw_page_checked(page)) {
+        problem = dw_index_node_problem(page->data, header, vde->block_size, vde->super.extended.key_length_max);
+        if (problem == NULL) {
+            dw_page_mark_checked(page);
+        }
+    }
     if (problem != NULL) {
         return dw_diag_fail(diag, DW_ECORRUPT, "run dw vde verify", "'%s': index node at block %llu is malformed: %s",
                             vde->path, (unsigned long long)block, problem);
@@ -157,9 +165,10 @@ static int read_node(struct dw_vde *vde, uint64_t block, uint32_t generation, ui
     }
     DW_ASSERT(*page != NULL);
     dw_index_header_decode((*page)->data, header);
-    result = check_node(vde, block, (*page)->data, header, level, diag);
+    result = check_node(vde, block, *page, header, level, diag);
     if (result != DW_OK) {
         dw_cache_unpin(&vde->cache, *page);
+        *page = NULL;
     }
     return result;
 }
@@ -218,10 +227,13 @@ typedef struct tree_path {
     path_step steps[DW_INDEX_HEIGHT_MAX]; /* [0] the root ... [height - 1] the leaf */
 } tree_path;
 
-/* Walks from the root to the leaf that holds (or would hold) key, recording the way. */
-static int descend(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, tree_path *path, dw_diag *diag)
+/* Walks from the root to the leaf that holds (or would hold) key, recording the way, and
+ * keeps that leaf pinned (read once: the walk's last step is the leaf). */
+static int find_leaf(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, tree_path *path,
+                     dw_page **leaf, dw_index_header *leaf_header, dw_diag *diag)
 {
     const dw_engine_state *state = &vde->state;
+    *leaf = NULL;
     path->height = 0;
     /* The root and height come from the superblock or a replayed log record: checked
      * like any other bytes from the device. */
@@ -247,27 +259,17 @@ static int descend(struct dw_vde *vde, const unsigned char *key, uint32_t key_le
             return result;
         }
         path->steps[depth] = (path_step){.block = block, .generation = generation, .child = -1};
-        if (level > 0) {
-            int32_t child = branch_child(page->data, header.count, key, key_length);
-            path->steps[depth].child = child;
-            child_of(page->data, &header, child, &block, &generation);
+        if (level == 0) {
+            *leaf = page;
+            *leaf_header = header;
+            return DW_OK;
         }
+        int32_t child = branch_child(page->data, header.count, key, key_length);
+        path->steps[depth].child = child;
+        child_of(page->data, &header, child, &block, &generation);
         dw_cache_unpin(&vde->cache, page);
     }
-    return DW_OK;
-}
-
-/* Walks to the leaf that holds (or would hold) key and reads it (pinned). */
-static int find_leaf(struct dw_vde *vde, const unsigned char *key, uint32_t key_length, tree_path *path,
-                     dw_page **page, dw_index_header *header, dw_diag *diag)
-{
-    *page = NULL;
-    int result = descend(vde, key, key_length, path, diag);
-    if (result != DW_OK) {
-        return result;
-    }
-    const path_step *leaf = &path->steps[path->height - 1];
-    return read_node(vde, leaf->block, leaf->generation, 0, page, header, diag);
+    DW_UNREACHABLE(); /* the last step, level 0, returned */
 }
 
 static void hit_of(const dw_leaf_entry *entry, dw_index_hit *hit)
@@ -399,6 +401,10 @@ static void lay_out(struct dw_vde *vde, dw_page *page, uint32_t level, uint64_t 
     dw_index_header header = {.level = (uint16_t)level, .count = (uint16_t)count, .data_start = (uint16_t)at,
                               .leftmost = leftmost, .leftmost_generation = leftmost_generation};
     dw_index_header_encode(&header, node);
+    /* The check a node read from the device passes, here where it is made: readers that
+     * hit this frame trust it (check_node). */
+    DW_ASSERT(dw_index_node_problem(node, &header, vde->block_size, vde->super.extended.key_length_max) == NULL);
+    dw_page_mark_checked(page);
 }
 
 /* A new node's block, created in the cache. */
@@ -781,16 +787,18 @@ int dw_index_seek(struct dw_vde *vde, const unsigned char *from, uint32_t from_l
         return DW_ENOENT;
     }
     tree_path path;
-    int result = descend(vde, from, from_length, &path, diag);
+    dw_page *page = NULL;
+    dw_index_header header;
+    int result = find_leaf(vde, from, from_length, &path, &page, &header, diag);
     /* The tree has at most DW_INDEX_HEIGHT_MAX levels and each leaf is visited once:
      * empty leaves do not exist, so the second leaf always has an entry. */
     for (uint32_t visits = 0; result == DW_OK && visits < 2; visits++) {
-        path_step *leaf = &path.steps[path.height - 1];
-        dw_page *page = NULL;
-        dw_index_header header;
-        result = read_node(vde, leaf->block, leaf->generation, 0, &page, &header, diag);
-        if (result != DW_OK) {
-            return result;
+        if (visits > 0) {
+            path_step *leaf = &path.steps[path.height - 1];
+            result = read_node(vde, leaf->block, leaf->generation, 0, &page, &header, diag);
+            if (result != DW_OK) {
+                return result;
+            }
         }
         bool equal = false;
         uint32_t position = visits == 0 ? leaf_position(page->data, header.count, from, from_length, &equal) : 0;

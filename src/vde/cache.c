@@ -78,6 +78,7 @@ static void open_frames(dw_cache *cache, unsigned char *frames)
         atomic_init(&page->next, DW_PAGE_NONE);
         atomic_init(&page->referenced, false);
         atomic_init(&page->loading, false);
+        atomic_init(&page->checked, false);
     }
     for (uint32_t i = 0; i < DW_CACHE_SLOTS; i++) {
         dw_cache_slot *slot = &cache->slots[i];
@@ -112,6 +113,10 @@ void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *
     cache->slots = (dw_cache_slot *)(void *)state;
     cache->bucket_mask = buckets - 1;
     open_frames(cache, frames);
+    for (uint32_t i = 0; i < DW_CACHE_SCAN_FRAMES; i++) {
+        cache->scan_frames[i] = DW_PAGE_NONE;
+    }
+    cache->scan_next = 0;
     atomic_init(&cache->slots_given, 0);
     cache->undo_frames = frames + (size_t)plan->capacity * cache->block_size;
     cache->stats.capacity = plan->capacity;
@@ -148,6 +153,36 @@ uint32_t dw_cache_thread_slot(dw_cache *cache)
     }
     DW_ASSERT(slot_given < DW_CACHE_SLOTS);
     return slot_given;
+}
+
+/* ---- scans ------------------------------------------------------------------------------ */
+
+/* The cache this thread is scanning, NULL when none (see dw_cache_scan_begin). */
+static _Thread_local const dw_cache *scan_cache;
+
+void dw_cache_scan_begin(dw_cache *cache)
+{
+    DW_ASSERT(scan_cache == NULL);
+    scan_cache = cache;
+}
+
+void dw_cache_scan_end(dw_cache *cache)
+{
+    DW_ASSERT(scan_cache == cache);
+    scan_cache = NULL;
+}
+
+static bool scanning(const dw_cache *cache)
+{
+    return scan_cache == cache;
+}
+
+/* A use of the frame marks it referenced for the clock, unless it is a scan's. */
+static void referenced_by_use(const dw_cache *cache, dw_page *page)
+{
+    if (!scanning(cache) && !atomic_load_explicit(&page->referenced, memory_order_relaxed)) {
+        atomic_store_explicit(&page->referenced, true, memory_order_relaxed);
+    }
 }
 
 static void count(_Atomic uint64_t *counter)
@@ -255,14 +290,12 @@ static void unclaim(dw_page *page)
 
 /* A pin by whoever holds `lock` or is the writer, on a hashed frame: never a claimed one,
  * as a claim is resolved before the lock is let go. */
-static void pin(dw_page *page)
+static void pin(const dw_cache *cache, dw_page *page)
 {
     uint32_t before = atomic_fetch_add_explicit(&page->pins, 1, memory_order_acq_rel);
     DW_ASSERT((before & DW_PAGE_CLAIMED) == 0);
     DW_ASSERT(before < DW_PAGE_CLAIMED - 1);
-    if (!atomic_load_explicit(&page->referenced, memory_order_relaxed)) {
-        atomic_store_explicit(&page->referenced, true, memory_order_relaxed);
-    }
+    referenced_by_use(cache, page);
 }
 
 /* Empties a frame, which must be clean, outside any transaction and held by no one: the
@@ -285,6 +318,7 @@ static void forget(dw_cache *cache, dw_page *page)
     atomic_store_explicit(&page->referenced, false, memory_order_relaxed);
     page->discard = false;
     atomic_store_explicit(&page->loading, false, memory_order_release);
+    atomic_store_explicit(&page->checked, false, memory_order_relaxed);
     page->homing = false;
     page->page_lsn = DW_LSN_NONE;
     page->rec_lsn = DW_LSN_NONE;
@@ -345,6 +379,19 @@ uint32_t dw_page_type(const dw_cache *cache, const dw_page *page)
 uint32_t dw_page_generation(const dw_cache *cache, const dw_page *page)
 {
     return dw_load_le32(page->data + cache->block_size - 12);
+}
+
+bool dw_page_checked(const dw_page *page)
+{
+    return atomic_load_explicit(&page->checked, memory_order_acquire);
+}
+
+void dw_page_mark_checked(dw_page *page)
+{
+    DW_ASSERT(atomic_load_explicit(&page->pins, memory_order_relaxed) > 0);
+    if (!atomic_load_explicit(&page->checked, memory_order_relaxed)) {
+        atomic_store_explicit(&page->checked, true, memory_order_release);
+    }
 }
 
 /* ---- reads -------------------------------------------------------------------------------- */
@@ -418,9 +465,7 @@ static dw_page *find_pinned(dw_cache *cache, uint64_t block)
         /* `loading` first: a failed load clears it only after its frame's block is none. */
         if ((before & DW_PAGE_CLAIMED) == 0 && !atomic_load_explicit(&page->loading, memory_order_acquire) &&
             atomic_load_explicit(&page->block, memory_order_acquire) == block) {
-            if (!atomic_load_explicit(&page->referenced, memory_order_relaxed)) {
-                atomic_store_explicit(&page->referenced, true, memory_order_relaxed);
-            }
+            referenced_by_use(cache, page);
             return page;
         }
         atomic_fetch_sub_explicit(&page->pins, 1, memory_order_release);
@@ -429,19 +474,50 @@ static dw_page *find_pinned(dw_cache *cache, uint64_t block)
     return NULL;
 }
 
+/* A scan's miss, with `lock` held: the frame a scan loaded longest ago of the last few,
+ * claimed, when no one has used it since (unreferenced), nor holds it or changed it; or
+ * NULL, and the clock finds one. */
+static dw_page *scan_frame(dw_cache *cache)
+{
+    uint32_t index = cache->scan_frames[cache->scan_next];
+    if (index == DW_PAGE_NONE) {
+        return NULL;
+    }
+    DW_ASSERT(index < cache->capacity);
+    dw_page *page = &cache->pages[index];
+    if (pins_of(page) != 0 || page->dirty || page->undo != 0 ||
+        atomic_load_explicit(&page->referenced, memory_order_relaxed) || !claim(page)) {
+        return NULL;
+    }
+    if (block_of(page) != DW_BLOCK_NONE) {
+        forget(cache, page);
+        count(&my_slot(cache)->evictions);
+    }
+    return page;
+}
+
 /* A miss, with `lock` held: a frame for the block, hashed as loading and pinned, or NULL
- * when none is free. */
+ * when none is free. A scan's page comes in unreferenced, in a frame scans recycle. */
 static dw_page *start_load(dw_cache *cache, uint64_t block, dw_diag *diag)
 {
-    dw_page *page = free_frame(cache, diag);
+    bool scan = scanning(cache);
+    dw_page *page = scan ? scan_frame(cache) : NULL;
+    if (page == NULL) {
+        page = free_frame(cache, diag);
+    }
     if (page == NULL) {
         return NULL;
     }
+    DW_ASSERT(block_of(page) == DW_BLOCK_NONE);
     atomic_store_explicit(&page->loading, true, memory_order_relaxed);
     atomic_store_explicit(&page->block, block, memory_order_relaxed);
     hash_insert(cache, page);
     hand_over(page);
-    atomic_store_explicit(&page->referenced, true, memory_order_relaxed);
+    atomic_store_explicit(&page->referenced, !scan, memory_order_relaxed);
+    if (scan) {
+        cache->scan_frames[cache->scan_next] = index_of(cache, page);
+        cache->scan_next = (cache->scan_next + 1) % DW_CACHE_SCAN_FRAMES;
+    }
     count(&my_slot(cache)->misses);
     return page;
 }
@@ -456,6 +532,7 @@ static void finish_load(dw_cache *cache, dw_page *page, bool loaded)
         hash_remove(cache, page);
         atomic_store_explicit(&page->block, DW_BLOCK_NONE, memory_order_release);
         atomic_store_explicit(&page->referenced, false, memory_order_relaxed);
+        atomic_store_explicit(&page->checked, false, memory_order_relaxed);
     }
     atomic_store_explicit(&page->loading, false, memory_order_release);
     if (!loaded) {
@@ -478,7 +555,7 @@ static int read_locked(dw_cache *cache, uint64_t block, uint32_t type, bool chec
         page = lookup(cache, block);
     }
     if (page != NULL) {
-        pin(page);
+        pin(cache, page);
         (void)pthread_mutex_unlock(&cache->lock);
         int result = hit(cache, page, block, type, check_generation, generation, diag);
         *page_out = result == DW_OK ? page : NULL;
@@ -641,7 +718,7 @@ int dw_cache_drop(dw_cache *cache, uint64_t block, uint32_t generation, dw_diag 
         forget(cache, page);
         return DW_OK;
     }
-    pin(page);
+    pin(cache, page);
     int result = dw_cache_modify(cache, page, generation, diag);
     if (result == DW_OK) {
         dw_cache_discard(cache, page);
@@ -713,6 +790,7 @@ void dw_cache_txn_abort(dw_cache *cache)
         }
         memcpy(page->data, cache->undo_frames + (size_t)i * cache->block_size, cache->block_size);
         keep_trailer(cache, page);
+        atomic_store_explicit(&page->checked, false, memory_order_relaxed); /* checked again when next read */
         if (page->dirty && !entry->was_dirty) {
             cache->dirty_count--;
         }

@@ -64,8 +64,8 @@
 /* A frame's pins while it changes hands (see above); a pin count never comes near it. */
 #define DW_PAGE_CLAIMED UINT32_C(0x80000000)
 
-/* Readers read `block`, `next`, `loading` and change `pins` and `referenced` without the
- * lock, so those are atomic, and first, in words of their own (a compiler may read
+/* Readers read `block`, `next`, `loading` and change `pins`, `referenced` and `checked`
+ * without the lock, so those are atomic, and first, in words of their own (a compiler may read
  * neighbouring plain fields as one wider word); the rest changes only under the writer's
  * exclusive state lock, or (for a frame a reader claimed) under `lock`. One frame's
  * header is one cache line, so a pin disturbs no other frame's lookups. */
@@ -75,7 +75,8 @@ typedef struct dw_page {
     _Atomic uint32_t next;      /* hash chain */
     _Atomic bool referenced;    /* clock */
     _Atomic bool loading;       /* hashed, being read by a reader: wait on `loaded` */
-    unsigned char spare_atomic[6]; /* nothing else in this word */
+    _Atomic bool checked;       /* its owner's structural check passed since it took its block */
+    unsigned char spare_atomic[5]; /* nothing else in this word */
     unsigned char *data;        /* block_size bytes, trailer included */
     uint64_t page_lsn;          /* the record holding its newest image; NONE when not logged */
     uint64_t rec_lsn;           /* the first record that logged it since it was home; NONE when home */
@@ -89,6 +90,11 @@ typedef struct dw_page {
 } dw_page;
 
 _Static_assert(sizeof(dw_page) == 64, "a frame's header is one cache line");
+
+/* Frames a scanning reader (dw_cache_scan_begin) recycles before it asks the clock for
+ * one: enough for the path of an iterator's seek (DW_INDEX_HEIGHT_MAX levels) and the
+ * inode blocks beside it, few enough that a scan holds a small share of a cache. */
+#define DW_CACHE_SCAN_FRAMES 32
 
 /* Per-thread counts of what readers do, each slot on a cache line of its own. */
 #define DW_CACHE_SLOTS 16
@@ -149,6 +155,8 @@ typedef struct dw_cache {
     pthread_mutex_t lock;       /* readers' changes to frames and chains (see above) */
     pthread_cond_t loaded;      /* a loading frame finished (or failed) */
     uint32_t hand;
+    uint32_t scan_frames[DW_CACHE_SCAN_FRAMES]; /* frames scans loaded, DW_PAGE_NONE when none */
+    uint32_t scan_next;         /* the one a scan's next miss tries first */
     /* the writer's, under the state lock held exclusively */
     uint32_t *pending;          /* pages changed since the last record, in order of change */
     uint32_t pending_count;
@@ -199,6 +207,17 @@ int dw_cache_drop(dw_cache *cache, uint64_t block, uint32_t generation, dw_diag 
 uint32_t dw_page_type(const dw_cache *cache, const dw_page *page);
 uint32_t dw_page_generation(const dw_cache *cache, const dw_page *page);
 
+/* Whether the page's bytes passed the structural check of the code that reads them (the
+ * index's node check) since the frame took its block. The trailer's checksum is checked
+ * once, on the way in from the device; a structural check can be too, by whoever reads
+ * the page first marking it here, so that hits skip it. A frame loses the mark when it
+ * takes another block or an abort puts back a before-image; code that changes a page
+ * checks what it wrote before it marks it (dw_index's lay_out asserts its node). Any
+ * thread holding a pin may mark: the check reads bytes that do not change under a pin
+ * held beside the state lock, so two readers marking at once agree. */
+bool dw_page_checked(const dw_page *page);
+void dw_page_mark_checked(dw_page *page);
+
 void dw_cache_txn_begin(dw_cache *cache);
 void dw_cache_txn_commit(dw_cache *cache);
 void dw_cache_txn_abort(dw_cache *cache);
@@ -236,6 +255,16 @@ bool dw_cache_oldest_is_pending(const dw_cache *cache);
 
 /* Forgets every clean, unpinned page (after recovery rewrote homes behind the cache). */
 void dw_cache_forget_clean(dw_cache *cache);
+
+/* Scans: between begin and end, what the calling thread reads through this cache is a
+ * scan (an iterator walking every key), which must not push out what other readers use
+ * again and again. Its hits leave the clock's referenced bit as it is, and its misses
+ * take one of the last DW_CACHE_SCAN_FRAMES frames scans loaded, when that frame is
+ * still unpinned, clean and unreferenced (no one else used it since), before they ask
+ * the clock; so a scan of any length moves the clock's hand at most that many times,
+ * and a page someone else hits while a scan holds it stays. Per thread; no lock. */
+void dw_cache_scan_begin(dw_cache *cache);
+void dw_cache_scan_end(dw_cache *cache);
 
 /* The counts, readers' slots summed: safe beside readers (each count is atomic, the sum
  * is not a snapshot); the writer's counts need the writer to be kept out. */

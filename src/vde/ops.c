@@ -1133,6 +1133,8 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
     struct dw_vde *vde = iter->vde;
     call frame;
     (void)enter_reader(vde, NULL, DW_VDE_OP_GET, &frame, diag);
+    /* A walk over every key must not push out of the cache what gets use again and again. */
+    dw_cache_scan_begin(&vde->cache);
     int result = DW_OK;
     if (iter->done) {
         result = DW_ENOENT;
@@ -1174,6 +1176,7 @@ int dw_iter_next(dw_iter *iter, void *key, size_t capacity, size_t *key_length, 
         iter->last_length = found_length;
         iter->started = true;
     }
+    dw_cache_scan_end(&vde->cache);
     return leave(&frame, result);
 }
 

@@ -188,6 +188,196 @@ static void a_hit_of_the_wrong_type_keeps_no_pin(void **state)
     env_free(e);
 }
 
+/* ---- the index's node check, once a frame holds the node ------------------------------------- */
+
+/* Gets every object; returns how many the engine refused as damaged (the others must
+ * come back whole). */
+static uint32_t get_all(env *e)
+{
+    static unsigned char value[6000];
+    static unsigned char expected[6000];
+    uint32_t refused = 0;
+    for (uint32_t i = 0; i < OBJECTS; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof key, "object-%05u", i);
+        size_t length = 0;
+        int result = dw_get(e->vde, key, (size_t)n, value, sizeof value, &length, NULL, &e->diag);
+        if (result == DW_ECORRUPT) {
+            assert_non_null(strstr(e->diag.message, "is malformed"));
+            refused++;
+            continue;
+        }
+        OK(result);
+        size_t want = i % LARGE_EVERY == 0 ? sizeof expected : 100;
+        assert_int_equal(length, want);
+        fill(expected, want, i);
+        assert_memory_equal(value, expected, want);
+    }
+    return refused;
+}
+
+/* A leaf whose checksum verifies but whose first slot points past its end (what a bug
+ * that sealed a bad node would leave) is refused on every get that reaches it, although
+ * its frame stays cached: the structural check passed is what a hit trusts, not the
+ * trailer. Sound nodes are checked once and then marked. */
+static void a_malformed_node_is_refused_on_every_visit(void **state)
+{
+    (void)state;
+    static cached_blocks blocks;
+    env *e = make_objects(&blocks);
+    uint64_t leaf = DW_BLOCK_NONE;
+    for (uint32_t i = 0; i < blocks.count && leaf == DW_BLOCK_NONE; i++) {
+        leaf = blocks.type[i] == DW_BLOCK_INDEX_LEAF ? blocks.block[i] : leaf;
+    }
+    assert_int_not_equal(leaf, DW_BLOCK_NONE);
+    static unsigned char node[4096];
+    FILE *file = fopen(e->path, "r+b");
+    assert_non_null(file);
+    assert_int_equal(fseek(file, (long)(leaf * sizeof node), SEEK_SET), 0);
+    assert_int_equal(fread(node, sizeof node, 1, file), 1);
+    dw_index_header header;
+    dw_index_header_decode(node, &header);
+    assert_true(header.count > 1);
+    assert_null(dw_index_node_problem(node, &header, sizeof node, e->config.key_length_max));
+    node[DW_INDEX_HEADER_SIZE] = 0xf0; /* slot 0: offset 0x0ff0, inside the trailer */
+    node[DW_INDEX_HEADER_SIZE + 1] = 0x0f;
+    assert_non_null(dw_index_node_problem(node, &header, sizeof node, e->config.key_length_max));
+    dw_trailer_seal(node, sizeof node, leaf * sizeof node, DW_BLOCK_INDEX_LEAF,
+                    dw_trailer_generation(node, sizeof node));
+    assert_int_equal(fseek(file, (long)(leaf * sizeof node), SEEK_SET), 0);
+    assert_int_equal(fwrite(node, sizeof node, 1, file), 1);
+    assert_int_equal(fclose(file), 0);
+    env_open(e);
+    uint32_t refused = get_all(e);
+    assert_true(refused > 0 && refused < OBJECTS);
+    dw_cache *cache = &e->vde->cache;
+    dw_page *bad = cached_frame(cache, leaf);
+    if (bad != NULL) {
+        assert_false(dw_page_checked(bad));
+    }
+    assert_int_equal(get_all(e), refused); /* not trusted the second time either */
+    uint32_t marked = 0;
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        dw_page *page = &cache->pages[i];
+        uint32_t type = page->type;
+        if (atomic_load(&page->block) == leaf) {
+            assert_false(dw_page_checked(page));
+        } else if (atomic_load(&page->block) != DW_BLOCK_NONE &&
+                   (type == DW_BLOCK_INDEX_LEAF || type == DW_BLOCK_INDEX_BRANCH)) {
+            marked += dw_page_checked(page) ? 1 : 0;
+        }
+    }
+    assert_true(marked > 0);
+    check_frames_at_rest(cache);
+    env_free(e);
+}
+
+/* ---- scans ----------------------------------------------------------------------------- */
+
+#define SCAN_OBJECTS 6000        /* small values: leaves several times the cache */
+#define SCAN_BATCH 100
+#define HOT_KEYS 6
+
+static int scan_key(char *key, size_t size, uint32_t i)
+{
+    return snprintf(key, size, "scan-%05u", i);
+}
+
+/* A VDE of SCAN_OBJECTS small objects (in batches: one commit each), open, loaded
+ * through the default cache (its undo area holds a batch); later opens get the small one. */
+static env *make_scan_objects(void)
+{
+    env *e = env_new_tuned(false, 64u << 20, NULL);
+    env_open(e);
+    unsigned char value[100];
+    for (uint32_t first = 0; first < SCAN_OBJECTS; first += SCAN_BATCH) {
+        dw_txn *txn = NULL;
+        OK(dw_txn_begin(e->vde, &txn, &e->diag));
+        for (uint32_t i = first; i < first + SCAN_BATCH; i++) {
+            char key[32];
+            int n = scan_key(key, sizeof key, i);
+            fill(value, sizeof value, i);
+            OK(dw_txn_put(txn, key, (size_t)n, value, sizeof value, &e->diag));
+        }
+        OK(dw_txn_commit(txn, NULL, &e->diag));
+    }
+    return e;
+}
+
+static void get_hot(env *e)
+{
+    unsigned char value[100];
+    unsigned char expected[100];
+    for (uint32_t i = 0; i < HOT_KEYS; i++) {
+        char key[32];
+        uint32_t object = 1 + i * (SCAN_OBJECTS / HOT_KEYS); /* in leaves apart */
+        int n = scan_key(key, sizeof key, object);
+        size_t length = 0;
+        OK(dw_get(e->vde, key, (size_t)n, value, sizeof value, &length, NULL, &e->diag));
+        assert_int_equal(length, sizeof value);
+        fill(expected, sizeof expected, object);
+        assert_memory_equal(value, expected, sizeof value);
+    }
+}
+
+/* Iterates every key (with its stat, so inode blocks are read too); returns how many. */
+static uint32_t iterate_all(env *e)
+{
+    dw_iter *iter = NULL;
+    OK(dw_iter_open(e->vde, NULL, 0, &iter, &e->diag));
+    char key[64];
+    size_t key_length = 0;
+    dw_object_stat stat;
+    uint32_t seen = 0;
+    int result;
+    while ((result = dw_iter_next(iter, key, sizeof key, &key_length, &stat, &e->diag)) == DW_OK) {
+        seen++;
+    }
+    assert_int_equal(result, DW_ENOENT);
+    dw_iter_close(iter);
+    return seen;
+}
+
+/* A hot set (a few keys got again and again) stays cached through a full iteration over
+ * several times more blocks than the cache holds: the scan recycles a few frames of its
+ * own, so the gets after it miss nothing. */
+static void a_full_iteration_keeps_the_hot_set(void **state)
+{
+    (void)state;
+    env *e = make_scan_objects();
+    env_close(e);
+    small_cache(&e->config);
+    env_open(e); /* nothing cached but what the gets below read */
+    dw_cache *cache = &e->vde->cache;
+    for (int round = 0; round < 3; round++) {
+        get_hot(e);
+    }
+    dw_cache_stats before;
+    dw_cache_stats_read(cache, &before);
+    get_hot(e);
+    dw_cache_stats hot;
+    dw_cache_stats_read(cache, &hot);
+    assert_int_equal(hot.misses, before.misses); /* all cached: the set is hot */
+    assert_int_equal(iterate_all(e), SCAN_OBJECTS);
+    dw_cache_stats scanned;
+    dw_cache_stats_read(cache, &scanned);
+    print_message("# the scan: %llu misses, %llu evictions\n", (unsigned long long)(scanned.misses - hot.misses),
+                  (unsigned long long)(scanned.evictions - hot.evictions));
+    assert_true(scanned.misses - hot.misses > 3 * CACHE_PAGES); /* it read far more than fits */
+    get_hot(e);
+    dw_cache_stats after;
+    dw_cache_stats_read(cache, &after);
+    assert_int_equal(after.misses, scanned.misses);
+    /* A second iteration sees the same keys, and still leaves the hot set where it was. */
+    assert_int_equal(iterate_all(e), SCAN_OBJECTS);
+    dw_cache_stats_read(cache, &scanned);
+    get_hot(e);
+    dw_cache_stats_read(cache, &after);
+    assert_int_equal(after.misses, scanned.misses);
+    check_frames_at_rest(cache);
+    env_free(e);
+}
+
 /* ---- slots ---------------------------------------------------------------------------- */
 
 typedef struct slot_probe {
@@ -426,6 +616,8 @@ int main(void)
         cmocka_unit_test(a_miss_then_hits_are_counted),
         cmocka_unit_test(a_failed_load_leaves_no_frame),
         cmocka_unit_test(a_hit_of_the_wrong_type_keeps_no_pin),
+        cmocka_unit_test(a_malformed_node_is_refused_on_every_visit),
+        cmocka_unit_test(a_full_iteration_keeps_the_hot_set),
         cmocka_unit_test(threads_get_slots_of_their_own),
         cmocka_unit_test(readers_hit_and_evict_at_once),
         cmocka_unit_test(gets_on_many_threads_are_each_counted),
