@@ -173,6 +173,7 @@ typedef struct dw_config {
     uint32_t key_length_max;        /* bytes */
     uint64_t value_size_max;        /* bytes */
     uint32_t iterators_max;         /* open iterators at once */
+    uint32_t writers_max;           /* streaming writers open at once (slots taken at open) */
     uint64_t transaction_size_max;  /* bytes written by one transaction */
 
     /* [sched] */
