@@ -10,6 +10,7 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,20 +310,25 @@ static void strict_writers_share_records_and_lose_nothing(void **state)
     env_free(e);
 }
 
-/* A reader inside its own thread's transaction sees what the transaction wrote; a
- * transaction is refused on any other thread. */
+/* A reader inside its own thread's transaction sees what the transaction wrote; calls on
+ * the transaction are refused on any other thread, and another thread's put waits for
+ * the transaction to end instead of being refused. */
 typedef struct intruder {
     dw_vde *vde;
     dw_txn *txn;
     int put_result;
     int txn_result;
+    atomic_bool txn_tried;
+    atomic_bool put_done;
 } intruder;
 
 static void *intruder_main(void *argument)
 {
     intruder *in = argument;
-    in->put_result = dw_put(in->vde, "x", 1, "1", 1, NULL, NULL);
     in->txn_result = dw_txn_put(in->txn, "y", 1, "1", 1, NULL);
+    atomic_store(&in->txn_tried, true);
+    in->put_result = dw_put(in->vde, "x", 1, "1", 1, NULL, NULL);
+    atomic_store(&in->put_done, true);
     return NULL;
 }
 
@@ -339,13 +345,26 @@ static void a_transaction_belongs_to_its_thread(void **state)
     OK(dw_get(e->vde, "k", 1, back, sizeof back, &length, NULL, &e->diag));
     assert_int_equal(length, 2);
     intruder in = {.vde = e->vde, .txn = txn};
+    atomic_init(&in.txn_tried, false);
+    atomic_init(&in.put_done, false);
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, intruder_main, &in), 0);
-    assert_int_equal(pthread_join(thread, NULL), 0);
-    assert_int_equal(in.put_result, DW_EBUSY);
+    while (!atomic_load(&in.txn_tried)) {
+        sched_yield();
+    }
     assert_int_equal(in.txn_result, DW_EINVAL);
+    /* The intruder's put cannot have gone in: the transaction is still open. */
+    assert_false(atomic_load(&in.put_done));
+    bool exists = true;
+    OK(dw_exists(e->vde, "x", 1, &exists, NULL, &e->diag));
+    assert_false(exists);
     OK(dw_txn_commit(txn, NULL, &e->diag));
-    OK(dw_put(e->vde, "x", 1, "1", 1, NULL, &e->diag));
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(in.put_result, DW_OK);
+    OK(dw_exists(e->vde, "x", 1, &exists, NULL, &e->diag));
+    assert_true(exists);
+    OK(dw_exists(e->vde, "k", 1, &exists, NULL, &e->diag));
+    assert_true(exists);
     env_free(e);
 }
 
