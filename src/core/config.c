@@ -118,7 +118,7 @@ static const config_key config_keys[] = {
     {"limits", "iterators_max", FIELD(iterators_max), 16, 0, 4096, KEY_COUNT, false, false,
      "iterators open at once", NULL},
     {"limits", "writers_max", FIELD(writers_max), 4, 0, 256, KEY_COUNT, false, false,
-     "streaming writers open at once; each takes a key, a 128KiB stage and an extent list at open",
+     "streaming writers open at once; each takes a key, a block and its reserved runs at open",
      NULL},
     {"limits", "transaction_size_max", FIELD(transaction_size_max), 64 * MIB, 4 * KIB, 64 * GIB,
      KEY_SIZE, false, false, "bytes one transaction may write", NULL},

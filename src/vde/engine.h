@@ -13,7 +13,8 @@
  * `gate`, earliest deadline first) and hold `state_lock` exclusively while they change
  * the state; readers share `state_lock` and run at once, also while a writer waits for
  * its commit's durable write. Transactions, streaming writers and iterators belong to
- * the thread that opened them.
+ * the thread that opened them. A streaming writer is not a transaction: only its
+ * commit is one, and other writers run between its calls.
  */
 #ifndef DW_VDE_ENGINE_H
 #define DW_VDE_ENGINE_H

@@ -11,6 +11,8 @@
  * blocks written before the commit record (ordered data: a value is written once, never
  * through the log), each block sealed with its address and the transaction's generation,
  * which its extent records, so a read returns the value's bytes or DW_ECORRUPT.
+ * Streaming writers write their data outside any transaction, into blocks they reserve;
+ * only their commit is a transaction (see "streaming writers" below).
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -890,7 +892,10 @@ int dw_writer_open(struct dw_vde *vde, const void *key, size_t key_length, const
         result = dw_device_check_writable(&vde->device, diag);
     }
     struct dw_writer *w = result == DW_OK ? writer_slot_free(vde) : NULL;
-    if (result == DW_OK && w == NULL) {
+    if (result == DW_OK && w == NULL && vde->writer_count == 0) {
+        result = dw_diag_fail(diag, DW_EBUSY, "raise limits.writers_max",
+                              "streaming writers are off for '%s' (limits.writers_max = 0)", vde->path);
+    } else if (result == DW_OK && w == NULL) {
         result = dw_diag_fail(diag, DW_EBUSY, "commit or abort one, or raise limits.writers_max",
                               "all %u streaming writers of '%s' are open (limits.writers_max)", vde->writer_count,
                               vde->path);
