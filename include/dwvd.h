@@ -173,6 +173,7 @@ typedef struct dw_config {
     uint32_t key_length_max;        /* bytes */
     uint64_t value_size_max;        /* bytes */
     uint32_t iterators_max;         /* open iterators at once */
+    uint32_t writers_max;           /* streaming writers open at once (slots taken at open) */
     uint64_t transaction_size_max;  /* bytes written by one transaction */
 
     /* [sched] */
@@ -376,8 +377,19 @@ typedef struct dw_object_stat {
 DW_API int dw_stat(dw_vde *vde, const void *key, size_t key_length, dw_object_stat *stat, const dw_op *op,
                    dw_diag *diag);
 
-/* Streaming put: a value written in pieces, committed atomically. One writer at a time,
- * and no other write while it is open. */
+/* Streaming put: a value written in pieces, committed atomically. Up to
+ * limits.writers_max writers may be open at once, on one thread or several; one more is
+ * refused with DW_EBUSY, naming the limit. A writer refuses nothing else: puts, deletes,
+ * tag changes, transactions, reads and other writers run between its calls (and reads
+ * during its writes). Its data goes to blocks it reserves, written outside any
+ * transaction; dw_writer_commit is one short transaction that links the object into the
+ * index, and until it returns no reader sees the value. It replaces whatever the key
+ * holds at commit: between puts and writers of one key, the last commit wins. A writer
+ * committed on a thread whose transaction (dw_txn_begin) is open becomes part of that
+ * transaction, and goes with it if it aborts. dw_writer_abort, a failed write, closing
+ * the VDE or a crash leave nothing behind: the reserved blocks were never marked used.
+ * dw_writer_write writes the blocks each call fills before it returns: pieces of many
+ * blocks are written in fewer, larger I/Os. A writer belongs to one thread at a time. */
 DW_API int dw_writer_open(dw_vde *vde, const void *key, size_t key_length, const dw_op *op,
                           dw_writer **writer, dw_diag *diag);
 DW_API int dw_writer_write(dw_writer *writer, const void *data, size_t length, dw_diag *diag);
@@ -405,7 +417,11 @@ DW_API int dw_tags(dw_vde *vde, const void *key, size_t key_length, char *text, 
                    const dw_op *op, dw_diag *diag);
 
 /* Transactions: several puts and deletes committed atomically (limits.transaction_size_max
- * bytes, and as many metadata pages as the cache's undo area holds). One at a time. */
+ * bytes, and as many metadata pages as the cache's undo area holds). One at a time: a
+ * write on another thread waits until it commits or aborts (and so does a read there, so
+ * that none sees half of it); on its own thread use dw_txn_put and
+ * dw_txn_delete (dw_put there is refused with DW_EBUSY). Streaming writers stay usable
+ * while it is open. */
 DW_API int dw_txn_begin(dw_vde *vde, dw_txn **txn, dw_diag *diag);
 DW_API int dw_txn_put(dw_txn *txn, const void *key, size_t key_length, const void *value, size_t value_length,
                       dw_diag *diag);

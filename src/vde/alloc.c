@@ -15,6 +15,12 @@
  * would write home over whatever now lives there. So a freed extent is not handed out
  * again until the record that freed it is durable (data) or checkpointed past (metadata
  * pages).
+ *
+ * A streaming writer reserves its blocks instead of taking them (dw_alloc_reserve): it
+ * writes them outside any transaction, so their bits stay clear until its commit claims
+ * them (dw_alloc_claim). Until then the search here skips every open writer's
+ * reservations as it skips the quarantine; a crash or an abort forgets them, and since
+ * nothing on the medium ever marked them used, nothing leaks.
  */
 #include <string.h>
 
@@ -51,7 +57,28 @@ static uint64_t quarantined_until(const struct dw_vde *vde, uint64_t block)
     return 0;
 }
 
-/* Finds a run of up to `want` clear, unquarantined bits in one bitmap page. */
+/* When `block` is reserved by an open streaming writer, the first block after that
+ * reservation; else 0, with *next the first reserved block after it (UINT64_MAX: none). */
+static uint64_t reserved_until(const struct dw_vde *vde, uint64_t block, uint64_t *next)
+{
+    *next = UINT64_MAX;
+    for (uint32_t w = 0; w < vde->writer_count; w++) {
+        const struct dw_writer *writer = &vde->writers[w];
+        for (uint32_t i = 0; writer->open && i < writer->extent_count; i++) {
+            const dw_reserved *reserved = &writer->extents[i];
+            if (block >= reserved->start && block < reserved->start + reserved->count) {
+                return reserved->start + reserved->count;
+            }
+            if (reserved->start > block && reserved->start < *next) {
+                *next = reserved->start;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Finds a run of up to `want` clear bits in one bitmap page, neither quarantined nor
+ * reserved by a streaming writer. */
 static bool find_run(const struct dw_vde *vde, const unsigned char *bits, uint32_t covered,
                      uint64_t first_block, uint32_t want, uint32_t *run_start, uint32_t *run_length)
 {
@@ -70,9 +97,16 @@ static bool find_run(const struct dw_vde *vde, const unsigned char *bits, uint32
             bit = (uint32_t)(until - first_block);
             continue;
         }
+        uint64_t next_reserved = UINT64_MAX;
+        until = reserved_until(vde, first_block + bit, &next_reserved);
+        if (until != 0) {
+            DW_ASSERT(until > first_block + bit);
+            bit = (uint32_t)(until - first_block);
+            continue;
+        }
         uint32_t length = 1;
-        while (length < want && bit + length < covered && !dw_bit_get(bits, bit + length) &&
-               quarantined_until(vde, first_block + bit + length) == 0) {
+        while (length < want && bit + length < covered && first_block + bit + length < next_reserved &&
+               !dw_bit_get(bits, bit + length) && quarantined_until(vde, first_block + bit + length) == 0) {
             length++;
         }
         *run_start = bit;
@@ -110,9 +144,10 @@ static int take_run(struct dw_vde *vde, dw_page *page, dw_bitmap_header *header,
     return DW_OK;
 }
 
-int dw_alloc_blocks(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t *got, dw_diag *diag)
+/* First fit from the group hint: the run is taken (its bits set, inside the open
+ * transaction) or, for a streaming writer, only found (`take` false). */
+static int search(struct dw_vde *vde, uint32_t want, bool take, uint64_t *start, uint32_t *got, dw_diag *diag)
 {
-    DW_ASSERT(vde->txn_open && want > 0);
     const dw_extended *extended = &vde->super.extended;
     uint32_t bits_per_page = dw_bitmap_bits(vde->block_size);
     uint32_t first_group = vde->state.group_hint % extended->group_count;
@@ -143,15 +178,17 @@ int dw_alloc_blocks(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t
                     dw_cache_unpin(&vde->cache, page);
                     return bitmap_header_damaged(vde, group_start + i, &header, bits_per_page, diag);
                 }
-                result = take_run(vde, page, &header, run_start, run_length, diag);
+                result = take ? take_run(vde, page, &header, run_start, run_length, diag) : DW_OK;
                 dw_cache_unpin(&vde->cache, page);
                 if (result != DW_OK) {
                     return result;
                 }
                 *start = page_first + run_start;
                 *got = run_length;
-                vde->state.data_blocks_used += run_length;
-                vde->state.group_hint = group;
+                if (take) {
+                    vde->state.data_blocks_used += run_length;
+                    vde->state.group_hint = group;
+                }
                 DW_ASSERT(dw_block_in_groups(vde, *start) && dw_block_in_groups(vde, *start + run_length - 1));
                 return DW_OK;
             }
@@ -163,6 +200,67 @@ int dw_alloc_blocks(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t
                         "'%s' is full: %llu of its %llu group blocks are in use%s", vde->path,
                         (unsigned long long)vde->state.data_blocks_used, (unsigned long long)total,
                         vde->quarantine_count > 0 ? " or freed and not yet reusable" : "");
+}
+
+int dw_alloc_blocks(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t *got, dw_diag *diag)
+{
+    DW_ASSERT(vde->txn_open && want > 0);
+    return search(vde, want, true, start, got, diag);
+}
+
+int dw_alloc_reserve(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t *got, dw_diag *diag)
+{
+    DW_ASSERT(want > 0);
+    DW_ASSERT(vde->state_exclusive); /* the writer lock: no one else searches meanwhile */
+    int result = search(vde, want, false, start, got, diag);
+    DW_ASSERT(result != DW_OK || (*got > 0 && *got <= want));
+    return result;
+}
+
+bool dw_alloc_one_bitmap_page(const struct dw_vde *vde, uint64_t start, uint64_t count)
+{
+    DW_ASSERT(count > 0);
+    if (!dw_block_in_groups(vde, start) || !dw_block_in_groups(vde, start + count - 1)) {
+        return false;
+    }
+    uint64_t group_blocks = vde->super.extended.group_blocks;
+    uint32_t bits_per_page = dw_bitmap_bits(vde->block_size);
+    uint64_t first = start - vde->groups_start;
+    uint64_t last = first + count - 1;
+    return first / group_blocks == last / group_blocks &&
+           (first % group_blocks) / bits_per_page == (last % group_blocks) / bits_per_page;
+}
+
+int dw_alloc_claim(struct dw_vde *vde, uint64_t start, uint32_t count, dw_diag *diag)
+{
+    DW_ASSERT(vde->txn_open && count > 0);
+    DW_ASSERT(dw_block_in_groups(vde, start) && dw_block_in_groups(vde, start + count - 1));
+    uint32_t bits_per_page = dw_bitmap_bits(vde->block_size);
+    uint32_t group = (uint32_t)((start - vde->groups_start) / vde->super.extended.group_blocks);
+    uint64_t group_start = dw_group_start(vde, group);
+    uint64_t offset = start - group_start;
+    uint32_t index = (uint32_t)(offset / bits_per_page);
+    uint32_t bit = (uint32_t)(offset % bits_per_page);
+    /* A reservation is runs searches found, in one bitmap page (ops.c merges only so). */
+    DW_ASSERT(bit + count <= bits_per_page);
+    DW_ASSERT(dw_alloc_one_bitmap_page(vde, start, count));
+    dw_page *page = NULL;
+    int result = dw_cache_read(&vde->cache, group_start + index, DW_BLOCK_BITMAP, false, 0, &page, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    dw_bitmap_header header;
+    dw_bitmap_header_decode(page->data, &header);
+    if (header.covered > bits_per_page || header.free > header.covered || header.free < count) {
+        dw_cache_unpin(&vde->cache, page);
+        return bitmap_header_damaged(vde, group_start + index, &header, bits_per_page, diag);
+    }
+    result = take_run(vde, page, &header, bit, count, diag); /* asserts every bit was clear */
+    dw_cache_unpin(&vde->cache, page);
+    if (result == DW_OK) {
+        vde->state.data_blocks_used += count;
+    }
+    return result;
 }
 
 int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, dw_free_kind kind, dw_diag *diag)

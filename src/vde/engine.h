@@ -13,7 +13,8 @@
  * `gate`, earliest deadline first) and hold `state_lock` exclusively while they change
  * the state; readers share `state_lock` and run at once, also while a writer waits for
  * its commit's durable write. Transactions, streaming writers and iterators belong to
- * the thread that opened them.
+ * the thread that opened them. A streaming writer is not a transaction: only its
+ * commit is one, and other writers run between its calls.
  */
 #ifndef DW_VDE_ENGINE_H
 #define DW_VDE_ENGINE_H
@@ -120,23 +121,37 @@ struct dw_txn {
     struct dw_vde *vde;
 };
 
+/* A streaming writer (ops.c, docs/CONCURRENCY.md "Streaming writers"). Its data blocks
+ * are written outside any transaction, into extents it reserves: they stay clear in the
+ * group bitmaps, so a crash or an abort leaves nothing to free, and the allocator skips
+ * them (alloc.c) until the writer's commit, a short transaction of its own, claims them
+ * and links the object into the index. Each is one of limits.writers_max slots carved at
+ * open, and belongs to the thread that uses it; it changes only under the writer lock.
+ * Between calls it holds only the block being filled: a call seals its full blocks in
+ * the engine's data stage and writes them before it returns. */
+/* Runs of free blocks one streamed value may take; a run that continues the last one in
+ * the same bitmap page extends it, so this bounds fragmentation, not size. */
+#define DW_WRITER_EXTENTS_MAX 128
+
+/* A run of blocks a writer has reserved, in the order of its payload. */
+typedef struct dw_reserved {
+    uint64_t start;
+    uint32_t count;
+} dw_reserved;
+
 struct dw_writer {
     struct dw_vde *vde;
     bool open;
     uint32_t key_length;
-    unsigned char *key;
+    unsigned char *key;         /* key_length_max bytes */
     uint64_t size;              /* bytes written so far */
-    uint64_t inode_number;
-    bool existing;              /* replaces an object: its old data goes at commit */
-    bool existing_compact;      /* ... a compact one, which has no inode or data of its own */
-    dw_inode inode;             /* the new inode, extents added as blocks are written */
-    dw_inode old;
-    uint32_t fill;              /* bytes in the stage block being filled */
-    uint32_t staged;            /* sealed blocks in the stage, not yet written */
-    uint64_t extent_start;      /* the extent being filled */
-    uint64_t extent_logical;    /* its first payload block in the object */
-    uint32_t extent_used;       /* blocks of it sealed so far */
-    uint32_t extent_count;      /* blocks it has; 0 when none */
+    uint32_t generation;        /* sealed into each data block and recorded in its extent */
+    unsigned char *partial;     /* one block: the payload being filled */
+    uint32_t fill;              /* bytes in it */
+    uint32_t staged;            /* sealed blocks in the data stage, not yet written (0 between calls) */
+    dw_reserved *extents;       /* DW_WRITER_EXTENTS_MAX; the last is being filled */
+    uint32_t extent_count;
+    uint32_t extent_used;       /* blocks of the last extent sealed so far */
     uint64_t deadline_budget_ns;
     dw_op_priority priority;
 };
@@ -264,7 +279,8 @@ struct dw_vde { // NOLINT(clang-analyzer-optin.performance.Padding)
     dw_index_scratch index;         /* the key index's working memory */
 
     /* handles lent to the caller */
-    struct dw_writer writer;
+    struct dw_writer *writers;      /* limits.writers_max slots */
+    uint32_t writer_count;
     struct dw_iter *iterators;
     uint32_t iterator_count;
 
@@ -300,6 +316,9 @@ void dw_vde_state_drop(struct dw_vde *vde);
 uint32_t dw_vde_stage_take(struct dw_vde *vde);
 void dw_vde_stage_give(struct dw_vde *vde, uint32_t stage);
 
+/* Hands out the next generation (FORMAT.md §1.1), extending the reservation on the
+ * medium when it is used up: a transaction's, or a streaming writer's for its data. */
+int dw_vde_generation_take(struct dw_vde *vde, uint32_t *generation, dw_diag *diag);
 /* Opens a transaction (implicitly for a single operation, or for dw_txn_begin). */
 int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag);
 /* Strict and not deterministic: the commit is made durable by dw_vde_commit_wait, which
@@ -322,6 +341,14 @@ typedef enum dw_free_kind {
     DW_FREE_UNWRITTEN = 2,      /* taken by this transaction and never written: reusable at once */
 } dw_free_kind;
 int dw_free_blocks(struct dw_vde *vde, uint64_t start, uint32_t count, dw_free_kind kind, dw_diag *diag);
+/* A streaming writer's blocks, outside any transaction: up to `want` consecutive blocks
+ * clear in the bitmaps, not quarantined and not reserved by a writer, found but left
+ * clear (the caller records them as reserved). DW_ENOSPC when there are none. */
+int dw_alloc_reserve(struct dw_vde *vde, uint32_t want, uint64_t *start, uint32_t *got, dw_diag *diag);
+/* True when blocks [start, start + count) are covered by one bitmap page: one claim. */
+bool dw_alloc_one_bitmap_page(const struct dw_vde *vde, uint64_t start, uint64_t count);
+/* Inside the writer's commit: sets the bits of blocks it reserved (clear until now). */
+int dw_alloc_claim(struct dw_vde *vde, uint64_t start, uint32_t count, dw_diag *diag);
 int dw_alloc_inode(struct dw_vde *vde, uint64_t *inode, dw_diag *diag);
 int dw_free_inode(struct dw_vde *vde, uint64_t inode, dw_diag *diag);
 /* Quarantine upkeep: entries of the open transaction get its record's LSN once logged;

@@ -11,7 +11,10 @@
  * blocks written before the commit record (ordered data: a value is written once, never
  * through the log), each block sealed with its address and the transaction's generation,
  * which its extent records, so a read returns the value's bytes or DW_ECORRUPT.
+ * Streaming writers write their data outside any transaction, into blocks they reserve;
+ * only their commit is a transaction (see "streaming writers" below).
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/assert.h"
@@ -42,9 +45,19 @@ static uint64_t budget_of(const struct dw_vde *vde, const dw_op *op)
     return op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
 }
 
+/* A user transaction of another thread is open: its pages hold what it has not yet
+ * committed. state_kept and state_owner change under the state lock held exclusively,
+ * which the caller holds. */
+static bool kept_by_another_thread(const struct dw_vde *vde)
+{
+    return atomic_load(&vde->state_kept) && !pthread_equal(vde->state_owner, pthread_self());
+}
+
 /* A call that changes the VDE: admitted earliest deadline first (on the host's clock
  * even in deterministic mode: which thread comes first is the host's to decide anyway),
- * then the writer lock, and with it the state lock exclusively. */
+ * then the writer lock, and with it the state lock exclusively. While another thread's
+ * transaction is open the call waits for its end, holding nothing (that thread may need
+ * the gate meanwhile), rather than being refused. */
 static int enter(struct dw_vde *vde, const dw_op *op, uint32_t class, call *frame, dw_diag *diag)
 {
     frame->vde = vde;
@@ -56,9 +69,22 @@ static int enter(struct dw_vde *vde, const dw_op *op, uint32_t class, call *fram
     if (vde == NULL) {
         return dw_diag_fail(diag, DW_EINVAL, NULL, "no VDE handle");
     }
-    dw_gate_enter(&vde->gate, dw_clock_now_ns(&vde->system_clock) + budget_of(vde, op),
-                  op != NULL ? (uint32_t)op->priority : (uint32_t)DW_OP_NORMAL);
-    dw_vde_writer_lock(vde);
+    uint64_t deadline_ns = dw_clock_now_ns(&vde->system_clock) + budget_of(vde, op);
+    for (;;) {
+        dw_gate_enter(&vde->gate, deadline_ns, op != NULL ? (uint32_t)op->priority : (uint32_t)DW_OP_NORMAL);
+        dw_vde_writer_lock(vde);
+        if (!kept_by_another_thread(vde)) {
+            break;
+        }
+        dw_vde_writer_unlock(vde);
+        dw_gate_leave(&vde->gate);
+        (void)pthread_mutex_lock(&vde->kept_lock);
+        while (atomic_load(&vde->state_kept)) {
+            (void)pthread_cond_wait(&vde->kept_ended, &vde->kept_lock);
+        }
+        (void)pthread_mutex_unlock(&vde->kept_lock);
+    }
+    DW_ASSERT(!vde->txn_open || (vde->txn_user && pthread_equal(vde->state_owner, pthread_self())));
     dw_vde_begin_io(vde, op);
     frame->started_ns = dw_clock_now_ns(vde->clock);
     return DW_OK;
@@ -108,15 +134,12 @@ static int check_key(const struct dw_vde *vde, const void *key, size_t key_lengt
     return DW_OK;
 }
 
-/* Writes may not start while a streaming writer or another caller's transaction is open. */
+/* A single write inside this thread's own transaction is a mistake of order, not of
+ * concurrency (another thread's transaction is waited for in enter): it is refused. */
 static int check_writable(const struct dw_vde *vde, dw_diag *diag)
 {
     if (vde->read_only) {
         return dw_diag_fail(diag, DW_EPERM, NULL, "'%s' is open read-only", vde->path);
-    }
-    if (vde->writer.open) {
-        return dw_diag_fail(diag, DW_EBUSY, "commit or abort the writer first", "a streaming writer is open on '%s'",
-                            vde->path);
     }
     if (vde->txn_open && vde->txn_user) {
         return dw_diag_fail(diag, DW_EBUSY, "use dw_txn_put and dw_txn_delete, or commit first",
@@ -703,8 +726,8 @@ int dw_txn_begin(struct dw_vde *vde, dw_txn **txn, dw_diag *diag)
     if (result != DW_OK) {
         return result;
     }
-    if (vde->txn_open || vde->writer.open) {
-        result = dw_diag_fail(diag, DW_EBUSY, "commit or abort it first", "a transaction or writer is already open on '%s'",
+    if (vde->txn_open) {
+        result = dw_diag_fail(diag, DW_EBUSY, "commit or abort it first", "this thread's transaction is already open on '%s'",
                               vde->path);
     } else {
         result = dw_vde_txn_begin(vde, true, diag);
@@ -819,10 +842,38 @@ int dw_sync(struct dw_vde *vde, const dw_op *op, dw_diag *diag)
 
 /* ---- streaming writers ---------------------------------------------------------------------- */
 
-static void writer_begin_io(struct dw_vde *vde)
+/* A writer's data goes to blocks it reserves (alloc.c), written outside any transaction
+ * and with the state lock let go, so puts, deletes, transactions and other writers run
+ * between its calls and readers run during its writes. Only its commit is a transaction:
+ * it claims the reserved blocks, builds the inode and links the key, as one record. Until
+ * then nothing on the medium names or marks those blocks, so an abort, a close or a crash
+ * leaves nothing behind. The key is looked up at commit, not at open: whatever the key
+ * held then is replaced (the last commit wins, among puts and writers alike). */
+
+static void writer_begin_io(struct dw_vde *vde, const struct dw_writer *w)
 {
-    dw_op op = {.deadline_ns = vde->writer.deadline_budget_ns, .priority = vde->writer.priority};
+    dw_op op = {.deadline_ns = w->deadline_budget_ns, .priority = w->priority};
     dw_vde_begin_io(vde, &op);
+}
+
+/* Ends the writer: its reservations go, and with them its blocks, free all along. */
+static void writer_close(struct dw_writer *w)
+{
+    w->open = false;
+    w->extent_count = 0;
+    w->extent_used = 0;
+    w->staged = 0;
+    w->fill = 0;
+}
+
+static struct dw_writer *writer_slot_free(struct dw_vde *vde)
+{
+    for (uint32_t i = 0; i < vde->writer_count; i++) {
+        if (!vde->writers[i].open) {
+            return &vde->writers[i];
+        }
+    }
+    return NULL;
 }
 
 int dw_writer_open(struct dw_vde *vde, const void *key, size_t key_length, const dw_op *op, dw_writer **writer,
@@ -833,134 +884,117 @@ int dw_writer_open(struct dw_vde *vde, const void *key, size_t key_length, const
     if (result != DW_OK) {
         return result;
     }
-    struct dw_writer *w = &vde->writer;
     result = check_key(vde, key, key_length, diag);
-    if (result == DW_OK) {
-        result = check_writable(vde, diag);
-    }
-    if (result == DW_OK && vde->txn_open) {
-        result = dw_diag_fail(diag, DW_EBUSY, "commit the transaction first", "a transaction is open on '%s'", vde->path);
+    if (result == DW_OK && vde->read_only) {
+        result = dw_diag_fail(diag, DW_EPERM, NULL, "'%s' is open read-only", vde->path);
     }
     if (result == DW_OK) {
-        result = dw_vde_txn_begin(vde, false, diag);
+        result = dw_device_check_writable(&vde->device, diag);
+    }
+    struct dw_writer *w = result == DW_OK ? writer_slot_free(vde) : NULL;
+    if (result == DW_OK && w == NULL && vde->writer_count == 0) {
+        result = dw_diag_fail(diag, DW_EBUSY, "raise limits.writers_max",
+                              "streaming writers are off for '%s' (limits.writers_max = 0)", vde->path);
+    } else if (result == DW_OK && w == NULL) {
+        result = dw_diag_fail(diag, DW_EBUSY, "commit or abort one, or raise limits.writers_max",
+                              "all %u streaming writers of '%s' are open (limits.writers_max)", vde->writer_count,
+                              vde->path);
+    }
+    uint32_t generation = 0;
+    if (result == DW_OK) {
+        /* Its own generation, for every block it seals: no transaction is open to lend one. */
+        result = dw_vde_generation_take(vde, &generation, diag);
     }
     if (result == DW_OK) {
+        DW_ASSERT(w->vde == vde && w->extent_count == 0);
         memcpy(w->key, key, key_length);
         w->key_length = (uint32_t)key_length;
         w->size = 0;
+        w->generation = generation;
         w->fill = 0;
         w->staged = 0;
         w->extent_count = 0;
         w->extent_used = 0;
-        w->extent_logical = 0;
-        w->extent_start = 0;
-        w->deadline_budget_ns = op != NULL && op->deadline_ns > 0 ? op->deadline_ns : vde->config.op_deadline_ns;
+        w->deadline_budget_ns = budget_of(vde, op);
         w->priority = op != NULL ? op->priority : DW_OP_NORMAL;
-        w->inode_number = 0;
-        dw_index_hit hit;
-        result = dw_index_find(vde, w->key, w->key_length, &hit, NULL, diag);
-        w->existing = result == DW_OK && hit.found;
-        w->existing_compact = w->existing && hit.compact;
-        memset(&w->inode, 0, sizeof w->inode);
-        if (result == DW_OK && w->existing && !hit.compact) {
-            w->inode_number = hit.inode;
-            result = dw_inode_load(vde, w->inode_number, hit.generation, &w->old, diag);
-            w->inode = w->old;
-            w->inode.generation++;
-        } else if (result == DW_OK) {
-            /* A new object, or one that was compact: the stream gets an inode. */
-            result = dw_alloc_inode(vde, &w->inode_number, diag);
-            w->inode.generation = w->existing ? hit.generation + 1 : 1;
-            w->inode.ctime_ns = w->existing ? hit.ctime_ns : dw_vde_now_ns(vde);
-        }
-        w->inode.flags = DW_INODE_USED;
-        w->inode.extent_count = 0;
-        w->inode.extent_block = 0;
-        w->inode.extent_block_generation = 0;
-        w->inode.inline_bytes = 0;
-        if (result != DW_OK) {
-            dw_vde_txn_abort(vde);
-        }
-    }
-    if (result == DW_OK) {
-        w->vde = vde;
         w->open = true;
         *writer = w;
     }
     dw_vde_writer_unlock(vde);
     dw_gate_leave(&vde->gate);
-    (void)frame;
     return result;
 }
 
-/* Writes the sealed blocks of the stage to the extent being filled. */
+/* Writes the blocks sealed in the data stage: the last ones of the last extent. */
 static int writer_flush_stage(struct dw_vde *vde, struct dw_writer *w, dw_diag *diag)
 {
     if (w->staged == 0) {
         return DW_OK;
     }
-    uint64_t first = w->extent_start + w->extent_used - w->staged;
-    /* Nothing a reader can reach names these blocks yet: readers go on meanwhile. */
+    DW_ASSERT(w->extent_count > 0 && w->staged <= w->extent_used);
+    const dw_reserved *last = &w->extents[w->extent_count - 1];
+    uint64_t first = last->start + w->extent_used - w->staged;
+    DW_ASSERT(dw_block_in_groups(vde, first) && first + w->staged <= last->start + last->count);
+    /* Nothing a reader can reach names these blocks, and no allocation hands them out:
+     * readers go on meanwhile. */
     dw_vde_state_release(vde);
     int result = dw_device_write(&vde->device, first, w->staged, vde->data_stage, diag);
     dw_vde_state_reacquire(vde);
     w->staged = 0;
-    vde->txn_has_data = true;
     return result;
 }
 
-/* Closes the extent being filled (adding its used part to the inode, freeing the rest)
- * and, when `another`, takes a new one. */
-static int writer_next_extent(struct dw_vde *vde, struct dw_writer *w, bool another, dw_diag *diag)
+/* Reserves more blocks for the writer; the last extent is full. A run that continues it
+ * within its bitmap page extends it (one claim at commit, one extent in the inode). */
+static int writer_reserve(struct dw_vde *vde, struct dw_writer *w, dw_diag *diag)
 {
-    int result = writer_flush_stage(vde, w, diag);
-    if (result == DW_OK && w->extent_count > 0) {
-        if (w->extent_used > 0) {
-            dw_extent extent = {.logical = w->extent_logical, .start = w->extent_start, .count = w->extent_used,
-                                .generation = vde->txn_generation};
-            result = dw_inode_add_extent(vde, w->inode_number, &w->inode, &extent, diag);
-        }
-        if (result == DW_OK && w->extent_used < w->extent_count) {
-            /* The rest of the extent was never written: no quarantine (which a run of
-             * streamed puts would otherwise fill with whole chunks until the VDE seemed
-             * full). */
-            result = dw_free_blocks(vde, w->extent_start + w->extent_used, w->extent_count - w->extent_used,
-                                    DW_FREE_UNWRITTEN, diag);
-        }
-        w->extent_logical += w->extent_used;
-        w->extent_count = 0;
-        w->extent_used = 0;
+    uint64_t start = 0;
+    uint32_t got = 0;
+    int result = dw_alloc_reserve(vde, EXTENT_CHUNK_BLOCKS, &start, &got, diag);
+    if (result != DW_OK) {
+        return result;
     }
-    if (result == DW_OK && another) {
-        uint32_t got = 0;
-        result = dw_alloc_blocks(vde, EXTENT_CHUNK_BLOCKS, &w->extent_start, &got, diag);
-        w->extent_count = got;
-        w->extent_used = 0;
+    dw_reserved *last = w->extent_count > 0 ? &w->extents[w->extent_count - 1] : NULL;
+    if (last != NULL && last->start + last->count == start && (uint64_t)last->count + got <= UINT32_MAX &&
+        dw_alloc_one_bitmap_page(vde, last->start, (uint64_t)last->count + got)) {
+        last->count += got;
+        return DW_OK;
     }
-    return result;
+    if (w->extent_count == DW_WRITER_EXTENTS_MAX) {
+        return dw_diag_fail(diag, DW_ENOSPC, "store the value in parts, or free contiguous space",
+                            "'%s': the streamed value needs more than %d runs of free blocks, the most a writer holds",
+                            vde->path, DW_WRITER_EXTENTS_MAX);
+    }
+    w->extents[w->extent_count++] = (dw_reserved){.start = start, .count = got};
+    w->extent_used = 0;
+    return DW_OK;
 }
 
-/* The stage block being filled is complete: seal it at its address. */
+/* The block being filled is complete (or the value ends in it): sealed into the data
+ * stage for the writer's next reserved block. */
 static int writer_seal_block(struct dw_vde *vde, struct dw_writer *w, dw_diag *diag)
 {
-    if (w->extent_used == w->extent_count) {
-        /* Move the unsealed bytes aside while the stage is flushed. */
-        memcpy(vde->scratch, vde->data_stage + (size_t)w->staged * vde->block_size, w->fill);
-        int result = writer_next_extent(vde, w, true, diag);
-        if (result != DW_OK) {
-            return result;
+    int result = DW_OK;
+    if (w->extent_count == 0 || w->extent_used == w->extents[w->extent_count - 1].count) {
+        /* The staged blocks belong to the full extent: write them first. */
+        result = writer_flush_stage(vde, w, diag);
+        if (result == DW_OK) {
+            result = writer_reserve(vde, w, diag);
         }
-        memcpy(vde->data_stage, vde->scratch, w->fill);
     } else if (w->staged == DW_DATA_STAGE_BLOCKS) {
-        memcpy(vde->scratch, vde->data_stage + (size_t)w->staged * vde->block_size, 0);
-        int result = writer_flush_stage(vde, w, diag);
-        if (result != DW_OK) {
-            return result;
-        }
+        result = writer_flush_stage(vde, w, diag);
     }
+    if (result != DW_OK) {
+        return result;
+    }
+    DW_ASSERT(w->staged < DW_DATA_STAGE_BLOCKS && w->fill <= vde->payload_size);
+    const dw_reserved *last = &w->extents[w->extent_count - 1];
     unsigned char *block = vde->data_stage + (size_t)w->staged * vde->block_size;
+    memcpy(block, w->partial, w->fill);
     memset(block + w->fill, 0, vde->payload_size - w->fill);
-    seal_data(vde, w->staged, w->extent_start + w->extent_used);
+    uint64_t address = (last->start + w->extent_used) * vde->block_size;
+    dw_trailer_seal(block, vde->block_size, address, DW_BLOCK_DATA, w->generation);
+    DW_ASSERT(dw_trailer_verify(block, vde->block_size, address, DW_BLOCK_DATA, true, w->generation) == DW_TRAILER_OK);
     w->staged++;
     w->extent_used++;
     w->fill = 0;
@@ -969,34 +1003,30 @@ static int writer_seal_block(struct dw_vde *vde, struct dw_writer *w, dw_diag *d
 
 int dw_writer_write(dw_writer *writer, const void *data, size_t length, dw_diag *diag)
 {
-    if (writer == NULL || !writer->open) {
-        return dw_diag_fail(diag, DW_EINVAL, NULL, "the writer is not open");
+    if (writer == NULL || writer->vde == NULL || (data == NULL && length > 0)) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "no writer, or no data");
     }
     struct dw_vde *vde = writer->vde;
     dw_vde_writer_lock(vde);
-    writer_begin_io(vde);
     int result = DW_OK;
-    if (writer->size + length > vde->config.value_size_max || writer->size + length > vde->config.transaction_size_max) {
-        result = dw_diag_fail(diag, DW_EINVAL, "raise limits.value_size_max and limits.transaction_size_max",
-                              "the value would grow past its limit (%llu bytes)",
-                              (unsigned long long)(vde->config.value_size_max < vde->config.transaction_size_max
-                                                       ? vde->config.value_size_max
-                                                       : vde->config.transaction_size_max));
+    if (!writer->open) {
+        result = dw_diag_fail(diag, DW_EINVAL, "a failed write ends its writer: open another", "the writer is not open");
+    } else if (writer->size + length > vde->config.value_size_max) {
+        result = dw_diag_fail(diag, DW_EINVAL, "raise limits.value_size_max",
+                              "the value would grow past limits.value_size_max (%llu bytes)",
+                              (unsigned long long)vde->config.value_size_max);
+        writer_close(writer);
+    } else {
+        DW_ASSERT(writer->staged == 0); /* the data stage is every writer call's in turn */
+        writer_begin_io(vde, writer);
     }
     const unsigned char *from = data;
     while (result == DW_OK && length > 0) {
-        if (writer->staged == DW_DATA_STAGE_BLOCKS) {
-            result = writer_flush_stage(vde, writer, diag);
-            if (result != DW_OK) {
-                break;
-            }
-        }
-        unsigned char *block = vde->data_stage + (size_t)writer->staged * vde->block_size;
         size_t take = vde->payload_size - writer->fill;
         if (take > length) {
             take = length;
         }
-        memcpy(block + writer->fill, from, take);
+        memcpy(writer->partial + writer->fill, from, take);
         writer->fill += (uint32_t)take;
         writer->size += take;
         from += take;
@@ -1005,8 +1035,11 @@ int dw_writer_write(dw_writer *writer, const void *data, size_t length, dw_diag 
             result = writer_seal_block(vde, writer, diag);
         }
     }
-    if (result != DW_OK) {
-        dw_vde_writer_abort_locked(vde);
+    if (result == DW_OK && writer->open) {
+        result = writer_flush_stage(vde, writer, diag);
+    }
+    if (result != DW_OK && writer->open) {
+        writer_close(writer);
     }
     dw_vde_writer_unlock(vde);
     return result;
@@ -1014,68 +1047,136 @@ int dw_writer_write(dw_writer *writer, const void *data, size_t length, dw_diag 
 
 void dw_vde_writer_abort_locked(struct dw_vde *vde)
 {
-    if (vde->writer.open) {
-        vde->writer.open = false;
-        if (vde->txn_open) {
-            dw_vde_txn_abort(vde);
-        }
+    for (uint32_t i = 0; i < vde->writer_count; i++) {
+        writer_close(&vde->writers[i]);
     }
+}
+
+/* The value's last block sealed and every block written; the unused tail of the last
+ * reservation given back (it was never marked, so giving it back is forgetting it). */
+static int writer_finish_data(struct dw_vde *vde, struct dw_writer *w, dw_diag *diag)
+{
+    if (w->extent_count == 0 && w->size <= vde->layout.inline_max) {
+        return DW_OK; /* it goes into the inode, from the block being filled */
+    }
+    int result = DW_OK;
+    if (w->fill > 0) {
+        result = writer_seal_block(vde, w, diag);
+    }
+    if (result == DW_OK) {
+        result = writer_flush_stage(vde, w, diag);
+    }
+    if (result == DW_OK && w->extent_count > 0) {
+        DW_ASSERT(w->staged == 0 && w->extent_used > 0); /* a reservation is made for a block about to be sealed */
+        w->extents[w->extent_count - 1].count = w->extent_used;
+    }
+    return result;
+}
+
+/* Inside the commit's transaction: claims the reserved blocks and links key -> inode,
+ * replacing whatever the key holds now. */
+static int writer_link(struct dw_vde *vde, const void *argument, dw_diag *diag)
+{
+    const struct dw_writer *w = argument;
+    DW_ASSERT(vde->txn_open && w->open);
+    dw_index_hit hit;
+    int result = dw_index_find(vde, w->key, w->key_length, &hit, NULL, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    uint64_t now = dw_vde_now_ns(vde);
+    dw_inode inode;
+    memset(&inode, 0, sizeof inode);
+    uint64_t inode_number = 0;
+    if (hit.found && !hit.compact) {
+        /* It keeps its inode, ctime and tags; its old data goes. */
+        inode_number = hit.inode;
+        result = dw_inode_load(vde, hit.inode, hit.generation, &inode, diag);
+        if (result == DW_OK) {
+            result = dw_inode_release_data(vde, &inode, diag);
+        }
+        inode.generation++;
+    } else {
+        /* A new object, or one that was compact: the stream gets an inode. */
+        result = dw_alloc_inode(vde, &inode_number, diag);
+        inode.generation = hit.found ? hit.generation + 1 : 1;
+        inode.ctime_ns = hit.found ? hit.ctime_ns : now;
+    }
+    inode.flags = (uint16_t)((inode.flags & ~(DW_INODE_INLINE | DW_INODE_EXTENT_BLOCK)) | DW_INODE_USED);
+    inode.size = w->size;
+    inode.mtime_ns = now;
+    inode.key_hash = dw_xxh3_64(w->key, w->key_length, 0);
+    inode.key_length = (uint16_t)w->key_length;
+    inode.extent_count = 0;
+    inode.extent_block = 0;
+    inode.extent_block_generation = 0;
+    inode.inline_bytes = 0;
+    if (result == DW_OK && w->extent_count == 0) {
+        DW_ASSERT(w->size <= vde->layout.inline_max);
+        inode.flags |= DW_INODE_INLINE;
+        inode.inline_bytes = (uint16_t)w->size;
+        memcpy(inode.inline_data, w->partial, (size_t)w->size);
+    }
+    uint64_t logical = 0;
+    for (uint32_t i = 0; result == DW_OK && i < w->extent_count; i++) {
+        const dw_reserved *reserved = &w->extents[i];
+        result = dw_alloc_claim(vde, reserved->start, reserved->count, diag);
+        dw_extent extent = {.logical = logical, .start = reserved->start, .count = reserved->count,
+                            .generation = w->generation};
+        if (result == DW_OK) {
+            result = dw_inode_add_extent(vde, inode_number, &inode, &extent, diag);
+        }
+        logical += reserved->count;
+    }
+    if (result == DW_OK && w->extent_count > 0) {
+        DW_ASSERT(logical == blocks_for(vde, w->size));
+        vde->txn_has_data = true; /* written before the record that names them: durable first */
+    }
+    if (result == DW_OK) {
+        result = dw_inode_store(vde, inode_number, &inode, diag);
+    }
+    if (result == DW_OK) {
+        result = dw_index_insert(vde, w->key, w->key_length, inode_number, inode.generation, diag);
+    }
+    if (result == DW_OK && !hit.found) {
+        vde->state.object_count++;
+    }
+    return result;
 }
 
 int dw_writer_commit(dw_writer *writer, dw_diag *diag)
 {
-    if (writer == NULL || !writer->open) {
-        return dw_diag_fail(diag, DW_EINVAL, "a failed write ends its writer: open another", "the writer is not open");
+    if (writer == NULL || writer->vde == NULL) {
+        return dw_diag_fail(diag, DW_EINVAL, NULL, "no writer");
     }
     struct dw_vde *vde = writer->vde;
-    dw_vde_writer_lock(vde);
-    writer_begin_io(vde);
-    uint64_t started = dw_clock_now_ns(vde->clock);
-    dw_inode *inode = &writer->inode;
-    int result = DW_OK;
-    bool inline_value = writer->size <= vde->layout.inline_max && writer->extent_count == 0 && writer->staged == 0 &&
-                        writer->extent_logical == 0;
-    if (inline_value) {
-        inode->flags |= DW_INODE_INLINE;
-        inode->inline_bytes = (uint16_t)writer->size;
-        memcpy(inode->inline_data, vde->data_stage, (size_t)writer->size);
-    } else {
-        if (writer->fill > 0) {
-            result = writer_seal_block(vde, writer, diag);
+    call frame;
+    /* Admitted like a put (it waits for another thread's transaction to end). */
+    dw_op op = {.deadline_ns = writer->deadline_budget_ns, .priority = writer->priority};
+    int result = enter(vde, &op, DW_VDE_OP_PUT, &frame, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    if (!writer->open) {
+        result = dw_diag_fail(diag, DW_EINVAL, "a failed write ends its writer: open another", "the writer is not open");
+        return leave(&frame, result);
+    }
+    result = writer_finish_data(vde, writer, diag);
+    if (result == DW_OK && vde->txn_open) {
+        /* This thread's own transaction: the object comes with it, or goes with it. */
+        DW_ASSERT(vde->txn_user);
+        result = writer_link(vde, writer, diag);
+        if (result != DW_OK) {
+            dw_vde_txn_abort(vde);
+            dw_vde_state_drop(vde);
         }
-        if (result == DW_OK) {
-            result = writer_next_extent(vde, writer, false, diag);
-        }
-        if (result == DW_OK) {
-            result = dw_device_drain(&vde->device, diag);
-        }
+    } else if (result == DW_OK) {
+        result = in_transaction(vde, writer_link, writer, diag);
     }
-    if (result == DW_OK && writer->existing && !writer->existing_compact) {
-        result = dw_inode_release_data(vde, &writer->old, diag);
-    }
-    if (result == DW_OK) {
-        inode->size = writer->size;
-        inode->mtime_ns = dw_vde_now_ns(vde);
-        inode->key_hash = dw_xxh3_64(writer->key, writer->key_length, 0);
-        inode->key_length = (uint16_t)writer->key_length;
-        result = dw_inode_store(vde, writer->inode_number, inode, diag);
-    }
-    if (result == DW_OK) {
-        result = dw_index_insert(vde, writer->key, writer->key_length, writer->inode_number, inode->generation, diag);
-    }
-    if (result == DW_OK && !writer->existing) {
-        vde->state.object_count++;
-    }
-    writer->open = false;
-    if (result == DW_OK) {
-        result = dw_vde_txn_commit(vde, diag);
-    } else {
-        dw_vde_txn_abort(vde);
-    }
-    dw_vde_writer_unlock(vde);
-    result = dw_vde_commit_wait(vde, result, diag);
-    dw_vde_account(vde, DW_VDE_OP_PUT, started);
-    return result;
+    /* Claimed or not, the reservations go: claimed blocks are marked in the bitmaps (and
+     * go free again if the transaction does not commit), unclaimed ones are free. */
+    writer_close(writer);
+    return leave(&frame, result);
 }
 
 void dw_writer_abort(dw_writer *writer)
@@ -1085,7 +1186,7 @@ void dw_writer_abort(dw_writer *writer)
     }
     struct dw_vde *vde = writer->vde;
     dw_vde_writer_lock(vde);
-    dw_vde_writer_abort_locked(vde);
+    writer_close(writer);
     dw_vde_writer_unlock(vde);
 }
 

@@ -82,19 +82,28 @@ static uint32_t undo_pages_for(uint32_t cache_pages, bool automatic)
     return undo < 16 ? 16 : undo;
 }
 
+/* limits.writers_max slots, each with its key, the block it fills and its reserved
+ * extents. */
+static uint64_t writers_bytes(const struct dw_vde *vde)
+{
+    uint64_t slot = sizeof(struct dw_writer) + (uint64_t)vde->config.key_length_max + 8 + (uint64_t)vde->block_size +
+                    16 + (uint64_t)DW_WRITER_EXTENTS_MAX * sizeof(dw_reserved) + 16;
+    return (uint64_t)vde->config.writers_max * slot + 16;
+}
+
 static uint64_t misc_bytes(const struct dw_vde *vde, uint32_t unit_size)
 {
     uint32_t block = vde->block_size;
     uint32_t key_max = vde->config.key_length_max;
     uint64_t iterators = (uint64_t)vde->config.iterators_max * (sizeof(struct dw_iter) + 2 * (uint64_t)key_max + 16);
     return (uint64_t)(vde->wal_stage_blocks + DW_DATA_STAGE_BLOCKS + 1) * block + (uint64_t)DW_UNITS_PER_COPY * unit_size +
-           2 * ((uint64_t)key_max + 16) + dw_index_scratch_bytes(block, key_max) +
+           ((uint64_t)key_max + 16) + dw_index_scratch_bytes(block, key_max) +
            (uint64_t)DW_QUARANTINE_MAX * sizeof(dw_quarantine) + (uint64_t)vde->pending_limit * sizeof(dw_wal_entry) +
            iterators + (uint64_t)DW_VDE_OP_COUNT * sizeof(dw_histogram) + 1024 + /* alignment slack */
            (uint64_t)DW_VDE_READER_SLOTS * sizeof(dw_vde_reader_latency) + 64 +
            4 * (uint64_t)block + /* the I/O buffers are aligned to the block, for O_DIRECT */
            (uint64_t)DW_READER_STAGES * DW_READER_STAGE_BLOCKS * block + block +
-           (uint64_t)vde->config.iterators_max * ((uint64_t)key_max + 16);
+           (uint64_t)vde->config.iterators_max * ((uint64_t)key_max + 16) + writers_bytes(vde);
 }
 
 static unsigned char *carve(unsigned char **at, uint64_t bytes, uint64_t alignment)
@@ -117,7 +126,16 @@ static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
     vde->super_stage = carve(&at, (uint64_t)DW_UNITS_PER_COPY * unit_size, block);
     vde->reader_stages = carve(&at, (uint64_t)DW_READER_STAGES * DW_READER_STAGE_BLOCKS * block, block);
     vde->key_buffer = carve(&at, (uint64_t)key_max + 16, 8);
-    vde->writer.key = carve(&at, (uint64_t)key_max + 16, 8);
+    vde->writers = (struct dw_writer *)(void *)carve(&at, (uint64_t)vde->config.writers_max * sizeof(struct dw_writer), 16);
+    vde->writer_count = vde->config.writers_max;
+    for (uint32_t i = 0; i < vde->writer_count; i++) {
+        struct dw_writer *writer = &vde->writers[i];
+        memset(writer, 0, sizeof *writer);
+        writer->vde = vde;
+        writer->key = carve(&at, (uint64_t)key_max + 8, 8);
+        writer->partial = carve(&at, block, 16); /* copied into the data stage, never handed to the kernel */
+        writer->extents = (dw_reserved *)(void *)carve(&at, (uint64_t)DW_WRITER_EXTENTS_MAX * sizeof(dw_reserved), 16);
+    }
     dw_index_scratch_init(&vde->index, carve(&at, dw_index_scratch_bytes(block, key_max), 16), block, key_max);
     vde->quarantine = (dw_quarantine *)(void *)carve(&at, (uint64_t)DW_QUARANTINE_MAX * sizeof(dw_quarantine), 16);
     vde->recovery_entries =
@@ -1302,9 +1320,7 @@ int dw_vde_close(struct dw_vde *vde, dw_diag *diag)
     }
     stop_flusher(vde);
     dw_vde_writer_lock(vde);
-    if (vde->writer.open) {
-        dw_vde_writer_abort_locked(vde);
-    }
+    dw_vde_writer_abort_locked(vde); /* every writer still open: they leave nothing behind */
     if (vde->txn_open) {
         dw_vde_txn_abort(vde);
     }
@@ -1339,6 +1355,24 @@ int dw_vde_close(struct dw_vde *vde, dw_diag *diag)
 
 /* ---- transactions ------------------------------------------------------------------------- */
 
+int dw_vde_generation_take(struct dw_vde *vde, uint32_t *generation, dw_diag *diag)
+{
+    if ((uint32_t)vde->generation_next == 0) {
+        vde->generation_next++; /* generation 0 means "none" (an empty index, no extent block) */
+    }
+    if (vde->generation_next >= vde->generation_limit) {
+        /* The reservation is used up with no checkpoint to extend it: extend it now. */
+        int result = dw_super_write(vde, diag);
+        if (result != DW_OK) {
+            return result;
+        }
+    }
+    DW_ASSERT(vde->generation_next < vde->generation_limit);
+    *generation = (uint32_t)vde->generation_next++;
+    DW_ASSERT(*generation != 0);
+    return DW_OK;
+}
+
 int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag)
 {
     DW_ASSERT(!vde->txn_open);
@@ -1364,18 +1398,10 @@ int dw_vde_txn_begin(struct dw_vde *vde, bool user, dw_diag *diag)
     vde->txn_open = true;
     vde->txn_user = user;
     vde->txn_seq = ++vde->seq;
-    if ((uint32_t)vde->generation_next == 0) {
-        vde->generation_next++; /* generation 0 means "none" (an empty index, no extent block) */
+    result = dw_vde_generation_take(vde, &vde->txn_generation, diag);
+    if (result != DW_OK) {
+        return result;
     }
-    if (vde->generation_next >= vde->generation_limit) {
-        /* The reservation is used up with no checkpoint to extend it: extend it now. */
-        result = dw_super_write(vde, diag);
-        if (result != DW_OK) {
-            return result;
-        }
-    }
-    DW_ASSERT(vde->generation_next < vde->generation_limit);
-    vde->txn_generation = (uint32_t)vde->generation_next++;
     vde->txn_saved_state = vde->state;
     vde->txn_quarantine_mark = vde->quarantine_count;
     vde->txn_bytes = 0;

@@ -42,6 +42,7 @@ void dw_vde_account(struct dw_vde *vde, uint32_t op, uint64_t started_ns);
 void dw_vde_latency_collect(struct dw_vde *vde);
 /* The page cache's hook for never-written inode table blocks. */
 bool dw_vde_fresh_block(void *context, uint64_t block, uint32_t type, unsigned char *data);
+/* Aborts every open streaming writer (at close), with the writer lock held. */
 void dw_vde_writer_abort_locked(struct dw_vde *vde);
 
 /* ---- introspection ---- */

@@ -12,6 +12,12 @@
  * every acknowledged step (the one in flight may be there too); under group durability
  * it includes at least every step before the last completed sync (or a completed close).
  *
+ * A streaming writer runs across steps too: opened in one, written in pieces in later
+ * ones with puts, deletes and transactions between them (on its key as well), then
+ * committed or aborted. Its object counts from its commit (the last commit wins); an
+ * aborted writer, or one the cut interrupts, leaves nothing, and verify then finds every
+ * block accounted for: its data blocks leak no space.
+ *
  * The starting image is a snapshot of the simulated disk, so each crash state costs a
  * copy, not a new VDE. DW_TEST_SEED changes the workload.
  */
@@ -29,7 +35,9 @@
 #define SUB_MAX 4
 #define VALUE_MAX 20000
 
-enum { STEP_PUT, STEP_DELETE, STEP_TXN, STEP_SYNC };
+enum { STEP_PUT, STEP_DELETE, STEP_TXN, STEP_SYNC, STEP_STREAM_OPEN, STEP_STREAM_PIECE, STEP_STREAM_COMMIT,
+       STEP_STREAM_ABORT };
+#define STREAM_PIECES 3
 
 typedef struct step {
     uint8_t kind;
@@ -37,6 +45,9 @@ typedef struct step {
     uint8_t key[SUB_MAX];
     bool del[SUB_MAX];
     uint32_t size[SUB_MAX];
+    uint32_t stream_open;           /* a stream's steps: the step that opened it (its value's seed) */
+    uint32_t piece_from;            /* a piece: its bytes of the value */
+    uint32_t piece_to;
 } step;
 
 typedef struct object {
@@ -51,6 +62,7 @@ typedef struct sweep {
     object models[STEPS + 1][KEYS]; /* models[p]: the objects after the first p steps */
     bool prefix_ok[STEPS + 1];
     void *start;                    /* the disk right after create */
+    dw_writer *writer;              /* the stream open in this run, if any */
     unsigned char value[VALUE_MAX];
     unsigned char back[VALUE_MAX];
 } sweep;
@@ -72,14 +84,64 @@ static uint32_t draw_size(uint64_t *random)
                                            : (uint32_t)(dw_test_random(random) % 600);
 }
 
+/* A stream's next step, when one is open: one of its pieces (a third of the steps while
+ * pieces are left), then its commit, or one time in four its abort. */
+typedef struct stream_plan {
+    bool open;
+    uint32_t opened;                /* its open step */
+    uint8_t key;
+    uint32_t size;
+    uint32_t pieces_done;
+} stream_plan;
+
+static bool stream_step(stream_plan *plan, step *st, bool present[KEYS], uint64_t *random)
+{
+    if (!plan->open) {
+        return false;
+    }
+    st->key[0] = plan->key;
+    st->size[0] = plan->size;
+    st->stream_open = plan->opened;
+    if (plan->pieces_done < STREAM_PIECES) {
+        if (dw_test_random(random) % 3 != 0) {
+            return false;
+        }
+        st->kind = STEP_STREAM_PIECE;
+        st->piece_from = plan->size * plan->pieces_done / STREAM_PIECES;
+        st->piece_to = plan->size * (plan->pieces_done + 1) / STREAM_PIECES;
+        plan->pieces_done++;
+        return true;
+    }
+    st->kind = dw_test_random(random) % 4 == 0 ? STEP_STREAM_ABORT : STEP_STREAM_COMMIT;
+    if (st->kind == STEP_STREAM_COMMIT) {
+        present[plan->key] = true;
+    }
+    plan->open = false;
+    return true;
+}
+
 /* The workload, drawn against a model so that every delete finds its key. */
 static void make_workload(sweep *s, uint64_t seed)
 {
     bool present[KEYS] = {false};
+    stream_plan plan = {.open = false};
     uint64_t random = seed;
     for (uint32_t i = 0; i < STEPS; i++) {
         step *st = &s->steps[i];
         memset(st, 0, sizeof *st);
+        st->count = 1;
+        if (stream_step(&plan, st, present, &random)) {
+            continue;
+        }
+        if (!plan.open && dw_test_random(&random) % 12 == 0) {
+            plan = (stream_plan){.open = true, .opened = i, .key = (uint8_t)(dw_test_random(&random) % KEYS),
+                                 .size = draw_size(&random), .pieces_done = 0};
+            st->kind = STEP_STREAM_OPEN;
+            st->key[0] = plan.key;
+            st->size[0] = plan.size;
+            st->stream_open = i;
+            continue;
+        }
         uint64_t dice = dw_test_random(&random) % 100;
         st->kind = dice < 60 ? STEP_PUT : dice < 78 ? STEP_DELETE : dice < 95 ? STEP_TXN : STEP_SYNC;
         st->count = st->kind == STEP_TXN ? (uint8_t)(2 + dw_test_random(&random) % (SUB_MAX - 1)) : 1;
@@ -102,6 +164,16 @@ static void make_workload(sweep *s, uint64_t seed)
 
 static void apply(object model[KEYS], const step *st, uint32_t index)
 {
+    if (st->kind == STEP_STREAM_COMMIT) {
+        object *o = &model[st->key[0]];
+        o->present = true;
+        o->size = st->size[0];
+        o->seed = value_seed(st->stream_open, 0);
+        return;
+    }
+    if (st->kind >= STEP_STREAM_OPEN) {
+        return; /* nothing to see until the commit */
+    }
     for (uint32_t j = 0; j < st->count && st->kind != STEP_SYNC; j++) {
         object *o = &model[st->key[j]];
         o->present = !st->del[j];
@@ -117,6 +189,23 @@ static int run_step(sweep *s, uint32_t index)
     char key[16];
     if (st->kind == STEP_SYNC) {
         return dw_sync(e->vde, NULL, &e->diag);
+    }
+    if (st->kind == STEP_STREAM_OPEN) {
+        key_of(key, st->key[0]);
+        return dw_writer_open(e->vde, key, strlen(key), NULL, &s->writer, &e->diag);
+    }
+    if (st->kind == STEP_STREAM_PIECE) {
+        fill(s->value, st->size[0], value_seed(st->stream_open, 0));
+        return dw_writer_write(s->writer, s->value + st->piece_from, st->piece_to - st->piece_from, &e->diag);
+    }
+    if (st->kind == STEP_STREAM_COMMIT || st->kind == STEP_STREAM_ABORT) {
+        dw_writer *writer = s->writer;
+        s->writer = NULL;
+        if (st->kind == STEP_STREAM_ABORT) {
+            dw_writer_abort(writer);
+            return DW_OK;
+        }
+        return dw_writer_commit(writer, &e->diag);
     }
     if (st->kind != STEP_TXN) {
         key_of(key, st->key[0]);
@@ -214,6 +303,7 @@ static uint64_t run_once(sweep *s, const variant *v, uint64_t cut, outcome *out)
     bool strict = e->config.durability == DW_DURABILITY_STRICT;
     uint32_t failed_at = STEPS;
     uint32_t synced = 0;            /* steps before the last completed sync */
+    s->writer = NULL;
     bool open_failed = dw_vde_open_at(e->path, &e->config, &e->target, &e->vde, &e->diag) != DW_OK;
     for (uint32_t i = 0; i < STEPS && !open_failed; i++) {
         if (run_step(s, i) != DW_OK) {
@@ -293,6 +383,14 @@ static void sweep_every_write(dw_durability durability)
     sweep *s = calloc(1, sizeof *s);
     assert_non_null(s);
     make_workload(s, dw_test_seed());
+    uint32_t streams[2] = {0, 0};
+    for (uint32_t i = 0; i < STEPS; i++) {
+        uint8_t kind = s->steps[i].kind;
+        streams[0] += kind == STEP_STREAM_COMMIT;
+        streams[1] += kind == STEP_STREAM_ABORT;
+    }
+    print_message("# %u streams committed and %u aborted between the other steps\n", streams[0], streams[1]);
+    assert_true(streams[0] > 0); /* the workload interleaves writers with puts */
     for (uint32_t i = 0; i < STEPS; i++) {
         memcpy(s->models[i + 1], s->models[i], sizeof s->models[i]);
         apply(s->models[i + 1], &s->steps[i], i);

@@ -210,7 +210,7 @@ static void config_check_of_a_good_file_exits_0(void **state)
     const cli_run *run = run_dw("config", "check", fixture->path, NULL);
     assert_int_equal(run->exit_code, DW_EXIT_OK);
     assert_string_equal(run->err, "");
-    assert_contains(run->out, ": ok: 2 of 37 keys set");
+    assert_contains(run->out, ": ok: 2 of 38 keys set");
     assert_contains(run->out, "5MiB of the 128MiB memory ceiling (3.9%)");
     /* --config names the file as well as an argument does. */
     run = run_dw("--config", fixture->path, "config", "check", NULL);

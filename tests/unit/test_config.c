@@ -104,6 +104,7 @@ static void defaults_are_the_documented_ones_and_valid(void **state)
     assert_int_equal(config->key_length_max, 255);
     assert_int_equal(config->value_size_max, 16u << 20);
     assert_int_equal(config->iterators_max, 16);
+    assert_int_equal(config->writers_max, 4);
     assert_int_equal(config->transaction_size_max, 64u << 20);
     assert_int_equal(config->worker_cores, 0);
     assert_int_equal(config->log_level, DW_LOG_INFO);
@@ -540,6 +541,7 @@ static const char *const safe_values[][4] = {
     {"255", "100", "1000", "1"},               /* limits.key_length_max */
     {"16MiB", "1MiB", "64MiB", "1"},           /* limits.value_size_max */
     {"16", "0", "4096", "7"},                  /* limits.iterators_max */
+    {"4", "0", "256", "1"},                    /* limits.writers_max */
     {"64MiB", "128MiB", "1GiB", "64GiB"},      /* limits.transaction_size_max */
     {"auto", "1", "8", "256"},                 /* sched.worker_cores */
     {"edf", "fifo", "EDF", "fifo"},            /* sched.policy */
