@@ -309,6 +309,9 @@ void dw_vde_state_reacquire(struct dw_vde *vde);
 /* Returns whether it took the lock (and so must unlock). */
 bool dw_vde_reader_lock(struct dw_vde *vde);
 void dw_vde_reader_unlock(struct dw_vde *vde, bool locked);
+/* Waits, holding no lock, until no user transaction is open (another thread's: a writer
+ * call or a commit waiting for its record that found one open lets go of its locks first). */
+void dw_vde_wait_kept(struct dw_vde *vde);
 /* A user transaction keeps the state lock from dw_txn_begin (keep) to its end (drop). */
 void dw_vde_state_keep(struct dw_vde *vde);
 void dw_vde_state_drop(struct dw_vde *vde);

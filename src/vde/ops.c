@@ -78,11 +78,7 @@ static int enter(struct dw_vde *vde, const dw_op *op, uint32_t class, call *fram
         }
         dw_vde_writer_unlock(vde);
         dw_gate_leave(&vde->gate);
-        (void)pthread_mutex_lock(&vde->kept_lock);
-        while (atomic_load(&vde->state_kept)) {
-            (void)pthread_cond_wait(&vde->kept_ended, &vde->kept_lock);
-        }
-        (void)pthread_mutex_unlock(&vde->kept_lock);
+        dw_vde_wait_kept(vde);
     }
     DW_ASSERT(!vde->txn_open || (vde->txn_user && pthread_equal(vde->state_owner, pthread_self())));
     dw_vde_begin_io(vde, op);

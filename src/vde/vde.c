@@ -419,6 +419,15 @@ bool dw_vde_reader_lock(struct dw_vde *vde)
     }
 }
 
+void dw_vde_wait_kept(struct dw_vde *vde)
+{
+    (void)pthread_mutex_lock(&vde->kept_lock);
+    while (atomic_load(&vde->state_kept)) {
+        (void)pthread_cond_wait(&vde->kept_ended, &vde->kept_lock);
+    }
+    (void)pthread_mutex_unlock(&vde->kept_lock);
+}
+
 void dw_vde_reader_unlock(struct dw_vde *vde, bool locked)
 {
     if (locked) {
@@ -1480,6 +1489,14 @@ static int commit_wait(struct dw_vde *vde, uint64_t seq, dw_diag *diag)
         (void)pthread_mutex_unlock(&vde->commit_lock);
         if (busy || durable) {
             dw_vde_writer_unlock(vde);
+            continue;
+        }
+        if (vde->txn_open) {
+            /* Another thread's transaction is open (it began after this commit): its
+             * pages are not a record's yet. Its commit will lead; wait for its end. */
+            DW_ASSERT(vde->txn_user && !kept_by_this_thread(vde));
+            dw_vde_writer_unlock(vde);
+            dw_vde_wait_kept(vde);
             continue;
         }
         /* The last record held `record_txns` transactions: when fewer wait now and other
