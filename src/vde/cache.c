@@ -53,6 +53,7 @@ int dw_cache_plan_in(dw_arena *arena, uint32_t capacity, uint32_t undo_capacity,
                      round_up((uint64_t)bucket_count_for(capacity) * sizeof(uint32_t)) +
                      round_up((uint64_t)capacity * sizeof(uint32_t)) +
                      round_up((uint64_t)capacity * sizeof(uint32_t)) +
+                     round_up((uint64_t)capacity * sizeof(dw_cache_link)) +
                      round_up((uint64_t)undo_capacity * sizeof(dw_undo_entry)) +
                      round_up((uint64_t)DW_CACHE_SLOTS * sizeof(dw_cache_slot));
     int result = dw_arena_plan(arena, "page cache", frames, DW_ARENA_ALIGNMENT_MAX, &plan->frames_piece, diag);
@@ -79,7 +80,12 @@ static void open_frames(dw_cache *cache, unsigned char *frames)
         atomic_init(&page->referenced, false);
         atomic_init(&page->loading, false);
         atomic_init(&page->checked, false);
+        cache->logged_links[i].prev = DW_PAGE_NONE;
+        cache->logged_links[i].next = DW_PAGE_NONE;
     }
+    cache->logged_head = DW_PAGE_NONE;
+    cache->logged_tail = DW_PAGE_NONE;
+    cache->logged_count = 0;
     for (uint32_t i = 0; i < DW_CACHE_SLOTS; i++) {
         dw_cache_slot *slot = &cache->slots[i];
         memset(slot, 0, sizeof *slot);
@@ -108,6 +114,8 @@ void dw_cache_open(dw_cache *cache, const dw_arena *arena, const dw_cache_plan *
     state += round_up((uint64_t)plan->capacity * sizeof(uint32_t));
     cache->homing = (uint32_t *)(void *)state;
     state += round_up((uint64_t)plan->capacity * sizeof(uint32_t));
+    cache->logged_links = (dw_cache_link *)(void *)state;
+    state += round_up((uint64_t)plan->capacity * sizeof(dw_cache_link));
     cache->undo = (dw_undo_entry *)(void *)state;
     state += round_up((uint64_t)plan->undo_capacity * sizeof(dw_undo_entry));
     cache->slots = (dw_cache_slot *)(void *)state;
@@ -298,6 +306,63 @@ static void pin(const dw_cache *cache, dw_page *page)
     referenced_by_use(cache, page);
 }
 
+/* ---- the logged list ------------------------------------------------------------------- */
+
+/* Whether the frame is on the logged list: what the list holds, said once. */
+static bool on_logged_list(const dw_page *page)
+{
+    return page->dirty && page->rec_lsn != DW_LSN_NONE;
+}
+
+/* The frame was just logged for the first time since it was home. Every frame logged
+ * before it was logged at an LSN no later, so the tail is where it belongs. */
+static void logged_append(dw_cache *cache, dw_page *page)
+{
+    uint32_t index = index_of(cache, page);
+    dw_cache_link *link = &cache->logged_links[index];
+    DW_ASSERT(on_logged_list(page));
+    DW_ASSERT(link->prev == DW_PAGE_NONE && link->next == DW_PAGE_NONE && cache->logged_head != index);
+    uint32_t tail = cache->logged_tail;
+    if (tail == DW_PAGE_NONE) {
+        DW_ASSERT(cache->logged_head == DW_PAGE_NONE && cache->logged_count == 0);
+        cache->logged_head = index;
+    } else {
+        DW_ASSERT(cache->pages[tail].rec_lsn <= page->rec_lsn);
+        DW_ASSERT(cache->logged_links[tail].next == DW_PAGE_NONE);
+        cache->logged_links[tail].next = index;
+    }
+    link->prev = tail;
+    cache->logged_tail = index;
+    cache->logged_count++;
+    DW_ASSERT(cache->logged_count <= cache->dirty_count);
+}
+
+/* Takes the frame off the list, before it stops being dirty or loses its rec_lsn. */
+static void logged_remove(dw_cache *cache, dw_page *page)
+{
+    uint32_t index = index_of(cache, page);
+    dw_cache_link *link = &cache->logged_links[index];
+    DW_ASSERT(on_logged_list(page));
+    DW_ASSERT(cache->logged_count > 0);
+    if (link->prev == DW_PAGE_NONE) {
+        DW_ASSERT(cache->logged_head == index);
+        cache->logged_head = link->next;
+    } else {
+        DW_ASSERT(cache->logged_links[link->prev].next == index);
+        cache->logged_links[link->prev].next = link->next;
+    }
+    if (link->next == DW_PAGE_NONE) {
+        DW_ASSERT(cache->logged_tail == index);
+        cache->logged_tail = link->prev;
+    } else {
+        DW_ASSERT(cache->logged_links[link->next].prev == index);
+        cache->logged_links[link->next].prev = link->prev;
+    }
+    link->prev = DW_PAGE_NONE;
+    link->next = DW_PAGE_NONE;
+    cache->logged_count--;
+}
+
 /* Empties a frame, which must be clean, outside any transaction and held by no one: the
  * writer's (unpinned), or claimed (readers may still be letting go of pins that found
  * the claim). */
@@ -308,6 +373,11 @@ static void forget(dw_cache *cache, dw_page *page)
     DW_ASSERT(page->undo == 0);
     if (block_of(page) != DW_BLOCK_NONE) {
         hash_remove(cache, page);
+    }
+    /* Only the writer forgets a dirty frame (one its transaction discarded); readers
+     * evict clean ones, which are never on the list, so they never change it. */
+    if (on_logged_list(page)) {
+        logged_remove(cache, page);
     }
     if (page->dirty) {
         cache->dirty_count--;
@@ -778,6 +848,11 @@ void dw_cache_txn_abort(dw_cache *cache)
         const dw_undo_entry *entry = &cache->undo[i];
         dw_page *page = &cache->pages[entry->page];
         DW_ASSERT(pins_of(page) == 0);
+        /* Nothing logs a page or writes it home while a transaction is open, so its rec_lsn
+         * and whether it was dirty before are as the transaction found them: it is on the
+         * logged list, at the place it had, exactly when it was before. */
+        DW_ASSERT(page->rec_lsn == entry->was_rec_lsn);
+        bool was_logged = on_logged_list(page);
         page->undo = 0;
         page->discard = false;
         if (page->pending && !entry->was_pending) {
@@ -785,6 +860,7 @@ void dw_cache_txn_abort(dw_cache *cache)
             remove_pending(cache, entry->page);
         }
         if (entry->fresh) {
+            DW_ASSERT(!was_logged);
             forget(cache, page);
             continue;
         }
@@ -797,6 +873,7 @@ void dw_cache_txn_abort(dw_cache *cache)
         page->dirty = entry->was_dirty;
         page->rec_lsn = entry->was_rec_lsn;
         page->page_lsn = entry->was_page_lsn;
+        DW_ASSERT(on_logged_list(page) == was_logged);
     }
     cache->undo_count = 0;
     cache->txn_open = false;
@@ -823,6 +900,7 @@ void dw_cache_logged(dw_cache *cache, uint64_t lsn)
         page->page_lsn = lsn;
         if (page->rec_lsn == DW_LSN_NONE) {
             page->rec_lsn = lsn;
+            logged_append(cache, page);
         }
     }
     cache->pending_count = 0;
@@ -835,61 +913,49 @@ static bool may_go_home(const dw_page *page, uint64_t durable_lsn)
            page->page_lsn <= durable_lsn;
 }
 
-/* The rec_lsn at or below which about `limit` of the pages that may go home lie, so a
- * bounded step writes the oldest ones: those are what holds the log's tail. Two passes
- * over the frames and 64 counters on the stack, no sort. */
-#define LSN_BUCKETS 64
+/* A step's walk of the logged list looks at up to 4 frames for each it may take, and
+ * SEAL_PASSES_MIN more, then stops. The frames it passes over are those that may not go
+ * home yet: readers are kept out and no transaction is open while a step runs, so they
+ * are pinned ones (few, held across calls) and ones changed again since they were logged
+ * (the handful every group changes: bitmaps, the index's root, an inode block), which
+ * sit at the head because they were logged first. Looking at a frame costs about a
+ * cache miss and sealing one a checksum of its block, so the bound adds a fraction to a
+ * step's time under the state lock, and a step stays bounded even when many old frames
+ * cannot go (a busy make_room that needs room flushes the group first, and a complete
+ * checkpoint looks at every frame on the list). */
+#define SEAL_PASSES_PER_PAGE 4u
+#define SEAL_PASSES_MIN 64u
 
-static uint64_t oldest_cutoff(const dw_cache *cache, uint64_t durable_lsn, uint32_t limit)
+static void seal(dw_cache *cache, dw_page *page)
 {
-    uint64_t low = DW_LSN_NONE;
-    uint64_t high = 0;
-    uint32_t eligible = 0;
-    for (uint32_t i = 0; i < cache->capacity; i++) {
-        const dw_page *page = &cache->pages[i];
-        if (may_go_home(page, durable_lsn)) {
-            low = page->rec_lsn < low ? page->rec_lsn : low;
-            high = page->rec_lsn > high ? page->rec_lsn : high;
-            eligible++;
-        }
-    }
-    if (eligible <= limit) {
-        return DW_LSN_NONE;
-    }
-    uint64_t width = (high - low) / LSN_BUCKETS + 1;
-    uint32_t counts[LSN_BUCKETS] = {0};
-    for (uint32_t i = 0; i < cache->capacity; i++) {
-        const dw_page *page = &cache->pages[i];
-        if (may_go_home(page, durable_lsn)) {
-            counts[(page->rec_lsn - low) / width]++;
-        }
-    }
-    uint32_t taken = 0;
-    for (uint32_t b = 0; b < LSN_BUCKETS; b++) {
-        taken += counts[b];
-        if (taken >= limit) {
-            return low + (uint64_t)(b + 1) * width - 1;
-        }
-    }
-    return DW_LSN_NONE;
+    uint64_t address = block_of(page) * cache->block_size;
+    DW_ASSERT(dw_page_type(cache, page) == page->type);
+    DW_ASSERT(dw_page_generation(cache, page) == page->generation);
+    dw_trailer_seal(page->data, cache->block_size, address, page->type, page->generation);
+    page->homing = true;
+    cache->homing[cache->homing_count++] = index_of(cache, page);
 }
 
 uint32_t dw_cache_seal_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit)
 {
     DW_ASSERT(cache->homing_count == 0);
-    uint64_t cutoff = limit < cache->capacity ? oldest_cutoff(cache, durable_lsn, limit) : DW_LSN_NONE;
-    for (uint32_t i = 0; i < cache->capacity && cache->homing_count < limit; i++) {
+    uint64_t passes_max = limit >= cache->capacity ? UINT64_MAX
+                                                   : (uint64_t)limit * SEAL_PASSES_PER_PAGE + SEAL_PASSES_MIN;
+    uint64_t passes = 0;
+    uint64_t sealed_lsn = 0;
+    uint32_t i = cache->logged_head;
+    for (; i != DW_PAGE_NONE && cache->homing_count < limit && passes < passes_max; passes++) {
+        DW_ASSERT(i < cache->capacity && passes < cache->logged_count);
         dw_page *page = &cache->pages[i];
-        if (!may_go_home(page, durable_lsn) || page->rec_lsn > cutoff) {
-            continue;
+        i = cache->logged_links[i].next;
+        /* A page that may go home has a record holding it, so it is on the list. */
+        if (may_go_home(page, durable_lsn)) {
+            DW_ASSERT(page->rec_lsn >= sealed_lsn);
+            sealed_lsn = page->rec_lsn;
+            seal(cache, page);
         }
-        uint64_t address = block_of(page) * cache->block_size;
-        DW_ASSERT(dw_page_type(cache, page) == page->type);
-        DW_ASSERT(dw_page_generation(cache, page) == page->generation);
-        dw_trailer_seal(page->data, cache->block_size, address, page->type, page->generation);
-        page->homing = true;
-        cache->homing[cache->homing_count++] = i;
     }
+    DW_ASSERT(cache->homing_count <= limit);
     return cache->homing_count;
 }
 
@@ -922,6 +988,7 @@ void dw_cache_homed(dw_cache *cache, bool written)
         DW_ASSERT(page->undo == 0);
         page->homing = false;
         if (written) {
+            logged_remove(cache, page);
             page->dirty = false;
             page->rec_lsn = DW_LSN_NONE;
             page->page_lsn = DW_LSN_NONE;
@@ -934,26 +1001,53 @@ void dw_cache_homed(dw_cache *cache, bool written)
 
 uint64_t dw_cache_oldest_needed(const dw_cache *cache)
 {
-    uint64_t oldest = DW_LSN_NONE;
-    for (uint32_t i = 0; i < cache->capacity; i++) {
-        const dw_page *page = &cache->pages[i];
-        if (page->dirty && page->rec_lsn < oldest) {
-            oldest = page->rec_lsn;
-        }
+    if (cache->logged_head == DW_PAGE_NONE) {
+        DW_ASSERT(cache->logged_count == 0);
+        return DW_LSN_NONE;
     }
-    return oldest;
+    const dw_page *oldest = &cache->pages[cache->logged_head];
+    DW_ASSERT(on_logged_list(oldest));
+    return oldest->rec_lsn;
 }
 
 bool dw_cache_oldest_is_pending(const dw_cache *cache)
 {
-    const dw_page *oldest = NULL;
+    return cache->logged_head != DW_PAGE_NONE && cache->pages[cache->logged_head].pending;
+}
+
+uint32_t dw_cache_check_logged(const dw_cache *cache)
+{
+    uint32_t length = 0;
+    uint32_t previous = DW_PAGE_NONE;
+    for (uint32_t i = cache->logged_head; i != DW_PAGE_NONE; i = cache->logged_links[i].next) {
+        DW_ASSERT(i < cache->capacity);
+        DW_ASSERT(length < cache->logged_count);
+        const dw_page *page = &cache->pages[i];
+        DW_ASSERT(on_logged_list(page));
+        DW_ASSERT(cache->logged_links[i].prev == previous);
+        DW_ASSERT(previous == DW_PAGE_NONE || cache->pages[previous].rec_lsn <= page->rec_lsn);
+        previous = i;
+        length++;
+    }
+    DW_ASSERT(cache->logged_tail == previous);
+    DW_ASSERT(length == cache->logged_count);
+    uint32_t logged = 0;
+    uint32_t dirty = 0;
     for (uint32_t i = 0; i < cache->capacity; i++) {
         const dw_page *page = &cache->pages[i];
-        if (page->dirty && page->rec_lsn != DW_LSN_NONE && (oldest == NULL || page->rec_lsn < oldest->rec_lsn)) {
-            oldest = page;
+        const dw_cache_link *link = &cache->logged_links[i];
+        dirty += page->dirty ? 1 : 0;
+        DW_ASSERT(page->dirty || page->rec_lsn == DW_LSN_NONE);
+        if (on_logged_list(page)) {
+            logged++;
+        } else {
+            DW_ASSERT(link->prev == DW_PAGE_NONE && link->next == DW_PAGE_NONE);
+            DW_ASSERT(cache->logged_head != i);
         }
     }
-    return oldest != NULL && oldest->pending;
+    DW_ASSERT(logged == cache->logged_count);
+    DW_ASSERT(dirty == cache->dirty_count);
+    return length;
 }
 
 void dw_cache_forget_clean(dw_cache *cache)

@@ -15,6 +15,12 @@
  *    "logged at LSN", which the checkpoint needs: a page may go home once its newest
  *    image is durable, and the oldest logged-but-not-home page (its rec_lsn) is where
  *    recovery must start.
+ *  - The logged list links every dirty page that has a rec_lsn, oldest rec_lsn first, so
+ *    that a checkpoint step and the log's tail find the oldest pages without a pass over
+ *    every frame (a cache of 53,748 frames took about 40 µs a pass, with readers held
+ *    out). A page joins it at its tail when it is first logged since it was home, and
+ *    LSNs only grow, so the list stays in order without a sort; it leaves when it goes
+ *    home or is forgotten.
  *
  * Eviction is a clock over clean, unpinned frames. Nothing here allocates after open.
  *
@@ -126,6 +132,13 @@ typedef struct dw_cache_plan {
     uint32_t state_piece;
 } dw_cache_plan;
 
+/* A frame's links in the logged list, DW_PAGE_NONE at either end and when it is not on
+ * it. Beside the frames rather than in their headers, which are a cache line full. */
+typedef struct dw_cache_link {
+    uint32_t prev;
+    uint32_t next;
+} dw_cache_link;
+
 typedef struct dw_undo_entry {
     uint32_t page;
     bool was_dirty;
@@ -163,6 +176,15 @@ typedef struct dw_cache {
     uint32_t dirty_count;
     uint32_t *homing;           /* the frames a checkpoint step is writing home */
     uint32_t homing_count;
+    /* The logged list (see the top): the frames that are dirty and have a rec_lsn, in
+     * rec_lsn order. Only the writer changes it, with the state lock held exclusively;
+     * readers never read it (they forget only clean frames, which are not on it), and
+     * while a checkpoint step's writes are out with only the writer lock held nothing
+     * changes it: a homing page stays dirty and on it until dw_cache_homed. */
+    dw_cache_link *logged_links; /* one per frame */
+    uint32_t logged_head;       /* the oldest, DW_PAGE_NONE when the list is empty */
+    uint32_t logged_tail;
+    uint32_t logged_count;
     /* the open transaction */
     bool txn_open;
     uint32_t undo_capacity;
@@ -230,9 +252,12 @@ dw_page *dw_cache_pending_page(dw_cache *cache, uint32_t index);
 void dw_cache_logged(dw_cache *cache, uint64_t lsn);
 
 /* Chooses up to `limit` dirty pages whose newest image is in a record at or before
- * durable_lsn (and not changed since), the oldest (by rec_lsn) first when they are more
- * than `limit`, seals each at its home address and marks it homing. Under the state lock
- * held exclusively. Returns how many. */
+ * durable_lsn (and not changed since), the oldest (by rec_lsn) first, seals each at its
+ * home address and marks it homing. A step (limit below the capacity) looks at no more
+ * than 4 * limit + 64 pages of the logged list, so pages that may not go home yet
+ * (pinned, or changed since their record) can make it take fewer, never run longer;
+ * a complete checkpoint (limit at least the capacity) looks at them all. Under the
+ * state lock held exclusively. Returns how many. */
 uint32_t dw_cache_seal_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limit);
 
 /* Starts the writes of the sealed pages. Needs only the writer lock: readers may run,
@@ -247,11 +272,19 @@ int dw_cache_submit_home(dw_cache *cache, dw_diag *diag);
 void dw_cache_homed(dw_cache *cache, bool written);
 
 /* The oldest record recovery would still need for the dirty pages: min rec_lsn, or
- * DW_LSN_NONE when every logged page is home. */
+ * DW_LSN_NONE when every logged page is home (pages dirtied since the last record and
+ * never logged have none and do not count). The logged list's head: O(1). */
 uint64_t dw_cache_oldest_needed(const dw_cache *cache);
-/* True when that oldest page has changed again since it was logged: it cannot go home
- * before the next record, so it holds the log's tail until the group is flushed. */
+/* True when that oldest page (the list's head; of pages logged in the same record, the
+ * one first logged) has changed again since it was logged: it cannot go home before the
+ * next record, so it holds the log's tail until the group is flushed. O(1). */
 bool dw_cache_oldest_is_pending(const dw_cache *cache);
+
+/* The slow check of the logged list against the frames, a pass over every frame: the
+ * links agree both ways, rec_lsn never falls along it, and it holds exactly the dirty
+ * frames that have a rec_lsn (and a clean frame has none). Asserts; returns its length.
+ * For tests: no build switch runs slow checks yet. The writer's, readers kept out. */
+uint32_t dw_cache_check_logged(const dw_cache *cache);
 
 /* Forgets every clean, unpinned page (after recovery rewrote homes behind the cache). */
 void dw_cache_forget_clean(dw_cache *cache);
