@@ -15,7 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem/arena.h"
+#include "mem/budget.h"
+#include "vde/cache.h"
 #include "vde/engine.h"
+#include "vde/format.h"
 #include "vde_env.h"
 
 #define CACHE_PAGES 64
@@ -610,6 +614,566 @@ static void gets_on_many_threads_are_each_counted(void **state)
     env_free(e);
 }
 
+/* ---- the logged list, on a cache of its own ------------------------------------------- */
+
+/* A cache over a device it never reads or writes: these tests make, change, log and seal
+ * pages and say by hand how their writes home ended, so no block leaves memory. */
+#define LONE_BLOCK_SIZE 4096
+
+typedef struct lone {
+    dw_budget budget;
+    dw_arena arena;
+    dw_device device;
+    dw_cache_plan plan;
+    dw_cache cache;
+    dw_diag diag;
+    uint64_t lsn;               /* the last record's */
+    uint64_t durable_lsn;       /* what seal_home is told is durable */
+} lone;
+
+#define LONE_OK(l, call)                                                                           \
+    do {                                                                                           \
+        int lone_result_ = (call);                                                                 \
+        if (lone_result_ != DW_OK) {                                                               \
+            fail_msg("%s: %s (%s)", #call, (l)->diag.message, dw_error_name(lone_result_));      \
+        }                                                                                          \
+    } while (0)
+
+static lone *lone_open(uint32_t capacity, uint32_t undo_capacity)
+{
+    lone *l = calloc(1, sizeof *l);
+    assert_non_null(l);
+    dw_budget_init(&l->budget, UINT64_C(1) << 30, 85);
+    dw_arena_init(&l->arena, &l->budget);
+    l->device.path = "lone";
+    l->device.block_size = LONE_BLOCK_SIZE;
+    LONE_OK(l, dw_cache_plan_in(&l->arena, capacity, undo_capacity, LONE_BLOCK_SIZE, &l->plan, &l->diag));
+    LONE_OK(l, dw_arena_allocate(&l->arena, false, &l->diag));
+    dw_cache_open(&l->cache, &l->arena, &l->plan, &l->device);
+    assert_int_equal(dw_cache_check_logged(&l->cache), 0);
+    return l;
+}
+
+static void lone_close(lone *l)
+{
+    dw_cache_close(&l->cache);
+    dw_arena_close(&l->arena);
+    free(l);
+}
+
+/* A page for `block` made in the open transaction, not left pinned. */
+static dw_page *lone_create(lone *l, uint64_t block)
+{
+    dw_page *page = NULL;
+    LONE_OK(l, dw_cache_create(&l->cache, block, DW_BLOCK_DATA, 1, &page, &l->diag));
+    dw_cache_unpin(&l->cache, page);
+    return page;
+}
+
+/* The pin of a cached page, taken the way a reader's hit takes it. */
+static void lone_pin(lone *l, dw_page *page)
+{
+    dw_page *pinned = NULL;
+    LONE_OK(l, dw_cache_read(&l->cache, atomic_load(&page->block), DW_BLOCK_DATA, false, 0, &pinned, &l->diag));
+    assert_ptr_equal(pinned, page);
+}
+
+static void lone_modify(lone *l, dw_page *page)
+{
+    lone_pin(l, page);
+    LONE_OK(l, dw_cache_modify(&l->cache, page, 1, &l->diag));
+    dw_cache_unpin(&l->cache, page);
+}
+
+/* The pending pages go into a record, which is durable at once. */
+static void lone_log(lone *l)
+{
+    l->lsn += 10;
+    l->durable_lsn = l->lsn;
+    dw_cache_logged(&l->cache, l->lsn);
+}
+
+/* `count` pages at blocks from `first`, made in one transaction and logged in one record. */
+static void lone_create_logged(lone *l, dw_page **pages, uint64_t first, uint32_t count)
+{
+    dw_cache_txn_begin(&l->cache);
+    for (uint32_t i = 0; i < count; i++) {
+        pages[i] = lone_create(l, first + i);
+    }
+    dw_cache_txn_commit(&l->cache);
+    lone_log(l);
+}
+
+/* One page changed in a transaction of its own and logged alone. */
+static void lone_modify_logged(lone *l, dw_page *page)
+{
+    dw_cache_txn_begin(&l->cache);
+    lone_modify(l, page);
+    dw_cache_txn_commit(&l->cache);
+    lone_log(l);
+}
+
+static uint32_t lone_seal(lone *l, uint32_t limit, dw_page **sealed)
+{
+    uint32_t count = dw_cache_seal_home(&l->cache, l->durable_lsn, limit);
+    assert_int_equal(count, l->cache.homing_count);
+    for (uint32_t i = 0; i < count && sealed != NULL; i++) {
+        sealed[i] = &l->cache.pages[l->cache.homing[i]];
+        assert_true(sealed[i]->homing);
+    }
+    return count;
+}
+
+/* The logged list, head first, as frames; checked against the frames on the way. */
+static uint32_t lone_list(const lone *l, dw_page **out, uint32_t max)
+{
+    uint32_t count = dw_cache_check_logged(&l->cache);
+    assert_true(count <= max);
+    uint32_t at = 0;
+    for (uint32_t i = l->cache.logged_head; i != DW_PAGE_NONE; i = l->cache.logged_links[i].next) {
+        out[at++] = &l->cache.pages[i];
+    }
+    assert_int_equal(at, count);
+    return count;
+}
+
+static void assert_list(const lone *l, dw_page *const *expected, uint32_t count)
+{
+    dw_page *list[16];
+    assert_int_equal(lone_list(l, list, 16), count);
+    for (uint32_t i = 0; i < count; i++) {
+        assert_ptr_equal(list[i], expected[i]);
+    }
+}
+
+static void logged_pages_go_home_oldest_first(void **state)
+{
+    (void)state;
+    lone *l = lone_open(64, 16);
+    dw_cache *cache = &l->cache;
+    dw_page *p[3];
+    lone_create_logged(l, p, 100, 3);
+    assert_int_equal(lone_seal(l, cache->capacity, NULL), 3);
+    dw_cache_homed(cache, true);
+    assert_int_equal(dw_cache_oldest_needed(cache), DW_LSN_NONE);
+    /* Logged in the order opposite to the frames', one record each, then two together. */
+    lone_modify_logged(l, p[2]);
+    lone_modify_logged(l, p[1]);
+    lone_modify_logged(l, p[0]);
+    dw_page *q[2];
+    lone_create_logged(l, q, 200, 2);
+    dw_page *const logged[] = {p[2], p[1], p[0], q[0], q[1]};
+    assert_list(l, logged, 5);
+    assert_int_equal(dw_cache_oldest_needed(cache), p[2]->rec_lsn);
+    assert_true(p[2]->rec_lsn < p[1]->rec_lsn && p[1]->rec_lsn < p[0]->rec_lsn && p[0]->rec_lsn < q[0]->rec_lsn);
+    assert_int_equal(q[0]->rec_lsn, q[1]->rec_lsn);
+
+    dw_page *sealed[8];
+    assert_int_equal(lone_seal(l, 1, sealed), 1);
+    assert_ptr_equal(sealed[0], p[2]);
+    dw_cache_homed(cache, true);
+    assert_false(p[2]->dirty);
+    assert_int_equal(dw_cache_oldest_needed(cache), p[1]->rec_lsn);
+    assert_list(l, logged + 1, 4);
+
+    /* Writes that failed leave their pages where they were. */
+    assert_int_equal(lone_seal(l, 2, sealed), 2);
+    assert_ptr_equal(sealed[0], p[1]);
+    assert_ptr_equal(sealed[1], p[0]);
+    dw_cache_homed(cache, false);
+    assert_list(l, logged + 1, 4);
+    assert_int_equal(lone_seal(l, 2, sealed), 2);
+    assert_ptr_equal(sealed[0], p[1]);
+    assert_ptr_equal(sealed[1], p[0]);
+    dw_cache_homed(cache, true);
+    assert_int_equal(dw_cache_oldest_needed(cache), q[0]->rec_lsn);
+
+    assert_int_equal(lone_seal(l, cache->capacity, sealed), 2);
+    assert_ptr_equal(sealed[0], q[0]);
+    assert_ptr_equal(sealed[1], q[1]);
+    dw_cache_homed(cache, true);
+    assert_int_equal(dw_cache_check_logged(cache), 0);
+    assert_int_equal(dw_cache_oldest_needed(cache), DW_LSN_NONE);
+    assert_false(dw_cache_oldest_is_pending(cache));
+    assert_int_equal(cache->dirty_count, 0);
+    lone_close(l);
+}
+
+static void pinned_and_changing_pages_are_passed_over(void **state)
+{
+    (void)state;
+    lone *l = lone_open(64, 16);
+    dw_cache *cache = &l->cache;
+    dw_page *a;
+    dw_page *b;
+    lone_create_logged(l, &a, 100, 1);
+    lone_create_logged(l, &b, 101, 1);
+    dw_page *sealed[4];
+
+    lone_pin(l, a); /* a reader's */
+    assert_int_equal(lone_seal(l, 1, sealed), 1);
+    assert_ptr_equal(sealed[0], b);
+    dw_cache_homed(cache, false);
+    dw_cache_unpin(cache, a);
+
+    /* Changed in the open transaction (an undo entry, and pending): not yet. */
+    dw_cache_txn_begin(cache);
+    lone_modify(l, a);
+    assert_int_equal(lone_seal(l, 1, sealed), 1);
+    assert_ptr_equal(sealed[0], b);
+    dw_cache_homed(cache, false);
+    dw_cache_txn_commit(cache);
+    /* Pending after the commit: it holds the log's tail until the next record. */
+    assert_true(dw_cache_oldest_is_pending(cache));
+    assert_int_equal(dw_cache_oldest_needed(cache), a->rec_lsn);
+    assert_int_equal(lone_seal(l, 1, sealed), 1);
+    assert_ptr_equal(sealed[0], b);
+    dw_cache_homed(cache, false);
+
+    /* Logged again, in a record not yet durable: still not. */
+    uint64_t durable = l->durable_lsn;
+    lone_log(l);
+    l->durable_lsn = durable;
+    assert_false(dw_cache_oldest_is_pending(cache));
+    assert_true(a->page_lsn > durable && a->rec_lsn < b->rec_lsn);
+    assert_int_equal(lone_seal(l, 1, sealed), 1);
+    assert_ptr_equal(sealed[0], b);
+    dw_cache_homed(cache, false);
+    l->durable_lsn = l->lsn;
+    assert_int_equal(lone_seal(l, 1, sealed), 1);
+    assert_ptr_equal(sealed[0], a);
+    dw_cache_homed(cache, true);
+    assert_int_equal(dw_cache_oldest_needed(cache), b->rec_lsn);
+    dw_page *const left[] = {b};
+    assert_list(l, left, 1);
+    lone_close(l);
+}
+
+#define OLD_PAGES 100
+#define NEW_PAGES 20
+
+/* A step looks at 4 frames of the list for each it may take, and 64 more: pages that
+ * may not go home at the head make it take fewer, never look further. */
+static void a_step_looks_at_a_bounded_part_of_the_list(void **state)
+{
+    (void)state;
+    lone *l = lone_open(512, 127);
+    dw_cache *cache = &l->cache;
+    static dw_page *old[OLD_PAGES];
+    static dw_page *young[NEW_PAGES];
+    lone_create_logged(l, old, 1000, OLD_PAGES);
+    lone_create_logged(l, young, 2000, NEW_PAGES);
+    dw_cache_txn_begin(cache);
+    for (uint32_t i = 0; i < OLD_PAGES; i++) {
+        lone_modify(l, old[i]);
+    }
+    dw_cache_txn_commit(cache); /* the old pages are pending now */
+    assert_int_equal(dw_cache_check_logged(cache), OLD_PAGES + NEW_PAGES);
+    assert_true(dw_cache_oldest_is_pending(cache));
+    static dw_page *sealed[OLD_PAGES + NEW_PAGES];
+    /* 4 * 4 + 64 = 80, and 4 * 9 + 64 = 100 frames: all old ones. */
+    assert_int_equal(lone_seal(l, 4, sealed), 0);
+    assert_int_equal(lone_seal(l, 9, sealed), 0);
+    /* 4 * 10 + 64 = 104: the old ones and four young. */
+    assert_int_equal(lone_seal(l, 10, sealed), 4);
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_ptr_equal(sealed[i], young[i]);
+    }
+    dw_cache_homed(cache, false);
+    /* A complete checkpoint looks at every one. */
+    assert_int_equal(lone_seal(l, cache->capacity, sealed), NEW_PAGES);
+    dw_cache_homed(cache, false);
+
+    lone_log(l);
+    assert_false(dw_cache_oldest_is_pending(cache));
+    assert_int_equal(lone_seal(l, 4, sealed), 4);
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_ptr_equal(sealed[i], old[i]);
+    }
+    dw_cache_homed(cache, true);
+    assert_int_equal(dw_cache_oldest_needed(cache), old[4]->rec_lsn);
+    assert_int_equal(dw_cache_check_logged(cache), OLD_PAGES + NEW_PAGES - 4);
+    lone_close(l);
+}
+
+static void an_abort_leaves_the_list_as_it_was(void **state)
+{
+    (void)state;
+    lone *l = lone_open(64, 16);
+    dw_cache *cache = &l->cache;
+    dw_page *home;
+    lone_create_logged(l, &home, 100, 1);
+    assert_int_equal(lone_seal(l, 1, NULL), 1);
+    dw_cache_homed(cache, true); /* clean, and cached */
+    dw_page *a;
+    dw_page *b;
+    lone_create_logged(l, &a, 101, 1);
+    lone_create_logged(l, &b, 102, 1);
+    dw_page *const logged[] = {a, b};
+    uint64_t a_lsn = a->rec_lsn;
+
+    /* Pages never logged: one made, one clean one changed. */
+    dw_cache_txn_begin(cache);
+    dw_page *made = lone_create(l, 103);
+    lone_modify(l, home);
+    assert_true(made->dirty && home->dirty);
+    assert_list(l, logged, 2);
+    dw_cache_txn_abort(cache);
+    assert_false(home->dirty);
+    assert_int_equal(cache->dirty_count, 2);
+    assert_list(l, logged, 2);
+
+    /* Logged pages changed again and put back. */
+    dw_cache_txn_begin(cache);
+    lone_modify(l, a);
+    lone_modify(l, b);
+    dw_cache_txn_abort(cache);
+    assert_list(l, logged, 2);
+    assert_true(a->dirty && !a->pending);
+    assert_int_equal(a->rec_lsn, a_lsn);
+    assert_int_equal(a->page_lsn, a_lsn);
+    assert_false(dw_cache_oldest_is_pending(cache));
+    assert_int_equal(dw_cache_oldest_needed(cache), a_lsn);
+
+    /* Changed again and kept: pending, still first, with the rec_lsn it had. */
+    dw_cache_txn_begin(cache);
+    lone_modify(l, a);
+    dw_cache_txn_commit(cache);
+    assert_list(l, logged, 2);
+    assert_true(dw_cache_oldest_is_pending(cache));
+    lone_log(l);
+    assert_list(l, logged, 2);
+    assert_int_equal(a->rec_lsn, a_lsn);
+    assert_int_equal(a->page_lsn, l->lsn);
+    assert_int_equal(dw_cache_oldest_needed(cache), a_lsn);
+    lone_close(l);
+}
+
+static void a_dropped_or_discarded_logged_page_leaves_the_list(void **state)
+{
+    (void)state;
+    lone *l = lone_open(64, 16);
+    dw_cache *cache = &l->cache;
+    dw_page *a;
+    dw_page *b;
+    dw_page *c;
+    lone_create_logged(l, &a, 100, 1);
+    lone_create_logged(l, &b, 101, 1);
+    lone_create_logged(l, &c, 102, 1);
+    dw_page *const all[] = {a, b, c};
+
+    dw_cache_txn_begin(cache);
+    LONE_OK(l, dw_cache_drop(cache, 101, 1, &l->diag));
+    dw_cache_txn_abort(cache);
+    assert_list(l, all, 3);
+
+    dw_cache_txn_begin(cache);
+    LONE_OK(l, dw_cache_drop(cache, 101, 1, &l->diag));
+    dw_cache_txn_commit(cache);
+    assert_int_equal(atomic_load(&b->block), DW_BLOCK_NONE);
+    dw_page *const dropped[] = {a, c};
+    assert_list(l, dropped, 2);
+
+    dw_cache_txn_begin(cache);
+    lone_pin(l, c);
+    LONE_OK(l, dw_cache_modify(cache, c, 1, &l->diag));
+    dw_cache_discard(cache, c);
+    dw_cache_unpin(cache, c);
+    dw_cache_txn_commit(cache);
+    assert_list(l, dropped, 1);
+    assert_int_equal(dw_cache_oldest_needed(cache), a->rec_lsn);
+    assert_int_equal(cache->pending_count, 0);
+
+    /* The head itself. */
+    dw_cache_txn_begin(cache);
+    LONE_OK(l, dw_cache_drop(cache, 100, 1, &l->diag));
+    dw_cache_txn_commit(cache);
+    assert_int_equal(dw_cache_check_logged(cache), 0);
+    assert_int_equal(dw_cache_oldest_needed(cache), DW_LSN_NONE);
+    assert_int_equal(cache->dirty_count, 0);
+    lone_close(l);
+}
+
+/* ---- the logged list against the frames, at random ------------------------------------ */
+
+#define RANDOM_FRAMES 64
+#define RANDOM_UNDO 16
+#define RANDOM_BLOCKS 96            /* more than the frames: clean pages get evicted */
+#define RANDOM_STEPS 3000
+#define RANDOM_TXN_PAGES 6          /* under RANDOM_UNDO */
+
+/* The definitions the list replaced: passes over every frame. */
+static bool brute_may_go_home(const dw_page *page, uint64_t durable_lsn)
+{
+    return page->dirty && !page->homing && !page->pending && page->undo == 0 && atomic_load(&page->pins) == 0 &&
+           page->page_lsn != DW_LSN_NONE && page->page_lsn <= durable_lsn;
+}
+
+static uint64_t brute_oldest_needed(const dw_cache *cache)
+{
+    uint64_t oldest = DW_LSN_NONE;
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        const dw_page *page = &cache->pages[i];
+        if (page->dirty && page->rec_lsn < oldest) {
+            oldest = page->rec_lsn;
+        }
+    }
+    return oldest;
+}
+
+/* The list against the frames: its length, its head, and whether the head is pending
+ * (of several pages logged in that oldest record, whichever was logged first). */
+static void compare_with_frames(const dw_cache *cache)
+{
+    uint32_t logged = 0;
+    bool oldest_pending = false;
+    bool oldest_not_pending = false;
+    uint64_t oldest = brute_oldest_needed(cache);
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        const dw_page *page = &cache->pages[i];
+        if (page->dirty && page->rec_lsn != DW_LSN_NONE) {
+            logged++;
+            oldest_pending = oldest_pending || (page->rec_lsn == oldest && page->pending);
+            oldest_not_pending = oldest_not_pending || (page->rec_lsn == oldest && !page->pending);
+        }
+    }
+    assert_int_equal(dw_cache_check_logged(cache), logged);
+    assert_int_equal(dw_cache_oldest_needed(cache), oldest);
+    bool pending = dw_cache_oldest_is_pending(cache);
+    assert_true(!pending || oldest_pending);
+    assert_true(pending || oldest_not_pending || !oldest_pending);
+}
+
+/* A step against the frames' own answer: the pages that may go home, as many as the
+ * limit allows (the list is shorter than any step's bound here), and none left that is
+ * older than one taken. */
+static void random_seal(lone *l, uint32_t limit)
+{
+    dw_cache *cache = &l->cache;
+    static bool eligible[RANDOM_FRAMES];
+    uint32_t eligible_count = 0;
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        eligible[i] = brute_may_go_home(&cache->pages[i], l->durable_lsn);
+        eligible_count += eligible[i] ? 1 : 0;
+    }
+    uint32_t count = dw_cache_seal_home(cache, l->durable_lsn, limit);
+    assert_int_equal(count, eligible_count < limit ? eligible_count : limit);
+    uint64_t newest_taken = 0;
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t i = cache->homing[k];
+        assert_true(eligible[i]);
+        eligible[i] = false;
+        assert_true(cache->pages[i].rec_lsn >= newest_taken); /* in rec_lsn order */
+        newest_taken = cache->pages[i].rec_lsn;
+    }
+    for (uint32_t i = 0; i < cache->capacity; i++) {
+        assert_true(!eligible[i] || cache->pages[i].rec_lsn >= newest_taken);
+    }
+}
+
+static dw_page *random_cached(lone *l, uint64_t block)
+{
+    dw_page *page = cached_frame(&l->cache, block);
+    return page != NULL && !atomic_load(&page->loading) ? page : NULL;
+}
+
+/* One transaction of a few creates, changes and drops; false when the cache was full. */
+static bool random_txn(lone *l, uint64_t *random)
+{
+    dw_cache *cache = &l->cache;
+    dw_cache_txn_begin(cache);
+    uint32_t pages = 1 + (uint32_t)(dw_test_random(random) % RANDOM_TXN_PAGES);
+    bool full = false;
+    for (uint32_t k = 0; k < pages && !full; k++) {
+        uint64_t block = 1000 + dw_test_random(random) % RANDOM_BLOCKS;
+        dw_page *page = random_cached(l, block);
+        uint64_t choice = dw_test_random(random) % 8;
+        if (page == NULL) {
+            dw_page *made = NULL;
+            int result = dw_cache_create(cache, block, DW_BLOCK_DATA, 1, &made, &l->diag);
+            assert_true(result == DW_OK || result == DW_EBUSY);
+            full = result == DW_EBUSY;
+            if (made != NULL) {
+                dw_cache_unpin(cache, made);
+            }
+        } else if (page->discard) {
+            continue;
+        } else if (choice < 2) {
+            LONE_OK(l, dw_cache_drop(cache, block, 1, &l->diag));
+        } else {
+            lone_modify(l, page);
+        }
+    }
+    if (full || dw_test_random(random) % 3 == 0) {
+        dw_cache_txn_abort(cache);
+    } else {
+        dw_cache_txn_commit(cache);
+    }
+    return !full;
+}
+
+static void random_step(lone *l, uint64_t *random)
+{
+    dw_cache *cache = &l->cache;
+    uint64_t choice = dw_test_random(random) % 10;
+    if (choice < 4) {
+        if (!random_txn(l, random)) {
+            /* Every frame dirty: log and write everything home, as a tight cache does. */
+            if (cache->pending_count > 0) {
+                lone_log(l);
+            }
+            random_seal(l, cache->capacity);
+            dw_cache_homed(cache, true);
+        }
+    } else if (choice < 6) {
+        if (cache->pending_count > 0) {
+            uint64_t durable = l->durable_lsn;
+            lone_log(l);
+            if (dw_test_random(random) % 3 == 0) {
+                l->durable_lsn = durable; /* on its way to the device */
+            }
+        }
+    } else if (choice < 9) {
+        l->durable_lsn = l->lsn;
+        dw_page *pinned = NULL;
+        if (dw_test_random(random) % 4 == 0) {
+            pinned = random_cached(l, 1000 + dw_test_random(random) % RANDOM_BLOCKS);
+            if (pinned != NULL) {
+                lone_pin(l, pinned);
+            }
+        }
+        uint32_t limit = dw_test_random(random) % 4 == 0 ? cache->capacity : 1 + (uint32_t)(dw_test_random(random) % 8);
+        random_seal(l, limit);
+        compare_with_frames(cache);
+        dw_cache_homed(cache, dw_test_random(random) % 4 != 0);
+        if (pinned != NULL) {
+            dw_cache_unpin(cache, pinned);
+        }
+    } else {
+        dw_cache_forget_clean(cache);
+    }
+}
+
+static void the_list_agrees_with_the_frames_at_random(void **state)
+{
+    (void)state;
+    uint64_t random = dw_test_seed() | 1; /* it prints itself */
+    lone *l = lone_open(RANDOM_FRAMES, RANDOM_UNDO);
+    uint64_t steps = RANDOM_STEPS * dw_test_scale();
+    uint32_t logged_max = 0;
+    for (uint64_t step = 0; step < steps; step++) {
+        random_step(l, &random);
+        compare_with_frames(&l->cache);
+        uint32_t logged = l->cache.logged_count;
+        logged_max = logged > logged_max ? logged : logged_max;
+    }
+    print_message("# %llu steps, %llu pages written home, up to %u on the list\n", (unsigned long long)steps,
+                  (unsigned long long)l->cache.stats.written_home, logged_max);
+    assert_true(l->cache.stats.written_home > steps / 10); /* the steps did something */
+    assert_true(logged_max > RANDOM_FRAMES / 4);
+    lone_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +1185,12 @@ int main(void)
         cmocka_unit_test(threads_get_slots_of_their_own),
         cmocka_unit_test(readers_hit_and_evict_at_once),
         cmocka_unit_test(gets_on_many_threads_are_each_counted),
+        cmocka_unit_test(logged_pages_go_home_oldest_first),
+        cmocka_unit_test(pinned_and_changing_pages_are_passed_over),
+        cmocka_unit_test(a_step_looks_at_a_bounded_part_of_the_list),
+        cmocka_unit_test(an_abort_leaves_the_list_as_it_was),
+        cmocka_unit_test(a_dropped_or_discarded_logged_page_leaves_the_list),
+        cmocka_unit_test(the_list_agrees_with_the_frames_at_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
