@@ -321,10 +321,13 @@ static void logged_append(dw_cache *cache, dw_page *page)
     uint32_t index = index_of(cache, page);
     dw_cache_link *link = &cache->logged_links[index];
     DW_ASSERT(on_logged_list(page));
-    DW_ASSERT(link->prev == DW_PAGE_NONE && link->next == DW_PAGE_NONE && cache->logged_head != index);
+    DW_ASSERT(link->prev == DW_PAGE_NONE);
+    DW_ASSERT(link->next == DW_PAGE_NONE);
+    DW_ASSERT(cache->logged_head != index);
     uint32_t tail = cache->logged_tail;
     if (tail == DW_PAGE_NONE) {
-        DW_ASSERT(cache->logged_head == DW_PAGE_NONE && cache->logged_count == 0);
+        DW_ASSERT(cache->logged_head == DW_PAGE_NONE);
+        DW_ASSERT(cache->logged_count == 0);
         cache->logged_head = index;
     } else {
         DW_ASSERT(cache->pages[tail].rec_lsn <= page->rec_lsn);
@@ -945,7 +948,8 @@ uint32_t dw_cache_seal_home(dw_cache *cache, uint64_t durable_lsn, uint32_t limi
     uint64_t sealed_lsn = 0;
     uint32_t i = cache->logged_head;
     for (; i != DW_PAGE_NONE && cache->homing_count < limit && passes < passes_max; passes++) {
-        DW_ASSERT(i < cache->capacity && passes < cache->logged_count);
+        DW_ASSERT(i < cache->capacity);
+        DW_ASSERT(passes < cache->logged_count);
         dw_page *page = &cache->pages[i];
         i = cache->logged_links[i].next;
         /* A page that may go home has a record holding it, so it is on the list. */
@@ -1041,7 +1045,8 @@ uint32_t dw_cache_check_logged(const dw_cache *cache)
         if (on_logged_list(page)) {
             logged++;
         } else {
-            DW_ASSERT(link->prev == DW_PAGE_NONE && link->next == DW_PAGE_NONE);
+            DW_ASSERT(link->prev == DW_PAGE_NONE);
+            DW_ASSERT(link->next == DW_PAGE_NONE);
             DW_ASSERT(cache->logged_head != i);
         }
     }

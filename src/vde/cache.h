@@ -17,8 +17,8 @@
  *    recovery must start.
  *  - The logged list links every dirty page that has a rec_lsn, oldest rec_lsn first, so
  *    that a checkpoint step and the log's tail find the oldest pages without a pass over
- *    every frame (a cache of 53,748 frames took about 40 µs a pass, with readers held
- *    out). A page joins it at its tail when it is first logged since it was home, and
+ *    every frame (a step's passes took about 230 µs of a 53,748-frame cache, readers held
+ *    out; the walk of the list about 0.5 µs besides its seals, 2026-12-04). A page joins it at its tail when it is first logged since it was home, and
  *    LSNs only grow, so the list stays in order without a sort; it leaves when it goes
  *    home or is forgotten.
  *
