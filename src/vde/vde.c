@@ -167,21 +167,24 @@ static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
 }
 
 /* An automatic cache: the pages memory.ceiling leaves once the pool, the I/O, the
- * scheduler and the engine's own state are planned, less a sixteenth of the ceiling
- * (and a MiB) for what open reserves besides and the arena's rounding. A user who gives
- * the engine a ceiling and nothing else gets a cache as large as it allows. */
+ * scheduler and the engine's own state are planned, less a 32nd of the ceiling (and a
+ * MiB) for what open reserves besides and the arena's rounding. A user who gives the
+ * engine a ceiling and nothing else gets a cache as large as it allows. (A 16th left
+ * 5.2 MiB of a 32 MiB ceiling unreserved: the engine state is planned here for the
+ * longest record there can be, not the one the log allows.) */
 static uint32_t cache_pages_auto(struct dw_vde *vde, uint32_t unit_size)
 {
     uint64_t ceiling = vde->config.memory_ceiling_bytes;
     uint32_t block = vde->block_size;
     vde->pending_limit = 65536; /* the most it can be: the engine state below is an upper bound */
-    uint64_t taken = vde->arena.planned_bytes + misc_bytes(vde, unit_size) + ceiling / 16 + (UINT64_C(1) << 20);
+    uint64_t taken = vde->arena.planned_bytes + misc_bytes(vde, unit_size) + ceiling / 32 + (UINT64_C(1) << 20);
     if (taken >= ceiling) {
         return DW_CACHE_PAGES_AUTO_MIN; /* the plan then says what does not fit */
     }
     uint64_t left = ceiling - taken;
-    /* A page: its frame, descriptor, pending-list entry and up to two bucket entries. */
-    uint64_t per_page = (uint64_t)block + sizeof(dw_page) + 3 * sizeof(uint32_t);
+    /* A page: its frame, descriptor, pending-list entry, up to two bucket entries, its
+     * homing-list entry and its links on the logged list. */
+    uint64_t per_page = (uint64_t)block + sizeof(dw_page) + 4 * sizeof(uint32_t) + sizeof(dw_cache_link);
     uint64_t pages = left / per_page;
     uint64_t undo = undo_pages_for(pages > UINT32_MAX ? UINT32_MAX : (uint32_t)pages, true);
     uint64_t undo_bytes = undo * ((uint64_t)block + sizeof(dw_undo_entry));
