@@ -167,17 +167,18 @@ static void lay_out_misc(struct dw_vde *vde, uint32_t unit_size)
 }
 
 /* An automatic cache: the pages memory.ceiling leaves once the pool, the I/O, the
- * scheduler and the engine's own state are planned, less a 32nd of the ceiling (and a
- * MiB) for what open reserves besides and the arena's rounding. A user who gives the
- * engine a ceiling and nothing else gets a cache as large as it allows. (A 16th left
- * 5.2 MiB of a 32 MiB ceiling unreserved: the engine state is planned here for the
- * longest record there can be, not the one the log allows.) */
+ * scheduler and the engine's own state are planned, less a sixteenth of the ceiling
+ * (and 768 KiB) for what open reserves besides, the arena's rounding, and what the
+ * process holds outside the engine (thread stacks, the C library): with a 32nd, the
+ * whole process's peak (VmHWM) went 3.6 MiB over a 256 MiB ceiling in make bench. A
+ * user who gives the engine a ceiling and nothing else gets a cache as large as it
+ * allows. */
 static uint32_t cache_pages_auto(struct dw_vde *vde, uint32_t unit_size)
 {
     uint64_t ceiling = vde->config.memory_ceiling_bytes;
     uint32_t block = vde->block_size;
     vde->pending_limit = 65536; /* the most it can be: the engine state below is an upper bound */
-    uint64_t taken = vde->arena.planned_bytes + misc_bytes(vde, unit_size) + ceiling / 32 + (UINT64_C(1) << 20);
+    uint64_t taken = vde->arena.planned_bytes + misc_bytes(vde, unit_size) + ceiling / 16 + (UINT64_C(768) << 10);
     if (taken >= ceiling) {
         return DW_CACHE_PAGES_AUTO_MIN; /* the plan then says what does not fit */
     }
