@@ -534,7 +534,7 @@ int dw_device_write_durable_alone(dw_device *device, uint64_t block, uint32_t co
         return result;
     }
     /* Through the scheduler, one part at a time on a ticket of its own: the device's
-     * in-flight table belongs to the writer-lock holder. */
+     * asynchronous writes (their stage and count) belong to the writer-lock holder. */
     const unsigned char *at = buffer;
     while (result == DW_OK && count > 0) {
         uint32_t part = count < device->batch_max ? count : device->batch_max;

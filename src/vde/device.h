@@ -114,8 +114,8 @@ int dw_device_drain(dw_device *device, dw_diag *diag);
 int dw_device_write_durable(dw_device *device, uint64_t block, uint32_t count, const void *buffer, dw_diag *diag);
 
 /* The same, by a thread that does not hold the writer lock while another thread may use
- * the device (a commit's record, docs/CONCURRENCY.md): it neither drains nor uses the
- * in-flight table, and writes nothing else. */
+ * the device (a commit's record, docs/CONCURRENCY.md): it neither drains nor touches the
+ * asynchronous writes' stage and count, and writes nothing else. */
 int dw_device_write_durable_alone(dw_device *device, uint64_t block, uint32_t count, const void *buffer,
                                   dw_diag *diag);
 
