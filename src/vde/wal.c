@@ -279,8 +279,10 @@ int dw_wal_stage(struct dw_vde *vde, bool defer, dw_wal_staged *staged, dw_diag 
     /* The record is checksummed, copied into the stage and written with the state lock
      * let go: readers only read pages, and no writer changes one (the writer lock is
      * held), and nothing a reader looks at changes before the lock is taken again below.
-     * Under it, a group record of a few thousand pages (hashed twice, copied once) kept
-     * every reader out for about 7 ms (the deadline workload, relaxed). */
+     * Under it, readers waited while a record's pages were hashed and copied (twice over
+     * each page's bytes: for a group record of thousands of pages, milliseconds).
+     * readwhilewriting, 5 s: reader p99.9 91 -> 74 us (sync) with this and the cache's
+     * logged list together. */
     dw_vde_state_release(vde);
     header.payload_checksum = record_checksum(vde, header.lsn, page_count);
     /* One device round trip when the record is one run of the log (it fits the stage and
