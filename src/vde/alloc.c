@@ -126,6 +126,25 @@ static int bitmap_header_damaged(const struct dw_vde *vde, uint64_t block, const
                         vde->path, (unsigned long long)block, header->free, header->covered, bits_per_page);
 }
 
+/* Reads group bitmap block `block` pinned, with its header, which must agree with the
+ * geometry and with itself (a block that passed its checksum can still say otherwise).
+ * On a failure nothing stays pinned. */
+static int load_group_bitmap(struct dw_vde *vde, uint64_t block, dw_page **page, dw_bitmap_header *header,
+                             dw_diag *diag)
+{
+    uint32_t bits_per_page = dw_bitmap_bits(vde->block_size);
+    int result = dw_cache_read(&vde->cache, block, DW_BLOCK_BITMAP, false, 0, page, diag);
+    if (result != DW_OK) {
+        return result;
+    }
+    dw_bitmap_header_decode((*page)->data, header);
+    if (header->covered > bits_per_page || header->free > header->covered) {
+        dw_cache_unpin(&vde->cache, *page);
+        return bitmap_header_damaged(vde, block, header, bits_per_page, diag);
+    }
+    return DW_OK;
+}
+
 static int take_run(struct dw_vde *vde, dw_page *page, dw_bitmap_header *header, uint32_t run_start,
                     uint32_t run_length, dw_diag *diag)
 {
@@ -156,19 +175,14 @@ static int search(struct dw_vde *vde, uint32_t want, bool take, uint64_t *start,
         uint64_t group_start = dw_group_start(vde, group);
         for (uint32_t i = 0; i < extended->group_bitmap_blocks; i++) {
             dw_page *page = NULL;
-            int result = dw_cache_read(&vde->cache, group_start + i, DW_BLOCK_BITMAP, false, 0, &page, diag);
+            dw_bitmap_header header;
+            int result = load_group_bitmap(vde, group_start + i, &page, &header, diag);
             if (result != DW_OK) {
                 return result;
             }
-            dw_bitmap_header header;
-            dw_bitmap_header_decode(page->data, &header);
             uint32_t run_start = 0;
             uint32_t run_length = 0;
             uint64_t page_first = group_start + (uint64_t)i * bits_per_page;
-            if (header.covered > bits_per_page || header.free > header.covered) {
-                dw_cache_unpin(&vde->cache, page);
-                return bitmap_header_damaged(vde, group_start + i, &header, bits_per_page, diag);
-            }
             if (header.free > 0 && find_run(vde, page->data + DW_BITMAP_HEADER_SIZE, header.covered, page_first,
                                             want, &run_start, &run_length)) {
                 /* The header's count and the bits must agree, and a run must lie in the
@@ -245,13 +259,12 @@ int dw_alloc_claim(struct dw_vde *vde, uint64_t start, uint32_t count, dw_diag *
     DW_ASSERT(bit + count <= bits_per_page);
     DW_ASSERT(dw_alloc_one_bitmap_page(vde, start, count));
     dw_page *page = NULL;
-    int result = dw_cache_read(&vde->cache, group_start + index, DW_BLOCK_BITMAP, false, 0, &page, diag);
+    dw_bitmap_header header;
+    int result = load_group_bitmap(vde, group_start + index, &page, &header, diag);
     if (result != DW_OK) {
         return result;
     }
-    dw_bitmap_header header;
-    dw_bitmap_header_decode(page->data, &header);
-    if (header.covered > bits_per_page || header.free > header.covered || header.free < count) {
+    if (header.free < count) {
         dw_cache_unpin(&vde->cache, page);
         return bitmap_header_damaged(vde, group_start + index, &header, bits_per_page, diag);
     }

@@ -33,6 +33,17 @@ typedef struct shared {
     pthread_mutex_t failure_lock;
 } shared;
 
+static void shared_init(shared *s, dw_vde *vde, uint32_t rounds)
+{
+    memset(s, 0, sizeof *s);
+    s->vde = vde;
+    s->rounds = rounds;
+    atomic_init(&s->stop, false);
+    atomic_init(&s->reads, 0);
+    atomic_init(&s->failures, 0);
+    (void)pthread_mutex_init(&s->failure_lock, NULL);
+}
+
 static void record_failure(shared *s, const char *what)
 {
     if (atomic_fetch_add(&s->failures, 1) == 0) {
@@ -168,11 +179,8 @@ static void readers_see_only_whole_commits(bool sim, dw_durability durability)
     env *e = env_new(sim, 64u << 20);
     e->config.durability = durability;
     env_open(e);
-    shared s = {.vde = e->vde, .rounds = (uint32_t)(60 * dw_test_scale())};
-    atomic_init(&s.stop, false);
-    atomic_init(&s.reads, 0);
-    atomic_init(&s.failures, 0);
-    (void)pthread_mutex_init(&s.failure_lock, NULL);
+    shared s;
+    shared_init(&s, e->vde, (uint32_t)(60 * dw_test_scale()));
     pthread_t threads[READERS];
     for (int i = 0; i < READERS; i++) {
         assert_int_equal(pthread_create(&threads[i], NULL, reader_main, &s), 0);
@@ -256,11 +264,8 @@ static void strict_writers_share_records_and_lose_nothing(void **state)
     env *e = env_new(false, 64u << 20);
     e->config.durability = DW_DURABILITY_STRICT;
     env_open(e);
-    shared s = {.vde = e->vde, .rounds = 0};
-    atomic_init(&s.stop, false);
-    atomic_init(&s.reads, 0);
-    atomic_init(&s.failures, 0);
-    (void)pthread_mutex_init(&s.failure_lock, NULL);
+    shared s;
+    shared_init(&s, e->vde, 0);
     pthread_t readers[2];
     for (int i = 0; i < 2; i++) {
         assert_int_equal(pthread_create(&readers[i], NULL, reader_main, &s), 0);
@@ -569,11 +574,8 @@ static void streams_puts_transactions_and_reads_at_once(void **state)
     env *e = env_new(false, 128u << 20);
     e->config.durability = DW_DURABILITY_STRICT;
     env_open(e);
-    shared s = {.vde = e->vde, .rounds = 0};
-    atomic_init(&s.stop, false);
-    atomic_init(&s.reads, 0);
-    atomic_init(&s.failures, 0);
-    (void)pthread_mutex_init(&s.failure_lock, NULL);
+    shared s;
+    shared_init(&s, e->vde, 0);
     uint32_t count = (uint32_t)(4 * dw_test_scale());
     count = count < 2 ? 2 : count;
     stream_job streams[STREAMERS];
